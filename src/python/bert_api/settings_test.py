@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import pytest
+
+from bert_api.settings import ENV_VARS, Settings, SettingsError, load_settings
+from bert_runtime import Device
+
+
+def test_defaults_serve_bert_base_on_cpu() -> None:
+    settings = load_settings({})
+    assert settings == Settings()
+    assert settings.model_name == "google-bert/bert-base-uncased"
+    assert settings.device is Device.CPU
+
+
+def test_seed_variable_names_are_kept() -> None:
+    for name in ("MODEL_NAME", "MAX_SEQUENCE_LENGTH", "BATCH_SIZE", "ONNX_EXECUTION_PROVIDER"):
+        assert name in ENV_VARS
+
+
+def test_values_are_converted_from_strings() -> None:
+    settings = load_settings(
+        {
+            "MAX_SEQUENCE_LENGTH": "256",
+            "BATCH_SIZE": "8",
+            "ONNX_EXECUTION_PROVIDER": "cuda",
+            "PORT": "9000",
+        }
+    )
+    assert settings.max_sequence_length == 256
+    assert settings.batch_size == 8
+    assert settings.device is Device.CUDA
+    assert settings.engine_config().max_sequence_length == 256
+    assert settings.batcher_config().max_batch_size == 8
+    assert settings.port == 9000
+
+
+def test_unrelated_variables_are_ignored() -> None:
+    assert load_settings({"PATH": "/bin", "HOME": "/root"}) == Settings()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("BATCH_SIZE", "zero"),
+        ("BATCH_SIZE", "0"),
+        ("MAX_SEQUENCE_LENGTH", "1024"),
+        ("ONNX_EXECUTION_PROVIDER", "TPU"),
+        ("PORT", "70000"),
+        ("LOG_LEVEL", "loud"),
+        ("SERVED_MODEL_NAME", "bad name/with slash"),
+    ],
+)
+def test_bad_value_error_names_the_variable(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=f"invalid setting: {name}: "):
+        load_settings({name: value})

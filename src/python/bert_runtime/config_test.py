@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bert_runtime.config import (
+    BatcherConfig,
+    Device,
+    EngineConfig,
+    Precision,
+    check_precision_for_device,
+)
+from bert_runtime.errors import ConfigError
+
+
+def test_defaults_are_valid_and_fit_together() -> None:
+    engine = EngineConfig()
+    BatcherConfig().check_fits(engine.max_sequence_length)
+
+
+@pytest.mark.parametrize("length", [0, 1, 513, -5])
+def test_engine_rejects_sequence_length_outside_bert_positions(length: int) -> None:
+    with pytest.raises(ConfigError, match="max_sequence_length"):
+        EngineConfig(max_sequence_length=length)
+
+
+def test_engine_rejects_zero_threads() -> None:
+    with pytest.raises(ConfigError, match="intra_op_threads"):
+        EngineConfig(intra_op_threads=0)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("max_batch_size", 0),
+        ("max_batch_tokens", 0),
+        ("max_queue_delay_ms", -1.0),
+        ("max_queue_size", 0),
+        ("pad_to_multiple_of", 0),
+    ],
+)
+def test_batcher_error_names_the_bad_field(field: str, value: Any) -> None:
+    with pytest.raises(ConfigError, match=field):
+        BatcherConfig(**{field: value})
+
+
+def test_token_budget_must_hold_one_padded_max_length_sequence() -> None:
+    config = BatcherConfig(max_batch_tokens=128, pad_to_multiple_of=8)
+    config.check_fits(128)
+    # 121 tokens pad to 128: fits exactly. 129 pads to 136: can never run.
+    config.check_fits(121)
+    with pytest.raises(ConfigError, match="136 tokens"):
+        config.check_fits(129)
+
+
+@pytest.mark.parametrize(
+    ("device", "precision", "ok"),
+    [
+        (Device.CPU, Precision.FP32, True),
+        (Device.CPU, Precision.INT8, True),
+        (Device.CPU, Precision.FP16, False),
+        (Device.CUDA, Precision.FP16, True),
+        (Device.CUDA, Precision.FP32, True),
+        (Device.CUDA, Precision.INT8, False),
+    ],
+)
+def test_precision_device_compatibility(device: Device, precision: Precision, ok: bool) -> None:
+    if ok:
+        check_precision_for_device(device, precision)
+    else:
+        with pytest.raises(
+            ConfigError, match=f"{precision.value} is not supported on {device.value}"
+        ):
+            check_precision_for_device(device, precision)
+
+
+def test_enums_parse_from_their_lowercase_names() -> None:
+    assert Device("cuda") is Device.CUDA
+    assert Precision("int8") is Precision.INT8

@@ -1,0 +1,68 @@
+"""Typed errors of bert_runtime.
+
+Callers (the HTTP service, the CLI) map these to status codes and messages; the library never
+decides how an error is presented, only what went wrong.
+"""
+
+from __future__ import annotations
+
+
+class BertRuntimeError(Exception):
+    """Base class of every error bert_runtime raises on purpose."""
+
+
+class ConfigError(BertRuntimeError, ValueError):
+    """A configuration value is out of range or inconsistent with another one."""
+
+
+class ModelSourceError(BertRuntimeError):
+    """A model source cannot be read: missing directory, unreachable hub, unknown revision."""
+
+
+class MissingModelFilesError(ModelSourceError):
+    """A model source lacks files that preparation needs; `missing` names them."""
+
+    def __init__(self, source: str, missing: list[str]) -> None:
+        self.source = source
+        self.missing = sorted(missing)
+        super().__init__(
+            f"model source {source!r} is missing required files: {', '.join(self.missing)}"
+        )
+
+
+class UnsupportedModelError(BertRuntimeError):
+    """The model's architecture or configuration is not one the graph builder supports."""
+
+
+class ProviderUnavailableError(BertRuntimeError):
+    """A provider was demanded (e.g. CUDA in strict mode) but the session could not use it."""
+
+
+class InputError(BertRuntimeError, ValueError):
+    """A request's input cannot be processed as given (empty batch, no [MASK] token, ...)."""
+
+
+class InputTooLongError(InputError):
+    """A text exceeds the maximum sequence length and the truncation policy is to reject it."""
+
+    def __init__(self, index: int, num_tokens: int, max_tokens: int) -> None:
+        self.index = index
+        self.num_tokens = num_tokens
+        self.max_tokens = max_tokens
+        super().__init__(
+            f"input {index} has {num_tokens} tokens, more than the maximum of {max_tokens} "
+            "(truncation is off)"
+        )
+
+
+class Overloaded(BertRuntimeError):
+    """The batcher's queue is full; the caller should retry after `retry_after_s` seconds."""
+
+    def __init__(self, queue_size: int, retry_after_s: float) -> None:
+        self.queue_size = queue_size
+        self.retry_after_s = retry_after_s
+        super().__init__(f"queue is full ({queue_size} pending); retry after {retry_after_s:g}s")
+
+
+class ShuttingDown(BertRuntimeError):
+    """The batcher is draining or closed and accepts no new work."""

@@ -1,0 +1,108 @@
+"""Every library's wheel installs alone with pip and imports, pulling in only its own dependencies.
+
+Pants builds the wheels (runtime_package_dependencies) into this test's sandbox. Each is installed
+into a fresh virtual environment; third-party dependencies come from the configured package index.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import venv
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+
+@dataclass(frozen=True)
+class WheelExpectation:
+    distribution: str
+    module: str
+    # Distributions that must NOT be installed alongside (normalized names).
+    forbidden: frozenset[str]
+    # Distributions that must be installed alongside.
+    required: frozenset[str] = frozenset()
+
+
+_WEB = frozenset({"litestar", "uvicorn", "granian"})
+_INFRA = frozenset({"cdktf", "constructs", "jsii", "cdktf-cdktf-provider-kubernetes"})
+_LOAD = frozenset({"locust", "gevent"})
+_RUNTIME = frozenset({"onnxruntime", "onnxruntime-gpu", "onnx", "bert-runtime"})
+
+EXPECTATIONS = [
+    WheelExpectation("bert-runtime", "bert_runtime", forbidden=_WEB | _INFRA | _LOAD | {"torch"}),
+    WheelExpectation(
+        "bert-api",
+        "bert_api",
+        forbidden=_INFRA | _LOAD | {"torch"},
+        required=frozenset({"bert-runtime"}),
+    ),
+    WheelExpectation("bert-serve-infra", "infra_cdktf", forbidden=_WEB | _LOAD | _RUNTIME),
+    WheelExpectation("bert-serve-loadkit", "loadkit", forbidden=_WEB | _INFRA | _RUNTIME),
+]
+
+
+def _normalize(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+@pytest.fixture(scope="module")
+def wheel_dir() -> Path:
+    # Pants puts runtime_package_dependencies at the sandbox root.
+    assert list(
+        Path.cwd().glob("*.whl")
+    ), "no wheels in the sandbox: check runtime_package_dependencies"
+    return Path.cwd()
+
+
+def _wheel_for(wheel_dir: Path, distribution: str) -> Path:
+    prefix = distribution.replace("-", "_") + "-"
+    matches = [w for w in wheel_dir.glob("*.whl") if w.name.startswith(prefix)]
+    assert len(matches) == 1, f"expected one wheel for {distribution}, found {matches}"
+    return matches[0]
+
+
+def _run(*args: str | Path) -> str:
+    done = subprocess.run([str(a) for a in args], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, f"{args} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+@pytest.mark.parametrize("expectation", EXPECTATIONS, ids=lambda e: e.distribution)
+def test_wheel_installs_alone_and_imports(
+    expectation: WheelExpectation, wheel_dir: Path, tmp_path: Path
+) -> None:
+    wheel = _wheel_for(wheel_dir, expectation.distribution)
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
+    python = env_dir / "bin" / "python"
+    # --find-links lets bert-api find the bert-runtime wheel built beside it; all else comes from
+    # the index.
+    _run(python, "-m", "pip", "install", "--quiet", "--find-links", wheel_dir, wheel)
+
+    installed = {
+        _normalize(entry["name"])
+        for entry in json.loads(_run(python, "-m", "pip", "list", "--format", "json"))
+    }
+    assert _normalize(expectation.distribution) in installed
+    assert expectation.required <= installed, f"missing: {expectation.required - installed}"
+    assert not (
+        expectation.forbidden & installed
+    ), f"{expectation.distribution} pulls in {sorted(expectation.forbidden & installed)}"
+
+    probe = (
+        "import importlib.metadata as m, json, {module}; "
+        "meta = m.metadata('{dist}'); "
+        "print(json.dumps({{'file': {module}.__file__, 'version': meta['Version'], "
+        "'summary': meta['Summary']}}))"
+    ).format(module=expectation.module, dist=expectation.distribution)
+    # Run from tmp_path so the import cannot come from the sandbox's source tree.
+    done = subprocess.run(
+        [str(python), "-c", probe], capture_output=True, text=True, check=False, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    info = json.loads(done.stdout)
+    assert str(env_dir) in info["file"], f"imported from {info['file']}, not the venv"
+    assert info["version"] == "0.1.0"
+    assert info["summary"], "wheel has no description"
