@@ -73,8 +73,11 @@ class EngineConfig:
     """How an Engine loads and runs a prepared model."""
 
     device: Device = Device.CPU
+    device_id: int = 0
     # Strict: demanding CUDA and getting CPU is an error, not a silent slowdown.
     strict_device: bool = True
+    # On CUDA, bind inputs/outputs explicitly so only the outputs a task needs are copied back.
+    io_binding: bool = True
     max_sequence_length: int = 128
     truncation: TruncationPolicy = TruncationPolicy.TRUNCATE
     # None lets ONNX Runtime use one thread per physical core.
@@ -87,6 +90,7 @@ class EngineConfig:
             f"max_sequence_length must be between 2 and {BERT_MAX_POSITIONS}, "
             f"got {self.max_sequence_length}",
         )
+        _require(self.device_id >= 0, f"device_id must be >= 0, got {self.device_id}")
         _require(
             self.intra_op_threads is None or self.intra_op_threads >= 1,
             f"intra_op_threads must be >= 1 or None, got {self.intra_op_threads}",

@@ -1,0 +1,126 @@
+"""Make the tiny BERT checkpoints and golden outputs that bert_runtime's parity tests check against.
+
+Developer-side only (needs PyTorch + transformers, which the project's resolves never contain):
+
+    python3.11 -m venv /tmp/parity && /tmp/parity/bin/pip install torch==2.13.0 transformers
+    /tmp/parity/bin/python scripts/make_parity_fixtures.py src/python/bert_runtime/testdata
+
+It writes three checkpoints in Hugging Face layout (config.json, model.safetensors, tokenizer
+files), each well under 1 MB, and `goldens.npz` with Hugging Face's outputs for fixed texts, each
+text run alone (no padding). Deterministic: a fixed seed, so rerunning it reproduces the same files.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from tokenizers import BertWordPieceTokenizer
+from transformers import (
+    AutoTokenizer,
+    BertConfig,
+    BertForMaskedLM,
+    BertForSequenceClassification,
+    BertModel,
+    BertTokenizerFast,
+)
+
+TEXTS = [
+    "hello world",
+    "the quick brown fox jumps over the lazy dog",
+    "",
+    "a [MASK] sat on the [MASK] .",
+    "Café naïve résumé, hello!",
+    "the cat sat on the mat and the dog sat on the rug because it was a lazy day",
+]
+WORDS = (
+    "the quick brown fox jumps over lazy dog hello world a cat sat on mat rug and because it was day "
+    "cafe naive resume is good bad not very"
+).split()
+LABELS = {0: "negative", 1: "neutral", 2: "positive"}
+TOP_K = 5
+
+
+def vocabulary() -> list[str]:
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    letters = [chr(c) for c in range(ord("a"), ord("z") + 1)]
+    tokens = specials + list(".,!?'-") + letters + [f"##{c}" for c in letters] + WORDS
+    # Dropping repeats ("a" is a letter and a word) keeps ids dense, as in any real vocab.txt.
+    return list(dict.fromkeys(tokens))
+
+
+def tiny_config(**extra: object) -> BertConfig:
+    return BertConfig(
+        vocab_size=len(vocabulary()),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        type_vocab_size=2,
+        # Larger than BERT's 0.02 so activations are not all near zero and differences show.
+        initializer_range=0.2,
+        **extra,
+    )
+
+
+def save_tokenizer(out: Path) -> BertTokenizerFast:
+    out.mkdir(parents=True, exist_ok=True)
+    vocab = {token: i for i, token in enumerate(vocabulary())}
+    # bert-base-uncased's settings: lower case, accents stripped (strip_accents=None follows
+    # lowercase).
+    fast = BertWordPieceTokenizer(vocab, lowercase=True, strip_accents=None)
+    fast.save(str(out / "tokenizer.json"))
+    tokenizer = BertTokenizerFast(
+        tokenizer_file=str(out / "tokenizer.json"), do_lower_case=True, model_max_length=64
+    )
+    tokenizer.save_pretrained(out)
+    # Reload as a user would, so the goldens come from what was saved.
+    reloaded = AutoTokenizer.from_pretrained(out)
+    assert reloaded("hello world")["input_ids"] == [2, vocab["hello"], vocab["world"], 3]
+    return reloaded
+
+
+def main(root: Path) -> None:
+    torch.manual_seed(1234)
+    models = {
+        "tiny-bert": BertModel(tiny_config()),
+        "tiny-bert-mlm": BertForMaskedLM(tiny_config()),
+        "tiny-bert-cls": BertForSequenceClassification(
+            tiny_config(num_labels=3, id2label=LABELS, label2id={v: k for k, v in LABELS.items()})
+        ),
+    }
+    goldens: dict[str, np.ndarray] = {}
+    for name, model in models.items():
+        out = root / name
+        tokenizer = save_tokenizer(out)
+        model.eval()
+        model.save_pretrained(out, safe_serialization=True)
+        for i, text in enumerate(TEXTS):
+            encoded = tokenizer(text, return_tensors="pt")
+            goldens[f"input_ids/{i}"] = encoded["input_ids"][0].numpy()
+            with torch.no_grad():
+                output = model(**encoded)
+            if name == "tiny-bert":
+                hidden = output.last_hidden_state[0].numpy()
+                goldens[f"{name}/last_hidden_state/{i}"] = hidden
+                goldens[f"{name}/pooler_output/{i}"] = output.pooler_output[0].numpy()
+            elif name == "tiny-bert-mlm":
+                mask_positions = (encoded["input_ids"][0] == tokenizer.mask_token_id).nonzero()[:, 0]
+                if len(mask_positions):
+                    probs = torch.softmax(output.logits[0, mask_positions], dim=-1)
+                    scores, ids = probs.topk(TOP_K, dim=-1)
+                    goldens[f"{name}/mask_positions/{i}"] = mask_positions.numpy()
+                    goldens[f"{name}/top_ids/{i}"] = ids.numpy()
+                    goldens[f"{name}/top_scores/{i}"] = scores.numpy()
+            else:
+                goldens[f"{name}/probabilities/{i}"] = torch.softmax(output.logits[0], -1).numpy()
+    np.savez_compressed(root / "goldens.npz", **goldens)
+    (root / "goldens.json").write_text(json.dumps({"texts": TEXTS, "top_k": TOP_K}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))

@@ -1,0 +1,82 @@
+"""The manifest of a prepared model directory: where the two wings of the library meet.
+
+Preparation writes it; serving reads it and needs nothing else to know what the model is, so a
+directory prepared on one machine serves on another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from bert_runtime.config import Device, Precision
+from bert_runtime.errors import ModelSourceError
+
+MANIFEST_NAME = "manifest.json"
+MODEL_NAME = "model.onnx"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What a prepared directory holds and how it was made."""
+
+    source: str
+    revision: str | None
+    architecture: str
+    device: Device
+    precision: Precision
+    opset: int
+    builder_version: str
+    max_sequence_length: int
+    hidden_size: int
+    vocab_size: int
+    heads: list[str]
+    id2label: dict[int, str]
+    inputs: list[str]
+    outputs: list[str]
+    # sha256 of the source files that went in, and of the files written out.
+    input_sha256: dict[str, str]
+    output_sha256: dict[str, str]
+    # Counts of fused operators (EmbedLayerNormalization, Attention, ...): proof the optimizer did
+    # its job.
+    fused_ops: dict[str, int]
+    cache_key: str
+    format_version: int = FORMAT_VERSION
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        raw = json.loads(text)
+        if raw.get("format_version") != FORMAT_VERSION:
+            raise ModelSourceError(
+                f"manifest format {raw.get('format_version')} is not {FORMAT_VERSION}: "
+                "prepare the model again"
+            )
+        raw["device"] = Device(raw["device"])
+        raw["precision"] = Precision(raw["precision"])
+        raw["id2label"] = {int(k): v for k, v in raw["id2label"].items()}
+        return cls(**raw)
+
+
+def read_manifest(model_dir: Path) -> Manifest:
+    """Read and check a prepared directory's manifest."""
+    path = model_dir / MANIFEST_NAME
+    if not path.is_file():
+        raise ModelSourceError(
+            f"{model_dir} is not a prepared model directory (no {MANIFEST_NAME})"
+        )
+    return Manifest.from_json(path.read_text())
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

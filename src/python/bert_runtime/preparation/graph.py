@@ -1,0 +1,230 @@
+"""Build the ONNX graph of a BERT-family model from its weights, without PyTorch.
+
+Why this shape: ONNX Runtime's transformer optimizer fuses attention and embeddings only in graphs
+shaped exactly like the legacy TorchScript export, which is fragile to reproduce. So the graph
+states those two fusions directly as the com.microsoft ops `EmbedLayerNormalization` and `Attention`
+(with packed QKV weights), and leaves the simple, stable patterns (Add + LayerNormalization, bias
+Add + Gelu) for the optimizer to fuse into `SkipLayerNormalization` and `BiasGelu`.
+
+Inputs (int32, [batch, sequence]): input_ids, attention_mask, token_type_ids; with a fill-mask head
+also mask_positions (int64, [masks, 2]: row, position) and top_k (int64, [1]). Outputs:
+last_hidden_state, cls_embedding, mean_embedding, pooler_output (when the checkpoint has a pooler),
+class_probabilities (classification head), mask_top_scores / mask_top_ids (fill-mask head). The
+fill-mask head runs only on the gathered [MASK] rows and does softmax + top-k in the graph, so
+embedding requests never pay for the vocabulary projection and only k scores per mask leave the
+device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from bert_runtime.preparation.checkpoint import BertConfig, Head, Weights
+
+OPSET = 17
+MS_DOMAIN = "com.microsoft"
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+
+
+@dataclass
+class _GraphBuilder:
+    """Accumulates nodes and initializers; names are made unique by a counter."""
+
+    nodes: list[onnx.NodeProto] = field(default_factory=list)
+    initializers: list[onnx.TensorProto] = field(default_factory=list)
+    _count: int = 0
+
+    def const(self, name: str, value: np.ndarray) -> str:
+        self.initializers.append(numpy_helper.from_array(value, name))
+        return name
+
+    def op(
+        self,
+        op_type: str,
+        inputs: list[str],
+        name: str,
+        *,
+        n_out: int = 1,
+        domain: str = "",
+        **attributes: Any,
+    ) -> list[str]:
+        self._count += 1
+        outputs = [f"{name}" if n_out == 1 else f"{name}_{i}" for i in range(n_out)]
+        node_name = f"{name}_node{self._count}"
+        self.nodes.append(
+            helper.make_node(op_type, inputs, outputs, name=node_name, domain=domain, **attributes)
+        )
+        return outputs
+
+    def linear(self, x: str, weights: Weights, prefix: str, name: str) -> str:
+        """x @ W.T + b, with W stored pre-transposed ([in, out]) as MatMul wants it."""
+        w = self.const(f"{prefix}.weight_t", weights.get(f"{prefix}.weight").T.copy())
+        b = self.const(f"{prefix}.bias", weights.get(f"{prefix}.bias"))
+        (product,) = self.op("MatMul", [x, w], f"{name}_matmul")
+        (out,) = self.op("Add", [product, b], f"{name}_bias")
+        return out
+
+    def layer_norm(self, x: str, weights: Weights, prefix: str, eps: float, name: str) -> str:
+        gamma = self.const(f"{prefix}.weight", weights.get(f"{prefix}.weight"))
+        beta = self.const(f"{prefix}.bias", weights.get(f"{prefix}.bias"))
+        (out,) = self.op("LayerNormalization", [x, gamma, beta], name, axis=-1, epsilon=eps)
+        return out
+
+
+def build_graph(config: BertConfig, weights: Weights, heads: list[Head]) -> onnx.ModelProto:
+    """The full model: encoder, pooling outputs and the requested heads."""
+    g = _GraphBuilder()
+    eps = config.layer_norm_eps
+    hidden = _embeddings(g, weights, eps)
+    for layer in range(config.num_hidden_layers):
+        hidden = _encoder_layer(g, config, weights, layer, hidden)
+    (last_hidden,) = g.op("Identity", [hidden], "last_hidden_state")
+
+    outputs = [_float_output("last_hidden_state", ["batch", "sequence", config.hidden_size])]
+    (cls,) = g.op(
+        "Gather",
+        [last_hidden, g.const("zero_index", np.array(0, np.int64))],
+        "cls_embedding",
+        axis=1,
+    )
+    outputs.append(_float_output("cls_embedding", ["batch", config.hidden_size]))
+    _mean_pooling(g)
+    outputs.append(_float_output("mean_embedding", ["batch", config.hidden_size]))
+
+    if weights.has("pooler.dense.weight"):
+        (pooled,) = g.op(
+            "Tanh", [g.linear(cls, weights, "pooler.dense", "pooler")], "pooler_output"
+        )
+        outputs.append(_float_output("pooler_output", ["batch", config.hidden_size]))
+        if Head.CLASSIFICATION in heads:
+            logits = g.linear(pooled, weights, "classifier", "classifier")
+            g.op("Softmax", [logits], "class_probabilities", axis=-1)
+            outputs.append(
+                _float_output("class_probabilities", ["batch", len(config.id2label) or None])
+            )
+
+    inputs = [
+        helper.make_tensor_value_info(name, TensorProto.INT32, ["batch", "sequence"])
+        for name in INPUT_NAMES
+    ]
+    if Head.FILL_MASK in heads:
+        _fill_mask_head(g, config, weights)
+        inputs += [
+            helper.make_tensor_value_info("mask_positions", TensorProto.INT64, ["masks", 2]),
+            helper.make_tensor_value_info("top_k", TensorProto.INT64, [1]),
+        ]
+        outputs += [
+            _float_output("mask_top_scores", ["masks", "k"]),
+            helper.make_tensor_value_info("mask_top_ids", TensorProto.INT64, ["masks", "k"]),
+        ]
+
+    graph = helper.make_graph(g.nodes, "bert", inputs, outputs, g.initializers)
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(MS_DOMAIN, 1)],
+        producer_name="bert_runtime",
+    )
+    model.ir_version = 8
+    return model
+
+
+def _float_output(name: str, shape: list[str | int | None]) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+
+
+def _embeddings(g: _GraphBuilder, weights: Weights, eps: float) -> str:
+    names = [
+        g.const("word_embeddings", weights.get("embeddings.word_embeddings.weight")),
+        g.const("position_embeddings", weights.get("embeddings.position_embeddings.weight")),
+        g.const("token_type_embeddings", weights.get("embeddings.token_type_embeddings.weight")),
+        g.const("embeddings.LayerNorm.weight", weights.get("embeddings.LayerNorm.weight")),
+        g.const("embeddings.LayerNorm.bias", weights.get("embeddings.LayerNorm.bias")),
+    ]
+    word, position, token_type, gamma, beta = names
+    out, _ = g.op(
+        "EmbedLayerNormalization",
+        ["input_ids", "token_type_ids", word, position, token_type, gamma, beta, "attention_mask"],
+        "embeddings",
+        n_out=2,
+        domain=MS_DOMAIN,
+        epsilon=eps,
+    )
+    return out
+
+
+def _encoder_layer(
+    g: _GraphBuilder, config: BertConfig, weights: Weights, layer: int, x: str
+) -> str:
+    p = f"encoder.layer.{layer}"
+    # Packed QKV: [hidden, 3 * hidden], columns ordered q, k, v, as com.microsoft.Attention expects.
+    qkv_w = np.concatenate(
+        [weights.get(f"{p}.attention.self.{part}.weight").T for part in ("query", "key", "value")],
+        axis=1,
+    )
+    qkv_b = np.concatenate(
+        [weights.get(f"{p}.attention.self.{part}.bias") for part in ("query", "key", "value")]
+    )
+    (context,) = g.op(
+        "Attention",
+        [
+            x,
+            g.const(f"{p}.attention.qkv.weight", qkv_w),
+            g.const(f"{p}.attention.qkv.bias", qkv_b),
+            "attention_mask",
+        ],
+        f"l{layer}_attention",
+        domain=MS_DOMAIN,
+        num_heads=config.num_attention_heads,
+    )
+    projected = g.linear(context, weights, f"{p}.attention.output.dense", f"l{layer}_attn_out")
+    (residual,) = g.op("Add", [projected, x], f"l{layer}_attn_residual")
+    attended = g.layer_norm(
+        residual, weights, f"{p}.attention.output.LayerNorm", config.layer_norm_eps, f"l{layer}_ln1"
+    )
+
+    intermediate = g.linear(attended, weights, f"{p}.intermediate.dense", f"l{layer}_ffn_in")
+    (activated,) = g.op("Gelu", [intermediate], f"l{layer}_gelu", domain=MS_DOMAIN)
+    ffn_out = g.linear(activated, weights, f"{p}.output.dense", f"l{layer}_ffn_out")
+    (residual2,) = g.op("Add", [ffn_out, attended], f"l{layer}_ffn_residual")
+    return g.layer_norm(
+        residual2, weights, f"{p}.output.LayerNorm", config.layer_norm_eps, f"l{layer}_ln2"
+    )
+
+
+def _mean_pooling(g: _GraphBuilder) -> None:
+    """mean_embedding = sum(hidden * mask) / max(sum(mask), 1): padding never counts."""
+    (mask,) = g.op("Cast", ["attention_mask"], "mask_float", to=TensorProto.FLOAT)
+    (mask3,) = g.op("Unsqueeze", [mask, g.const("axis_last", np.array([2], np.int64))], "mask_3d")
+    (masked,) = g.op("Mul", ["last_hidden_state", mask3], "masked_hidden")
+    axis1 = g.const("axis_sequence", np.array([1], np.int64))
+    (summed,) = g.op("ReduceSum", [masked, axis1], "hidden_sum", keepdims=0)
+    (count,) = g.op("ReduceSum", [mask, axis1], "token_count", keepdims=1)
+    (safe_count,) = g.op(
+        "Max", [count, g.const("one", np.array(1.0, np.float32))], "token_count_safe"
+    )
+    g.op("Div", [summed, safe_count], "mean_embedding")
+
+
+def _fill_mask_head(g: _GraphBuilder, config: BertConfig, weights: Weights) -> None:
+    (at_masks,) = g.op("GatherND", ["last_hidden_state", "mask_positions"], "mask_hidden")
+    transformed = g.linear(at_masks, weights, "cls.predictions.transform.dense", "mlm_transform")
+    (activated,) = g.op("Gelu", [transformed], "mlm_gelu", domain=MS_DOMAIN)
+    normed = g.layer_norm(
+        activated, weights, "cls.predictions.transform.LayerNorm", config.layer_norm_eps, "mlm_ln"
+    )
+    # The decoder is tied to the word embeddings; Gemm with transB reads the same initializer, no
+    # copy.
+    decoder = "word_embeddings"
+    if weights.has("cls.predictions.decoder.weight"):
+        decoder = g.const("mlm_decoder", weights.get("cls.predictions.decoder.weight"))
+    bias = g.const("mlm_bias", weights.get("cls.predictions.bias"))
+    (logits,) = g.op("Gemm", [normed, decoder, bias], "mlm_logits", transB=1)
+    (probabilities,) = g.op("Softmax", [logits], "mlm_probabilities", axis=-1)
+    g.op("TopK", [probabilities, "top_k"], "mask_top", n_out=2, axis=-1)
+    g.op("Identity", ["mask_top_0"], "mask_top_scores")
+    g.op("Identity", ["mask_top_1"], "mask_top_ids")

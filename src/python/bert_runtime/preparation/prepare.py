@@ -1,0 +1,138 @@
+"""Prepare a model: source -> optimized ONNX + tokenizer + manifest, atomically and idempotently.
+
+The output directory is written under a temporary name and renamed into place, so a reader never
+sees a half written model. The cache key covers every input (source file hashes, precision, device,
+builder version): if the directory already holds a model with that key, nothing is done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import onnx
+
+from bert_runtime.config import Device, Precision, check_precision_for_device
+from bert_runtime.errors import ModelSourceError
+from bert_runtime.manifest import MANIFEST_NAME, MODEL_NAME, Manifest, read_manifest, sha256_file
+from bert_runtime.preparation import sources
+from bert_runtime.preparation.checkpoint import Weights, read_config
+from bert_runtime.preparation.graph import OPSET, build_graph
+from bert_runtime.preparation.optimize import FUSED_OPS, apply_precision, count_ops, optimize
+from bert_runtime.preparation.tokenizer_files import write_tokenizer
+
+# Bump when the graph or its conversion changes, so caches rebuild.
+BUILDER_VERSION = "1"
+# Protobuf's limit: above it ONNX weights must live in an external data file.
+_EXTERNAL_DATA_THRESHOLD = 1_800_000_000
+
+logger = logging.getLogger(__name__)
+
+
+def cache_key(files: sources.SourceFiles, device: Device, precision: Precision) -> str:
+    digest = hashlib.sha256()
+    for name in files.present():
+        digest.update(f"{name}={sha256_file(files.path(name))}\n".encode())
+    digest.update(f"{device.value}/{precision.value}/builder={BUILDER_VERSION}".encode())
+    return digest.hexdigest()[:32]
+
+
+def prepare(
+    source: str,
+    out: Path,
+    *,
+    device: Device = Device.CPU,
+    precision: Precision = Precision.FP32,
+    cache_dir: Path | None = None,
+) -> Manifest:
+    """Prepare `source` into `out` for `device` at `precision`; returns the manifest."""
+    check_precision_for_device(device, precision)
+    files = sources.fetch(source, cache_dir)
+    key = cache_key(files, device, precision)
+    if (out / MANIFEST_NAME).is_file():
+        try:
+            existing = read_manifest(out)
+        except ModelSourceError:
+            existing = None
+        if existing is not None and existing.cache_key == key:
+            logger.info("%s is already prepared (key %s)", out, key)
+            return existing
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        manifest = _build(files, staging, device=device, precision=precision, key=key)
+        _replace_dir(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return manifest
+
+
+def _build(
+    files: sources.SourceFiles, out: Path, *, device: Device, precision: Precision, key: str
+) -> Manifest:
+    config = read_config(files.path(sources.CONFIG_FILE))
+    weights = Weights.load(files.path(sources.WEIGHTS_FILE))
+    heads = weights.heads(config)
+    logger.info("building %s graph with heads %s", config.architecture, [h.value for h in heads])
+    model = optimize(build_graph(config, weights, heads), config, for_gpu=device is Device.CUDA)
+    model = apply_precision(model, precision, out)
+    fused = {op: count for op, count in count_ops(model).items() if op in FUSED_OPS}
+
+    model_path = out / MODEL_NAME
+    external = model.ByteSize() > _EXTERNAL_DATA_THRESHOLD
+    onnx.save(model, model_path, save_as_external_data=external, location=f"{MODEL_NAME}.data")
+    shutil.copyfile(files.path(sources.CONFIG_FILE), out / sources.CONFIG_FILE)
+    write_tokenizer(files, out)
+
+    outputs = sorted(p.name for p in out.iterdir() if p.is_file())
+    manifest = Manifest(
+        source=files.source,
+        revision=files.revision,
+        architecture=config.architecture,
+        device=device,
+        precision=precision,
+        opset=OPSET,
+        builder_version=BUILDER_VERSION,
+        max_sequence_length=config.max_position_embeddings,
+        hidden_size=config.hidden_size,
+        vocab_size=config.vocab_size,
+        heads=[h.value for h in heads],
+        id2label=config.id2label,
+        inputs=[i.name for i in model.graph.input],
+        outputs=[o.name for o in model.graph.output],
+        input_sha256={name: sha256_file(files.path(name)) for name in files.present()},
+        output_sha256={name: sha256_file(out / name) for name in outputs},
+        fused_ops=fused,
+        cache_key=key,
+    )
+    (out / MANIFEST_NAME).write_text(manifest.to_json())
+    return manifest
+
+
+def _replace_dir(staging: Path, out: Path) -> None:
+    """Move `staging` to `out`; an existing `out` is moved aside first and removed after."""
+    os.chmod(staging, 0o755)
+    if out.exists():
+        trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+        os.replace(out, trash / out.name)
+        os.replace(staging, out)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(staging, out)
+
+
+def describe(manifest: Manifest) -> str:
+    return json.dumps(
+        {
+            k: getattr(manifest, k)
+            for k in ("source", "revision", "precision", "heads", "fused_ops")
+        },
+        default=str,
+    )

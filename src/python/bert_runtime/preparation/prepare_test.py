@@ -1,0 +1,264 @@
+"""
+Preparation: parity with Hugging Face transformers, fusions, precision variants, atomicity, errors.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from safetensors.numpy import load_file, save_file
+
+from bert_runtime.config import Device, EngineConfig, Pooling, Precision
+from bert_runtime.errors import ConfigError, MissingModelFilesError, UnsupportedModelError
+from bert_runtime.manifest import MODEL_NAME, read_manifest, sha256_file
+from bert_runtime.preparation import cli
+from bert_runtime.preparation.prepare import prepare
+from bert_runtime.serving.engine import Engine
+from bert_runtime.serving.tasks import (
+    Classification,
+    ClassifyRequest,
+    Embedding,
+    EmbedRequest,
+    FillMaskRequest,
+    FillMaskResult,
+)
+from bert_runtime.testutil.models import MODEL_NAMES, TESTDATA, TINY_BERT, golden_texts, goldens
+
+Prepared = Callable[[str, Precision], Path]
+LAYERS = 2
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Prepared:
+    root = tmp_path_factory.mktemp("prepared")
+
+    def make(name: str, precision: Precision) -> Path:
+        out = root / f"{name}-{precision.value}"
+        if not out.exists():
+            prepare(str(TESTDATA / name), out, precision=precision)
+        return out
+
+    return make
+
+
+def _engine(path: Path) -> Engine:
+    return Engine(path, EngineConfig(max_sequence_length=64))
+
+
+def _embeddings(engine: Engine, pooling: Pooling) -> list[np.ndarray]:
+    sequences = engine.tokenizer.encode(golden_texts())
+    results = engine.run(sequences, [EmbedRequest(pooling, normalize=False)] * len(sequences))
+    return [r.vector for r in results if isinstance(r, Embedding)]
+
+
+def test_tokenizer_ids_match_transformers(prepared: Prepared) -> None:
+    engine = _engine(prepared("tiny-bert", Precision.FP32))
+    for index, ids in enumerate(engine.tokenizer.encode(golden_texts())):
+        np.testing.assert_array_equal(ids, goldens()[f"input_ids/{index}"])
+
+
+def test_fp32_embeddings_match_transformers(prepared: Prepared) -> None:
+    engine = _engine(prepared("tiny-bert", Precision.FP32))
+    gold = goldens()
+    cls_vectors = _embeddings(engine, Pooling.CLS)
+    mean_vectors = _embeddings(engine, Pooling.MEAN)
+    for i in range(len(golden_texts())):
+        hidden = gold[f"tiny-bert/last_hidden_state/{i}"]
+        assert np.abs(cls_vectors[i] - hidden[0]).max() <= 1e-4
+        assert np.abs(mean_vectors[i] - hidden.mean(axis=0)).max() <= 1e-4
+
+
+def test_fp32_pooler_output_matches_transformers(prepared: Prepared) -> None:
+    engine = _engine(prepared("tiny-bert", Precision.FP32))
+    sequences = engine.tokenizer.encode(golden_texts())
+    (pooled,) = engine._infer(engine.pad(sequences), ["pooler_output"])
+    for i in range(len(sequences)):
+        assert np.abs(pooled[i] - goldens()[f"tiny-bert/pooler_output/{i}"]).max() <= 1e-4
+
+
+def test_fp32_fill_mask_matches_transformers(prepared: Prepared) -> None:
+    engine = _engine(prepared("tiny-bert-mlm", Precision.FP32))
+    gold = goldens()
+    texts = golden_texts()
+    masked = [i for i in range(len(texts)) if f"tiny-bert-mlm/top_ids/{i}" in gold]
+    assert masked, "the goldens hold no [MASK] text"
+    results = engine.run_texts([texts[i] for i in masked], FillMaskRequest(top_k=5))
+    for i, result in zip(masked, results, strict=True):
+        assert isinstance(result, FillMaskResult)
+        assert len(result.masks) == len(gold[f"tiny-bert-mlm/mask_positions/{i}"])
+        for m, candidates in enumerate(result.masks):
+            assert [c.token_id for c in candidates] == gold[f"tiny-bert-mlm/top_ids/{i}"][
+                m
+            ].tolist()
+            scores = np.array([c.score for c in candidates])
+            assert np.abs(scores - gold[f"tiny-bert-mlm/top_scores/{i}"][m]).max() <= 1e-4
+
+
+def test_fp32_classification_matches_transformers(prepared: Prepared) -> None:
+    engine = _engine(prepared("tiny-bert-cls", Precision.FP32))
+    results = engine.run_texts(golden_texts(), ClassifyRequest())
+    labels = ["negative", "neutral", "positive"]
+    for i, result in enumerate(results):
+        assert isinstance(result, Classification)
+        probabilities = np.array([result.scores[label] for label in labels])
+        gold = goldens()[f"tiny-bert-cls/probabilities/{i}"]
+        assert np.abs(probabilities - gold).max() <= 1e-4
+        assert result.label == labels[int(np.argmax(gold))]
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_optimizer_fusions_happened(prepared: Prepared, name: str) -> None:
+    path = prepared(name, Precision.FP32)
+    ops = [node.op_type for node in onnx.load(path / MODEL_NAME).graph.node]
+    heads_gelu = 1 if name == "tiny-bert-mlm" else 0
+    assert ops.count("EmbedLayerNormalization") == 1
+    assert ops.count("Attention") == LAYERS
+    assert ops.count("SkipLayerNormalization") == 2 * LAYERS
+    assert ops.count("BiasGelu") == LAYERS + heads_gelu
+    # Nothing left unfused in the encoder.
+    assert ops.count("LayerNormalization") == heads_gelu
+    assert "Gelu" not in ops
+    assert read_manifest(path).fused_ops["Attention"] == LAYERS
+
+
+def test_int8_embeddings_stay_close_to_transformers(prepared: Prepared) -> None:
+    engine = _engine(prepared("tiny-bert", Precision.INT8))
+    ops = [
+        node.op_type
+        for node in onnx.load(prepared("tiny-bert", Precision.INT8) / MODEL_NAME).graph.node
+    ]
+    assert ops.count("QAttention") == LAYERS
+    gold = goldens()
+    for i, vector in enumerate(_embeddings(engine, Pooling.MEAN)):
+        reference = gold[f"tiny-bert/last_hidden_state/{i}"].mean(axis=0)
+        cosine = float(vector @ reference / np.linalg.norm(vector) / np.linalg.norm(reference))
+        assert cosine >= 0.99, f"text {i}: cosine {cosine:.4f}"
+
+
+def test_int8_fill_mask_keeps_the_top_token(prepared: Prepared) -> None:
+    engine = _engine(prepared("tiny-bert-mlm", Precision.INT8))
+    (result,) = engine.run_texts([golden_texts()[3]], FillMaskRequest(top_k=1))
+    assert isinstance(result, FillMaskResult)
+    tops = [candidates[0].token_id for candidates in result.masks]
+    assert tops == goldens()["tiny-bert-mlm/top_ids/3"][:, 0].tolist()
+
+
+def test_fp16_model_keeps_fp32_interface_and_is_refused_on_cpu(tmp_path: Path) -> None:
+    out = tmp_path / "fp16"
+    manifest = prepare(str(TINY_BERT), out, device=Device.CUDA, precision=Precision.FP16)
+    model = onnx.load(out / MODEL_NAME)
+    assert {i.type.tensor_type.elem_type for i in model.graph.input} == {onnx.TensorProto.INT32}
+    assert {o.type.tensor_type.elem_type for o in model.graph.output} == {onnx.TensorProto.FLOAT}
+    weights = {i.name: i.data_type for i in model.graph.initializer}
+    assert weights["word_embeddings"] == onnx.TensorProto.FLOAT16
+    assert manifest.precision is Precision.FP16
+    with pytest.raises(ConfigError, match="fp16 is not supported on cpu"):
+        Engine(out)
+
+
+def test_precision_device_mismatch_is_refused_before_any_work(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="int8 is not supported on cuda"):
+        prepare(str(TINY_BERT), tmp_path / "x", device=Device.CUDA, precision=Precision.INT8)
+    assert not (tmp_path / "x").exists()
+
+
+def test_prepare_is_idempotent_and_rebuilds_when_inputs_change(tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    shutil.copytree(TINY_BERT, source)
+    out = tmp_path / "out"
+    first = prepare(str(source), out)
+    stamp = (out / MODEL_NAME).stat().st_mtime_ns
+    assert prepare(str(source), out) == first
+    assert (out / MODEL_NAME).stat().st_mtime_ns == stamp, "an identical prepare rewrote the model"
+
+    config = json.loads((source / "config.json").read_text())
+    config["layer_norm_eps"] = 1e-6
+    (source / "config.json").write_text(json.dumps(config))
+    second = prepare(str(source), out)
+    assert second.cache_key != first.cache_key
+    assert [
+        p.name for p in tmp_path.iterdir() if p.name.startswith(".")
+    ] == [], "temp dirs left behind"
+
+
+def test_manifest_records_inputs_outputs_and_hashes(prepared: Prepared) -> None:
+    path = prepared("tiny-bert-mlm", Precision.FP32)
+    manifest = read_manifest(path)
+    assert manifest.source == str(TESTDATA / "tiny-bert-mlm")
+    assert manifest.revision is None
+    assert manifest.heads == ["fill-mask"]
+    assert manifest.input_sha256["model.safetensors"] == sha256_file(
+        TESTDATA / "tiny-bert-mlm" / "model.safetensors"
+    )
+    assert manifest.output_sha256[MODEL_NAME] == sha256_file(path / MODEL_NAME)
+    assert "mask_positions" in manifest.inputs
+    assert {"cls_embedding", "mean_embedding", "mask_top_ids"} <= set(manifest.outputs)
+    assert manifest.max_sequence_length == 64
+
+
+def test_missing_files_are_all_named_and_nothing_is_written(tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    source.mkdir()
+    shutil.copy(TINY_BERT / "config.json", source)
+    (source / "pytorch_model.bin").write_bytes(b"not loaded")
+    with pytest.raises(MissingModelFilesError) as raised:
+        prepare(str(source), tmp_path / "out")
+    assert "only pytorch_model.bin found" in str(raised.value)
+    assert "tokenizer.json or vocab.txt" in str(raised.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_unsupported_architecture_is_named(tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    shutil.copytree(TINY_BERT, source)
+    config = json.loads((source / "config.json").read_text())
+    config["model_type"] = "roberta"
+    (source / "config.json").write_text(json.dumps(config))
+    with pytest.raises(UnsupportedModelError, match="'roberta' is not supported"):
+        prepare(str(source), tmp_path / "out")
+
+
+def test_legacy_gamma_beta_names_and_vocab_txt_only_checkpoints(
+    tmp_path: Path, prepared: Prepared
+) -> None:
+    source = tmp_path / "legacy"
+    shutil.copytree(TINY_BERT, source)
+    tensors = load_file(str(source / "model.safetensors"))
+    renamed = {
+        name.replace("LayerNorm.weight", "LayerNorm.gamma").replace(
+            "LayerNorm.bias", "LayerNorm.beta"
+        ): value
+        for name, value in tensors.items()
+    }
+    save_file(renamed, str(source / "model.safetensors"))
+    vocab = json.loads((source / "tokenizer.json").read_text())["model"]["vocab"]
+    (source / "vocab.txt").write_text("\n".join(sorted(vocab, key=vocab.get)) + "\n")
+    (source / "tokenizer.json").unlink()
+
+    prepare(str(source), tmp_path / "out")
+    legacy = _engine(tmp_path / "out")
+    modern = _engine(prepared("tiny-bert", Precision.FP32))
+    texts = golden_texts()
+    assert [s.tolist() for s in legacy.tokenizer.encode(texts)] == [
+        s.tolist() for s in modern.tokenizer.encode(texts)
+    ]
+    np.testing.assert_allclose(legacy.embed(texts), modern.embed(texts), atol=1e-6)
+
+
+def test_cli_prepares_and_reports_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "cli"
+    assert cli.main([str(TINY_BERT), "--out", str(out), "--precision", "int8"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["precision"] == "int8"
+    assert read_manifest(out).precision is Precision.INT8
+
+    assert cli.main([str(tmp_path / "nowhere"), "--out", str(out)]) == 1
+    assert "does not exist" in capsys.readouterr().err

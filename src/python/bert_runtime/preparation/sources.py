@@ -1,0 +1,121 @@
+"""Model sources: a local directory in Hugging Face layout, or a Hugging Face Hub repo id.
+
+Hub downloads go through `huggingface_hub`, so its conventions hold: HF_ENDPOINT (a mirror),
+HF_HUB_OFFLINE, HF_TOKEN, HF_HOME / HF_HUB_CACHE and its progress bars.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from bert_runtime.errors import MissingModelFilesError, ModelSourceError
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+# One of these makes a tokenizer; tokenizer.json (the fast tokenizer) is preferred.
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")
+OPTIONAL_FILES = ("tokenizer_config.json", "special_tokens_map.json")
+_ALL_FILES = [CONFIG_FILE, WEIGHTS_FILE, *TOKENIZER_FILES, *OPTIONAL_FILES]
+
+
+@dataclass(frozen=True)
+class SourceFiles:
+    """The files preparation reads, wherever they came from."""
+
+    source: str
+    root: Path
+    # The hub commit sha, or None for a local directory.
+    revision: str | None
+
+    def path(self, name: str) -> Path:
+        return self.root / name
+
+    def present(self) -> list[str]:
+        return [name for name in _ALL_FILES if (self.root / name).is_file()]
+
+
+def parse_repo_id(source: str) -> tuple[str, str | None]:
+    """Split `org/name@revision` into repo id and revision."""
+    repo_id, _, revision = source.partition("@")
+    return repo_id, revision or None
+
+
+def fetch(source: str, cache_dir: Path | None = None) -> SourceFiles:
+    """Resolve `source` to local files, downloading from the hub when it is not a directory."""
+    local = Path(source).expanduser()
+    if local.is_dir():
+        files = SourceFiles(source=str(local.resolve()), root=local.resolve(), revision=None)
+    elif source.startswith((".", "/", "~")) or source.count("/") > 1:
+        raise ModelSourceError(f"model directory {source!r} does not exist")
+    else:
+        files = _download(source, cache_dir)
+    check_complete(files)
+    return files
+
+
+def check_complete(files: SourceFiles) -> None:
+    """Raise MissingModelFilesError naming every file preparation needs but the source lacks."""
+    present = set(files.present())
+    missing = [name for name in (CONFIG_FILE, WEIGHTS_FILE) if name not in present]
+    if not present.intersection(TOKENIZER_FILES):
+        missing.append(" or ".join(TOKENIZER_FILES))
+    if WEIGHTS_FILE in missing and (files.root / "pytorch_model.bin").is_file():
+        missing[missing.index(WEIGHTS_FILE)] = (
+            f"{WEIGHTS_FILE} (only pytorch_model.bin found: "
+            "pickled PyTorch weights are not loaded; "
+            "convert them to safetensors)"
+        )
+    if missing:
+        raise MissingModelFilesError(files.source, missing)
+
+
+def _download(source: str, cache_dir: Path | None) -> SourceFiles:
+    # Imported here: local directories need no hub client.
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import (
+        HfHubHTTPError,
+        HFValidationError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    repo_id, revision = parse_repo_id(source)
+    try:
+        snapshot = Path(
+            snapshot_download(
+                repo_id,
+                revision=revision,
+                cache_dir=cache_dir,
+                allow_patterns=_ALL_FILES,
+            )
+        )
+    except RevisionNotFoundError as error:
+        raise ModelSourceError(f"{repo_id}: revision {revision!r} not found on the hub") from error
+    except RepositoryNotFoundError as error:
+        raise ModelSourceError(
+            f"{repo_id}: repository not found on the hub (or private: set HF_TOKEN)"
+        ) from error
+    except LocalEntryNotFoundError as error:
+        raise ModelSourceError(
+            f"{source}: not in the local cache and the hub cannot be reached. Point MODEL_NAME "
+            "at a local model directory, set HF_ENDPOINT to a reachable mirror, or fill the "
+            "cache (HF_HOME) first"
+        ) from error
+    except HFValidationError as error:
+        raise ModelSourceError(
+            f"{source!r} is neither a directory nor a valid hub repo id: {error}"
+        ) from error
+    except HfHubHTTPError as error:
+        raise ModelSourceError(f"{source}: the hub answered with an error: {error}") from error
+    # Snapshot folders are named by commit sha.
+    return SourceFiles(source=source, root=snapshot, revision=snapshot.name)
+
+
+def read_json(path: Path) -> dict[str, object]:
+    loaded = json.loads(path.read_text())
+    if not isinstance(loaded, dict):
+        raise ModelSourceError(f"{path} does not hold a JSON object")
+    return loaded

@@ -1,0 +1,144 @@
+"""Model sources: local directories, and the real hub download code against a local fake hub.
+
+huggingface_hub reads HF_ENDPOINT and HF_HUB_OFFLINE when imported, so hub cases run the `prepare`
+CLI in a child process with its own environment, as a user would.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bert_runtime.errors import MissingModelFilesError, ModelSourceError
+from bert_runtime.manifest import read_manifest
+from bert_runtime.preparation import sources
+from bert_runtime.testutil.fake_hub import commit_of, serve_hub, url_of
+from bert_runtime.testutil.models import TINY_BERT
+
+REPO = "google-bert/tiny-bert"
+
+
+@pytest.fixture()
+def hub(tmp_path: Path) -> Iterator[tuple[str, Path, list[str]]]:
+    root = tmp_path / "hub"
+    shutil.copytree(TINY_BERT, root / REPO)
+    (root / REPO / "README.md").write_text("not downloaded: not needed\n")
+    with serve_hub(root) as server:
+        yield url_of(server), root / REPO, server.requests
+
+
+def _prepare(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": os.pathsep.join(sys.path),
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "bert_runtime.preparation.cli", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_hub_repo_is_downloaded_and_prepared(
+    hub: tuple[str, Path, list[str]], tmp_path: Path
+) -> None:
+    url, repo_dir, requests = hub
+    out = tmp_path / "out"
+    done = _prepare(
+        [REPO, "--out", str(out), "--cache-dir", str(tmp_path / "cache")], HF_ENDPOINT=url
+    )
+    assert done.returncode == 0, done.stderr
+    manifest = read_manifest(out)
+    assert manifest.source == REPO
+    assert manifest.revision == commit_of(repo_dir)
+    assert any("/resolve/" in r and r.endswith("model.safetensors") for r in requests)
+    assert not any(r.endswith("README.md") for r in requests), "downloaded a file it does not need"
+
+
+def test_pinned_revision_and_offline_reuse_of_the_cache(
+    hub: tuple[str, Path, list[str]], tmp_path: Path
+) -> None:
+    url, repo_dir, _ = hub
+    cache = str(tmp_path / "cache")
+    pinned = f"{REPO}@{commit_of(repo_dir)}"
+    done = _prepare([pinned, "--out", str(tmp_path / "a"), "--cache-dir", cache], HF_ENDPOINT=url)
+    assert done.returncode == 0, done.stderr
+    # Offline, from the cache alone: no endpoint reachable at all.
+    done = _prepare(
+        [pinned, "--out", str(tmp_path / "b"), "--cache-dir", cache],
+        HF_ENDPOINT="http://127.0.0.1:9",
+        HF_HUB_OFFLINE="1",
+    )
+    assert done.returncode == 0, done.stderr
+    assert read_manifest(tmp_path / "b").revision == commit_of(repo_dir)
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("google-bert/no-such-model", "repository not found"),
+        (f"{REPO}@0123456789abcdef0123456789abcdef01234567", "revision"),
+    ],
+)
+def test_hub_errors_are_clear(
+    hub: tuple[str, Path, list[str]], tmp_path: Path, source: str, message: str
+) -> None:
+    url, _, _ = hub
+    done = _prepare(
+        [source, "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "c")],
+        HF_ENDPOINT=url,
+    )
+    assert done.returncode == 1
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_offline_without_cache_says_how_to_fix_it(tmp_path: Path) -> None:
+    done = _prepare(
+        [REPO, "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "empty")],
+        HF_HUB_OFFLINE="1",
+    )
+    assert done.returncode == 1
+    assert "local model directory" in done.stderr
+    assert "HF_ENDPOINT" in done.stderr
+
+
+def test_local_directory_is_used_in_place() -> None:
+    files = sources.fetch(str(TINY_BERT))
+    assert files.root == TINY_BERT.resolve()
+    assert files.revision is None
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= set(files.present())
+
+
+def test_missing_local_directory(tmp_path: Path) -> None:
+    with pytest.raises(ModelSourceError, match="does not exist"):
+        sources.fetch(str(tmp_path / "absent"))
+
+
+def test_incomplete_local_directory_names_every_missing_file(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(MissingModelFilesError) as raised:
+        sources.fetch(str(tmp_path))
+    assert raised.value.missing == ["model.safetensors", "tokenizer.json or vocab.txt"]
+
+
+def test_repo_id_and_revision_are_split() -> None:
+    assert sources.parse_repo_id("google-bert/bert-base-uncased@abc") == (
+        "google-bert/bert-base-uncased",
+        "abc",
+    )
+    assert sources.parse_repo_id("google-bert/bert-base-uncased") == (
+        "google-bert/bert-base-uncased",
+        None,
+    )

@@ -1,0 +1,182 @@
+"""The Engine: one ONNX Runtime session over a prepared model directory, and the tasks it serves.
+
+Thread-safe: ONNX Runtime sessions may run concurrently, and the engine keeps no per-call state.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from bert_runtime.config import EngineConfig, check_precision_for_device
+from bert_runtime.errors import InputError
+from bert_runtime.manifest import MODEL_NAME, Manifest, read_manifest
+from bert_runtime.serving.session import CUDA_PROVIDER, DeviceInfo, create_session, device_info
+from bert_runtime.serving.tasks import (
+    ClassifyRequest,
+    Embedding,
+    EmbedRequest,
+    FillMaskRequest,
+    FillMaskResult,
+    MaskCandidate,
+    TaskRequest,
+    TaskResult,
+    classification,
+    pool,
+)
+from bert_runtime.serving.tokenizer import Batch, TextTokenizer, pad_batch
+
+logger = logging.getLogger(__name__)
+
+
+class Engine:
+    """Loads a prepared model and runs batches of token-id sequences for one task type at a time."""
+
+    def __init__(self, model_dir: Path, config: EngineConfig | None = None) -> None:
+        self.config = config or EngineConfig()
+        self.manifest: Manifest = read_manifest(model_dir)
+        check_precision_for_device(self.config.device, self.manifest.precision)
+        self.max_length = min(self.config.max_sequence_length, self.manifest.max_sequence_length)
+        self.tokenizer = TextTokenizer.from_dir(model_dir, self.max_length, self.config.truncation)
+        started = time.perf_counter()
+        self._session = create_session(model_dir / MODEL_NAME, self.config)
+        self._on_cuda = CUDA_PROVIDER in self._session.get_providers()
+        self._input_names = {i.name for i in self._session.get_inputs()}
+        self.load_seconds = time.perf_counter() - started
+        self.warmup_seconds = 0.0
+        if self.config.warmup:
+            self.warmup()
+
+    # --- what the model can do -------------------------------------------------------------------
+    @property
+    def supports_fill_mask(self) -> bool:
+        return "mask_positions" in self._input_names and self.tokenizer.mask_id is not None
+
+    @property
+    def supports_classification(self) -> bool:
+        return "class_probabilities" in self.manifest.outputs
+
+    @property
+    def device_info(self) -> DeviceInfo:
+        return device_info(self._session, self.config.device_id)
+
+    def check_request(self, request: TaskRequest, sequence: np.ndarray | None = None) -> None:
+        """Raise InputError if this model cannot serve `request` (for `sequence`, when given)."""
+        if isinstance(request, FillMaskRequest):
+            if not self.supports_fill_mask:
+                raise InputError("this model has no fill-mask head")
+            if request.top_k < 1:
+                raise InputError(f"top_k must be >= 1, got {request.top_k}")
+            if sequence is not None and not np.any(sequence == self.tokenizer.mask_id):
+                raise InputError("text has no [MASK] token")
+        elif isinstance(request, ClassifyRequest) and not self.supports_classification:
+            raise InputError("this model has no classification head")
+
+    # --- running ---------------------------------------------------------------------------------
+    def warmup(self) -> None:
+        """
+        Run the shortest and longest shapes once, so the first request does not pay for allocation.
+        """
+        started = time.perf_counter()
+        for length in sorted({min(8, self.max_length), self.max_length}):
+            sequence = np.full(length, self.tokenizer.pad_id, dtype=np.int32)
+            self.run([sequence], [EmbedRequest()])
+        self.warmup_seconds = time.perf_counter() - started
+        logger.info("warm-up took %.3fs", self.warmup_seconds)
+
+    def pad(self, sequences: Sequence[np.ndarray], multiple: int = 8) -> Batch:
+        return pad_batch(
+            sequences, self.tokenizer.pad_id, multiple, self.manifest.max_sequence_length
+        )
+
+    def run(
+        self, sequences: Sequence[np.ndarray], requests: Sequence[TaskRequest], multiple: int = 8
+    ) -> list[TaskResult]:
+        """Run one batch; every request must be of the same type."""
+        kinds = {type(r) for r in requests}
+        if len(kinds) != 1 or len(requests) != len(sequences):
+            raise InputError("a batch holds requests of exactly one task type, one per sequence")
+        batch = self.pad(sequences, multiple)
+        embeds = [r for r in requests if isinstance(r, EmbedRequest)]
+        if embeds:
+            cls_rows, mean_rows = self._infer(batch, ["cls_embedding", "mean_embedding"])
+            return [
+                Embedding(pool(cls_rows[i], mean_rows[i], r), int(batch.lengths[i]))
+                for i, r in enumerate(embeds)
+            ]
+        fill_masks = [r for r in requests if isinstance(r, FillMaskRequest)]
+        if fill_masks:
+            return self._fill_mask(batch, fill_masks)
+        (probabilities,) = self._infer(batch, ["class_probabilities"])
+        return [
+            classification(probabilities[i], self.manifest.id2label, int(batch.lengths[i]))
+            for i in range(len(requests))
+        ]
+
+    def _fill_mask(self, batch: Batch, requests: Sequence[FillMaskRequest]) -> list[TaskResult]:
+        positions = np.argwhere(batch.input_ids == self.tokenizer.mask_id).astype(np.int64)
+        top_k = min(max(r.top_k for r in requests), self.manifest.vocab_size)
+        scores, ids = self._infer(batch, ["mask_top_scores", "mask_top_ids"], positions, top_k)
+        results: list[TaskResult] = []
+        for row, request in enumerate(requests):
+            rows = np.flatnonzero(positions[:, 0] == row)
+            masks = [
+                [
+                    MaskCandidate(int(token_id), token, float(score))
+                    for token_id, token, score in zip(
+                        ids[r, : request.top_k],
+                        self.tokenizer.token_strings(ids[r, : request.top_k]),
+                        scores[r, : request.top_k],
+                        strict=True,
+                    )
+                ]
+                for r in rows
+            ]
+            results.append(FillMaskResult(masks, int(batch.lengths[row])))
+        return results
+
+    def _infer(
+        self,
+        batch: Batch,
+        outputs: list[str],
+        mask_positions: np.ndarray | None = None,
+        top_k: int = 1,
+    ) -> list[np.ndarray]:
+        feeds = {
+            "input_ids": batch.input_ids,
+            "attention_mask": batch.attention_mask,
+            "token_type_ids": batch.token_type_ids,
+        }
+        if "mask_positions" in self._input_names:
+            feeds["mask_positions"] = (
+                mask_positions if mask_positions is not None else np.zeros((0, 2), np.int64)
+            )
+            feeds["top_k"] = np.array([top_k], np.int64)
+        if self._on_cuda and self.config.io_binding:
+            return self._infer_bound(feeds, outputs)
+        return list(self._session.run(outputs, feeds))
+
+    def _infer_bound(self, feeds: dict[str, np.ndarray], outputs: list[str]) -> list[np.ndarray]:
+        """CUDA: inputs copied to the device once, only the requested outputs copied back."""
+        binding = self._session.io_binding()
+        for name, value in feeds.items():
+            binding.bind_cpu_input(name, value)
+        for name in outputs:
+            binding.bind_output(name, "cuda", self.config.device_id)
+        self._session.run_with_iobinding(binding)
+        return list(binding.copy_outputs_to_cpu())
+
+    # --- convenience, for callers without a batcher ----------------------------------------------
+    def embed(self, texts: Sequence[str], request: EmbedRequest | None = None) -> np.ndarray:
+        results = self.run_texts(texts, request or EmbedRequest())
+        return np.stack([r.vector for r in results if isinstance(r, Embedding)])
+
+    def run_texts(self, texts: Sequence[str], request: TaskRequest) -> list[TaskResult]:
+        sequences = self.tokenizer.encode(texts)
+        for sequence in sequences:
+            self.check_request(request, sequence)
+        return self.run(sequences, [request] * len(sequences))

@@ -1,0 +1,108 @@
+"""ONNX Runtime sessions: providers from configuration, and no silent fallback from CUDA to CPU."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnxruntime as ort
+
+from bert_runtime.config import Device, EngineConfig
+from bert_runtime.errors import ProviderUnavailableError
+
+CUDA_PROVIDER = "CUDAExecutionProvider"
+CPU_PROVIDER = "CPUExecutionProvider"
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """What a session runs on, for health and metadata endpoints."""
+
+    provider: str
+    device: Device
+    name: str | None = None
+    memory_total_bytes: int | None = None
+    memory_used_bytes: int | None = None
+
+
+def create_session(model_path: Path, config: EngineConfig) -> ort.InferenceSession:
+    """
+    A session on the configured device; strict mode raises if CUDA was asked for but is not used.
+    """
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if config.intra_op_threads is not None:
+        options.intra_op_num_threads = config.intra_op_threads
+    providers: list[str | tuple[str, dict[str, str]]] = [CPU_PROVIDER]
+    if config.device is Device.CUDA:
+        available = ort.get_available_providers()
+        if CUDA_PROVIDER not in available:
+            message = (
+                "CUDA requested but this ONNX Runtime build has no CUDA provider "
+                f"(available: {available}); "
+                "install onnxruntime-gpu"
+            )
+            if config.strict_device:
+                raise ProviderUnavailableError(message)
+            logger.warning("%s; running on CPU", message)
+        else:
+            providers = [(CUDA_PROVIDER, {"device_id": str(config.device_id)}), CPU_PROVIDER]
+    session = ort.InferenceSession(str(model_path), sess_options=options, providers=providers)
+    active = session.get_providers()
+    if config.device is Device.CUDA and CUDA_PROVIDER not in active:
+        # onnxruntime-gpu logs an error and quietly runs on CPU when CUDA/cuDNN libraries are
+        # missing.
+        message = (
+            f"CUDA requested but the session runs on {active}: "
+            "check the driver and the CUDA/cuDNN libraries"
+        )
+        if config.strict_device:
+            raise ProviderUnavailableError(message)
+        logger.warning(message)
+    return session
+
+
+def device_info(session: ort.InferenceSession, device_id: int = 0) -> DeviceInfo:
+    provider = session.get_providers()[0]
+    if provider != CUDA_PROVIDER:
+        return DeviceInfo(provider=provider, device=Device.CPU, name=_cpu_name())
+    name, total, used = _gpu_info(device_id)
+    return DeviceInfo(provider, Device.CUDA, name, total, used)
+
+
+def _cpu_name() -> str | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+def _gpu_info(device_id: int) -> tuple[str | None, int | None, int | None]:
+    """
+    GPU name and memory from nvidia-smi, which the NVIDIA container runtime mounts with the driver.
+    """
+    binary = shutil.which("nvidia-smi")
+    if binary is None:
+        return None, None, None
+    query = [
+        binary,
+        f"--id={device_id}",
+        "--query-gpu=name,memory.total,memory.used",
+        "--format=csv,noheader,nounits",
+    ]
+    try:
+        line = subprocess.run(
+            query, capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        name, total_mib, used_mib = (part.strip() for part in line.split(","))
+        return name, int(total_mib) * 2**20, int(used_mib) * 2**20
+    except (subprocess.SubprocessError, ValueError, OSError):
+        return None, None, None

@@ -1,0 +1,86 @@
+"""Task requests and results (plain dataclasses and numpy), and the post-processing of model
+outputs.
+
+Each text is one work item: a token-id sequence plus its task request. Items with the same task type
+can share a batch; each item's own parameters (pooling, top_k) are applied to its rows afterwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bert_runtime.config import Pooling
+
+
+@dataclass(frozen=True)
+class EmbedRequest:
+    pooling: Pooling = Pooling.MEAN
+    normalize: bool = True
+
+
+@dataclass(frozen=True)
+class FillMaskRequest:
+    top_k: int = 5
+
+
+@dataclass(frozen=True)
+class ClassifyRequest:
+    pass
+
+
+TaskRequest = EmbedRequest | FillMaskRequest | ClassifyRequest
+
+
+@dataclass(frozen=True)
+class Embedding:
+    vector: np.ndarray
+    num_tokens: int
+
+
+@dataclass(frozen=True)
+class MaskCandidate:
+    token_id: int
+    token: str
+    score: float
+
+
+@dataclass(frozen=True)
+class FillMaskResult:
+    # One list of candidates (best first) per [MASK] token, in text order.
+    masks: list[list[MaskCandidate]]
+    num_tokens: int
+
+
+@dataclass(frozen=True)
+class Classification:
+    label: str
+    score: float
+    scores: dict[str, float]
+    num_tokens: int
+
+
+TaskResult = Embedding | FillMaskResult | Classification
+
+
+def pool(cls_rows: np.ndarray, mean_rows: np.ndarray, request: EmbedRequest) -> np.ndarray:
+    """Pick the pooled vector the request asked for, L2-normalized when asked."""
+    vector = (cls_rows if request.pooling is Pooling.CLS else mean_rows).astype(np.float32)
+    if request.normalize:
+        norm = float(np.linalg.norm(vector))
+        vector = vector / max(norm, 1e-12)
+    return vector
+
+
+def classification(
+    probabilities: np.ndarray, id2label: dict[int, str], num_tokens: int
+) -> Classification:
+    labels = [id2label.get(i, f"LABEL_{i}") for i in range(len(probabilities))]
+    best = int(np.argmax(probabilities))
+    return Classification(
+        label=labels[best],
+        score=float(probabilities[best]),
+        scores={label: float(p) for label, p in zip(labels, probabilities, strict=True)},
+        num_tokens=num_tokens,
+    )

@@ -1,0 +1,99 @@
+"""
+Tokenization with the Hugging Face fast tokenizer, and padding of token-id sequences into batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from bert_runtime.config import TruncationPolicy
+from bert_runtime.errors import InputError, InputTooLongError, ModelSourceError
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Padded model inputs for a list of sequences (int32, [rows, padded_length])."""
+
+    input_ids: np.ndarray
+    attention_mask: np.ndarray
+    token_type_ids: np.ndarray
+    lengths: np.ndarray
+
+    @property
+    def padded_tokens(self) -> int:
+        return int(self.input_ids.size)
+
+    @property
+    def real_tokens(self) -> int:
+        return int(self.lengths.sum())
+
+
+class TextTokenizer:
+    """Texts -> token ids, with an explicit policy for texts over the maximum length."""
+
+    def __init__(self, tokenizer: Tokenizer, max_length: int, truncation: TruncationPolicy) -> None:
+        self._tokenizer = tokenizer
+        self.max_length = max_length
+        self.truncation = truncation
+        self._tokenizer.no_padding()
+        if truncation is TruncationPolicy.TRUNCATE:
+            self._tokenizer.enable_truncation(max_length)
+        else:
+            self._tokenizer.no_truncation()
+        self.pad_id = self._token_id("[PAD]") or 0
+        self.mask_id = self._token_id("[MASK]")
+
+    @classmethod
+    def from_dir(
+        cls, model_dir: Path, max_length: int, truncation: TruncationPolicy
+    ) -> TextTokenizer:
+        path = model_dir / "tokenizer.json"
+        if not path.is_file():
+            raise ModelSourceError(f"{model_dir} has no tokenizer.json")
+        return cls(Tokenizer.from_file(str(path)), max_length, truncation)
+
+    def _token_id(self, token: str) -> int | None:
+        found = self._tokenizer.token_to_id(token)
+        return None if found is None else int(found)
+
+    def encode(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """
+        Token ids (with [CLS]/[SEP]) per text, unpadded; raises InputTooLongError under REJECT.
+        """
+        if not texts:
+            raise InputError("no texts to encode")
+        encodings = self._tokenizer.encode_batch(list(texts))
+        ids = [np.asarray(e.ids, dtype=np.int32) for e in encodings]
+        if self.truncation is TruncationPolicy.REJECT:
+            for index, sequence in enumerate(ids):
+                if len(sequence) > self.max_length:
+                    raise InputTooLongError(index, len(sequence), self.max_length)
+        return ids
+
+    def token_strings(self, ids: Sequence[int] | np.ndarray) -> list[str]:
+        return [self._tokenizer.id_to_token(int(i)) or "" for i in ids]
+
+    def decode(self, ids: Sequence[int] | np.ndarray) -> str:
+        return str(self._tokenizer.decode([int(i) for i in ids], skip_special_tokens=True))
+
+
+def padded_length(longest: int, multiple: int, ceiling: int) -> int:
+    """Round `longest` up to `multiple`, never past `ceiling` (the model's position table)."""
+    return max(longest, min(-(-longest // multiple) * multiple, ceiling))
+
+
+def pad_batch(sequences: Sequence[np.ndarray], pad_id: int, multiple: int, ceiling: int) -> Batch:
+    """Right-pad sequences to a common length (see `padded_length`)."""
+    lengths = np.array([len(s) for s in sequences], dtype=np.int32)
+    width = padded_length(int(lengths.max()), multiple, ceiling)
+    input_ids = np.full((len(sequences), width), pad_id, dtype=np.int32)
+    attention_mask = np.zeros((len(sequences), width), dtype=np.int32)
+    for row, sequence in enumerate(sequences):
+        input_ids[row, : len(sequence)] = sequence
+        attention_mask[row, : len(sequence)] = 1
+    return Batch(input_ids, attention_mask, np.zeros_like(input_ids), lengths)

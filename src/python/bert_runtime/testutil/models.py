@@ -1,0 +1,28 @@
+"""
+The tiny checkpoints and goldens in bert_runtime/testdata, made by scripts/make_parity_fixtures.py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+import bert_runtime
+
+TESTDATA = Path(bert_runtime.__file__).parent / "testdata"
+TINY_BERT = TESTDATA / "tiny-bert"
+TINY_BERT_MLM = TESTDATA / "tiny-bert-mlm"
+TINY_BERT_CLS = TESTDATA / "tiny-bert-cls"
+MODEL_NAMES = ("tiny-bert", "tiny-bert-mlm", "tiny-bert-cls")
+
+
+def golden_texts() -> list[str]:
+    texts: list[str] = json.loads((TESTDATA / "goldens.json").read_text())["texts"]
+    return texts
+
+
+def goldens() -> dict[str, np.ndarray]:
+    with np.load(TESTDATA / "goldens.npz") as loaded:
+        return {name: loaded[name] for name in loaded.files}
