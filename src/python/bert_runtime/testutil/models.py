@@ -26,3 +26,15 @@ def golden_texts() -> list[str]:
 def goldens() -> dict[str, np.ndarray]:
     with np.load(TESTDATA / "goldens.npz") as loaded:
         return {name: loaded[name] for name in loaded.files}
+
+
+def prepared_model(root: Path, name: str = "tiny-bert", precision: str = "fp32") -> Path:
+    """Prepare a tiny checkpoint under `root` once, for CPU; returns the prepared directory."""
+    # Imported here: the preparation wing is heavy and only this helper needs it.
+    from bert_runtime.config import Precision
+    from bert_runtime.preparation.prepare import prepare
+
+    out = root / f"{name}-{precision}"
+    if not out.exists():
+        prepare(str(TESTDATA / name), out, precision=Precision(precision))
+    return out

@@ -1,0 +1,233 @@
+"""The dynamic batcher, over a real Engine on the tiny model."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bert_runtime.config import BatcherConfig, EngineConfig, Pooling
+from bert_runtime.errors import Overloaded, ShuttingDown
+from bert_runtime.serving.batcher import Batcher, BatchStats
+from bert_runtime.serving.engine import Engine
+from bert_runtime.serving.tasks import (
+    Classification,
+    ClassifyRequest,
+    Embedding,
+    EmbedRequest,
+    TaskRequest,
+    TaskResult,
+)
+from bert_runtime.testutil.models import prepared_model
+
+MAX_LENGTH = 32
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    return Engine(
+        prepared_model(tmp_path_factory.mktemp("models"), "tiny-bert"),
+        EngineConfig(max_sequence_length=MAX_LENGTH),
+    )
+
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    return Engine(prepared_model(tmp_path_factory.mktemp("cls"), "tiny-bert-cls"))
+
+
+class GatedRunner:
+    """The real engine behind a gate the test opens; a poison token id makes a batch fail."""
+
+    def __init__(self, engine: Engine, poison: int | None = None) -> None:
+        self.engine = engine
+        self.poison = poison
+        self.gate = threading.Event()
+        self.gate.set()
+        self.batches: list[int] = []
+
+    def run(
+        self, sequences: Sequence[np.ndarray], requests: Sequence[TaskRequest], multiple: int
+    ) -> list[TaskResult]:
+        self.gate.wait(timeout=30)
+        self.batches.append(len(sequences))
+        if self.poison is not None and any(np.any(s == self.poison) for s in sequences):
+            raise RuntimeError("poisoned sequence")
+        return self.engine.run(sequences, requests, multiple)
+
+
+def _vector(result: TaskResult) -> np.ndarray:
+    assert isinstance(result, Embedding)
+    return result.vector
+
+
+texts_strategy = st.lists(
+    st.one_of(
+        st.text(max_size=40),
+        st.just(""),
+        st.text(alphabet="abcdefghij klmnop", min_size=100, max_size=300),  # over the limit
+    ),
+    min_size=1,
+    max_size=24,
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(texts=texts_strategy, batch_size=st.integers(1, 16), pooling=st.sampled_from(Pooling))
+def test_result_for_a_text_is_the_same_alone_or_in_any_batch(
+    engine: Engine, texts: list[str], batch_size: int, pooling: Pooling
+) -> None:
+    request = EmbedRequest(pooling=pooling, normalize=True)
+    sequences = engine.tokenizer.encode(texts)
+    alone = [_vector(engine.run([s], [request])[0]) for s in sequences]
+
+    async def batched() -> list[TaskResult]:
+        config = BatcherConfig(max_batch_size=batch_size, max_queue_delay_ms=2)
+        async with Batcher(engine, config, max_positions=64) as batcher:
+            return await batcher.submit_many(sequences, request)
+
+    together = asyncio.run(batched())
+    for single, result in zip(alone, together, strict=True):
+        # Identical up to float rounding: GEMM blocking may differ with the batch's shape.
+        np.testing.assert_allclose(_vector(result), single, atol=2e-6, rtol=0)
+
+
+def test_hundreds_of_concurrent_submissions_all_resolve_in_few_batches(engine: Engine) -> None:
+    stats: list[BatchStats] = []
+    texts = [f"text number {i} " + "word " * (i % 20) for i in range(600)]
+    sequences = engine.tokenizer.encode(texts)
+
+    async def main() -> list[TaskResult]:
+        config = BatcherConfig(max_batch_size=32, max_batch_tokens=512, max_queue_delay_ms=5)
+        async with Batcher(engine, config, max_positions=64, on_batch=stats.append) as batcher:
+            return await asyncio.gather(*(batcher.submit(s, EmbedRequest()) for s in sequences))
+
+    results = asyncio.run(main())
+    assert len(results) == 600
+    assert all(isinstance(r, Embedding) for r in results)
+    assert sum(s.size for s in stats) == 600
+    assert len(stats) < 600 / 4, "requests were not batched"
+    assert all(s.size <= 32 and s.padded_tokens <= 512 for s in stats)
+
+
+def test_length_grouping_keeps_padding_small(engine: Engine) -> None:
+    stats: list[BatchStats] = []
+    short = ["hi"] * 40
+    long = ["the quick brown fox jumps over the lazy dog " * 3] * 40
+    mixed = [t for pair in zip(short, long, strict=True) for t in pair]
+    sequences = engine.tokenizer.encode(mixed)
+
+    async def main() -> None:
+        config = BatcherConfig(max_batch_size=10, max_queue_delay_ms=50)
+        async with Batcher(engine, config, max_positions=64, on_batch=stats.append) as batcher:
+            await asyncio.gather(*(batcher.submit(s, EmbedRequest()) for s in sequences))
+
+    asyncio.run(main())
+    padded = sum(s.padded_tokens for s in stats)
+    real = sum(s.real_tokens for s in stats)
+    # Arrival order alternates short/long; pad-to-longest in arrival order would be ~1.9x.
+    assert padded / real < 1.3
+
+
+def test_a_failing_item_fails_only_its_own_future(engine: Engine) -> None:
+    runner = GatedRunner(engine, poison=engine.tokenizer.encode(["fox"])[0][1])
+    sequences = engine.tokenizer.encode(["hello", "the fox", "world", "dog"])
+
+    async def main() -> list[TaskResult | BaseException]:
+        runner.gate.clear()
+        async with Batcher(runner, BatcherConfig(max_batch_size=8), max_positions=64) as batcher:
+            tasks = [asyncio.ensure_future(batcher.submit(s, EmbedRequest())) for s in sequences]
+            await asyncio.sleep(0.05)
+            runner.gate.set()
+            return await asyncio.gather(*tasks, return_exceptions=True)
+
+    results = asyncio.run(main())
+    assert isinstance(results[1], RuntimeError)
+    assert [isinstance(r, Embedding) for r in results] == [True, False, True, True]
+    assert runner.batches[0] == 4, "the items were not first tried as one batch"
+
+
+def test_full_queue_raises_overloaded_with_retry_after(engine: Engine) -> None:
+    runner = GatedRunner(engine)
+    (sequence,) = engine.tokenizer.encode(["hello"])
+
+    async def main() -> tuple[Overloaded, int]:
+        runner.gate.clear()
+        config = BatcherConfig(max_batch_size=1, max_queue_size=4, max_queue_delay_ms=0)
+        async with Batcher(runner, config, max_positions=64) as batcher:
+            first = asyncio.ensure_future(batcher.submit(sequence, EmbedRequest()))
+            await asyncio.sleep(0.05)  # the first item is now running, held at the gate
+            queued = [
+                asyncio.ensure_future(batcher.submit(sequence, EmbedRequest())) for _ in range(4)
+            ]
+            await asyncio.sleep(0.01)
+            with pytest.raises(Overloaded) as raised:
+                await batcher.submit(sequence, EmbedRequest())
+            runner.gate.set()
+            done = await asyncio.gather(first, *queued)
+            return raised.value, len(done)
+
+    error, completed = asyncio.run(main())
+    assert error.retry_after_s > 0
+    assert error.queue_size == 4
+    assert completed == 5
+
+
+def test_cancelled_submissions_do_not_disturb_the_others(engine: Engine) -> None:
+    runner = GatedRunner(engine)
+    sequences = engine.tokenizer.encode([f"text {i}" for i in range(10)])
+
+    async def main() -> tuple[list[TaskResult], int]:
+        runner.gate.clear()
+        async with Batcher(runner, BatcherConfig(max_batch_size=4), max_positions=64) as batcher:
+            tasks = [asyncio.ensure_future(batcher.submit(s, EmbedRequest())) for s in sequences]
+            await asyncio.sleep(0.05)
+            for task in tasks[::2]:
+                task.cancel()
+            runner.gate.set()
+            kept = await asyncio.gather(*tasks[1::2])
+            return list(kept), batcher.queue_depth
+
+    kept, depth = asyncio.run(main())
+    assert len(kept) == 5
+    assert all(isinstance(r, Embedding) for r in kept)
+    assert depth == 0
+
+
+def test_close_drains_queued_work_and_refuses_new_work(engine: Engine) -> None:
+    sequences = engine.tokenizer.encode([f"text {i}" for i in range(50)])
+
+    async def main() -> list[TaskResult]:
+        batcher = Batcher(
+            engine, BatcherConfig(max_batch_size=8, max_queue_delay_ms=20), max_positions=64
+        )
+        tasks = [asyncio.ensure_future(batcher.submit(s, EmbedRequest())) for s in sequences]
+        await asyncio.sleep(0)
+        await batcher.close()
+        assert all(task.done() for task in tasks), "close() returned before draining"
+        with pytest.raises(ShuttingDown):
+            await batcher.submit(sequences[0], EmbedRequest())
+        return [task.result() for task in tasks]
+
+    assert len(asyncio.run(main())) == 50
+
+
+def test_different_tasks_are_never_mixed_in_one_batch(engine: Engine, classifier: Engine) -> None:
+    sequences = classifier.tokenizer.encode(["good day", "bad day", "a cat", "a dog"])
+
+    async def main() -> list[TaskResult]:
+        async with Batcher(
+            classifier, BatcherConfig(max_batch_size=8), max_positions=64
+        ) as batcher:
+            requests: list[TaskRequest] = [EmbedRequest(), ClassifyRequest()] * 2
+            return await asyncio.gather(
+                *(batcher.submit(s, r) for s, r in zip(sequences, requests, strict=True))
+            )
+
+    results = asyncio.run(main())
+    assert [type(r) for r in results] == [Embedding, Classification, Embedding, Classification]

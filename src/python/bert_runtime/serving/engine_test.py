@@ -1,0 +1,110 @@
+"""The Engine on CPU: providers, strictness, truncation, task checks, thread safety."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bert_runtime.config import Device, EngineConfig, TruncationPolicy
+from bert_runtime.errors import InputError, InputTooLongError, ProviderUnavailableError
+from bert_runtime.serving.engine import Engine
+from bert_runtime.serving.tasks import ClassifyRequest, EmbedRequest, FillMaskRequest
+from bert_runtime.testutil.models import golden_texts, prepared_model
+
+LONG_TEXT = "the quick brown fox " * 40
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return prepared_model(tmp_path_factory.mktemp("models"), "tiny-bert")
+
+
+@pytest.fixture(scope="module")
+def engine(model_dir: Path) -> Engine:
+    return Engine(model_dir, EngineConfig(max_sequence_length=32))
+
+
+def test_cpu_engine_reports_its_device(engine: Engine) -> None:
+    info = engine.device_info
+    assert info.provider == "CPUExecutionProvider"
+    assert info.device is Device.CPU
+    assert engine.warmup_seconds > 0
+    assert engine.load_seconds > 0
+
+
+def test_strict_cuda_without_cuda_is_a_clear_error(model_dir: Path) -> None:
+    with pytest.raises(ProviderUnavailableError, match="CUDA requested"):
+        Engine(model_dir, EngineConfig(device=Device.CUDA))
+
+
+def test_lenient_cuda_without_cuda_warns_and_runs_on_cpu(
+    model_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        engine = Engine(model_dir, EngineConfig(device=Device.CUDA, strict_device=False))
+    assert engine.device_info.device is Device.CPU
+    assert "CUDA requested" in caplog.text
+    assert engine.embed(["hello"]).shape == (1, 32)
+
+
+def test_truncate_policy_cuts_to_the_limit_and_keeps_sep(engine: Engine) -> None:
+    (ids,) = engine.tokenizer.encode([LONG_TEXT])
+    assert len(ids) == 32
+    assert ids[-1] == 3  # [SEP]
+
+
+def test_reject_policy_names_the_offending_input(model_dir: Path) -> None:
+    engine = Engine(
+        model_dir, EngineConfig(max_sequence_length=32, truncation=TruncationPolicy.REJECT)
+    )
+    with pytest.raises(InputTooLongError, match="input 1 has"):
+        engine.tokenizer.encode(["short", LONG_TEXT])
+
+
+def test_sequence_limit_is_capped_by_the_model_positions(model_dir: Path) -> None:
+    engine = Engine(model_dir, EngineConfig(max_sequence_length=512))
+    assert engine.max_length == 64
+    (ids,) = engine.tokenizer.encode([LONG_TEXT])
+    assert len(ids) == 64
+
+
+def test_empty_text_embeds_as_cls_sep(engine: Engine) -> None:
+    (ids,) = engine.tokenizer.encode([""])
+    assert ids.tolist() == [2, 3]
+    vector = engine.embed([""])[0]
+    assert np.isclose(np.linalg.norm(vector), 1.0, atol=1e-5)
+
+
+def test_tasks_the_model_lacks_are_input_errors(engine: Engine) -> None:
+    with pytest.raises(InputError, match="no fill-mask head"):
+        engine.check_request(FillMaskRequest())
+    with pytest.raises(InputError, match="no classification head"):
+        engine.check_request(ClassifyRequest())
+    with pytest.raises(InputError, match="no texts"):
+        engine.tokenizer.encode([])
+
+
+def test_fill_mask_needs_a_mask_token(tmp_path_factory: pytest.TempPathFactory) -> None:
+    engine = Engine(prepared_model(tmp_path_factory.mktemp("mlm"), "tiny-bert-mlm"))
+    with pytest.raises(InputError, match=r"no \[MASK\] token"):
+        engine.run_texts(["hello world"], FillMaskRequest())
+    with pytest.raises(InputError, match="top_k"):
+        engine.check_request(FillMaskRequest(top_k=0))
+
+
+def test_batch_mixing_task_types_is_refused(engine: Engine) -> None:
+    sequences = engine.tokenizer.encode(["a", "b"])
+    with pytest.raises(InputError, match="one task type"):
+        engine.run(sequences, [EmbedRequest(), ClassifyRequest()])
+
+
+def test_concurrent_calls_from_threads_agree_with_sequential(engine: Engine) -> None:
+    texts = golden_texts() * 4
+    expected = engine.embed(texts)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda t: engine.embed([t])[0], texts))
+    np.testing.assert_allclose(np.stack(results), expected, atol=1e-5)
