@@ -1,8 +1,19 @@
 """bert_runtime: BERT-family models prepared as ONNX and served with ONNX Runtime.
 
+    from bert_runtime import Engine, Batcher, EmbedRequest, prepare
+    prepare("google-bert/bert-base-uncased", Path("models/bert"), precision=Precision.INT8)
+    engine = Engine(Path("models/bert"))
+    vectors = engine.embed(["hello world"])
+
+The engine, batcher and `prepare` load lazily, so importing the package (e.g. for its config types)
+does not load ONNX Runtime.
+
 No web framework and no Kubernetes here: the HTTP service (bert_api) and other callers build on
 this library.
 """
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from bert_runtime.config import (
     BatcherConfig,
@@ -26,10 +37,38 @@ from bert_runtime.errors import (
     UnsupportedModelError,
 )
 
+if TYPE_CHECKING:
+    from bert_runtime.preparation.prepare import prepare
+    from bert_runtime.serving.batcher import Batcher
+    from bert_runtime.serving.engine import Engine
+    from bert_runtime.serving.tasks import ClassifyRequest, EmbedRequest, FillMaskRequest
+
 __version__ = "0.1.0"
 
+_LAZY = {
+    "Engine": "bert_runtime.serving.engine",
+    "Batcher": "bert_runtime.serving.batcher",
+    "EmbedRequest": "bert_runtime.serving.tasks",
+    "FillMaskRequest": "bert_runtime.serving.tasks",
+    "ClassifyRequest": "bert_runtime.serving.tasks",
+    "prepare": "bert_runtime.preparation.prepare",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'bert_runtime' has no attribute {name!r}")
+
+
 __all__ = [
+    "Batcher",
     "BatcherConfig",
+    "ClassifyRequest",
+    "EmbedRequest",
+    "Engine",
+    "FillMaskRequest",
+    "prepare",
     "BertRuntimeError",
     "ConfigError",
     "Device",
