@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import resource
 import statistics
@@ -104,34 +105,6 @@ def _cosine_min(a: np.ndarray, b: np.ndarray) -> float:
     return float(dots.min())
 
 
-def _rss_probe(model_dir: Path, threads: int) -> None:
-    """Child process: load and serve the fp32 model at s128 b32, print peak RSS in MiB."""
-    engine = Engine(model_dir, EngineConfig(max_sequence_length=128, intra_op_threads=threads))
-    sequences = _sequences(np.random.default_rng(1), [128] * 32, 30522)
-    for _ in range(3):
-        _ort_embed(engine, sequences)
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-
-
-def _peak_rss_mib(model_dir: Path, threads: int) -> float:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bert_runtime.bench.engine_bench",
-            "--rss-probe",
-            str(model_dir),
-            "--threads",
-            str(threads),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-    )
-    return float(done.stdout.strip().splitlines()[-1])
-
-
 def _mixed_workload(engine: Engine, count: int, seed: int) -> dict[str, float]:
     rng = np.random.default_rng(seed)
     lengths = np.clip(np.rint(8 + rng.exponential(32, count)), 8, 128).astype(int)
@@ -158,93 +131,134 @@ def _mixed_workload(engine: Engine, count: int, seed: int) -> dict[str, float]:
     }
 
 
+SHAPES = [(seq, batch) for seq in (32, 128) for batch in (1, 8, 32)]
+BACKENDS = ("torch eager fp32", "ort fp32", "ort int8")
+
+
+def _worker(backend: str, workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Measure one backend in its own process, so thread pools of backends never compete."""
+    if backend == "torch eager fp32":
+        baseline = TorchBaseline(workdir / "source", args.threads)
+        embed: Callable[[list[np.ndarray]], np.ndarray] = baseline.embed
+        engine = None
+    else:
+        precision = Precision.FP32 if backend == "ort fp32" else Precision.INT8
+        config = EngineConfig(max_sequence_length=128, intra_op_threads=args.threads)
+        engine = Engine(workdir / precision.value, config)
+        embed = partial(_ort_embed, engine)
+    rng = np.random.default_rng(0)
+    report: dict[str, Any] = {"shapes": {}}
+    for seq, batch in SHAPES:
+        sequences = _sequences(rng, [seq] * batch, 30522)
+        times = _time(partial(embed, sequences), args.iterations, args.min_seconds)
+        report["shapes"][f"{seq}x{batch}"] = {
+            "rate": batch / statistics.median(times),
+            "p50_ms": statistics.median(times) * 1000,
+        }
+        if (seq, batch) == (128, 32):
+            np.save(workdir / f"embeddings-{backend.replace(' ', '-')}.npy", embed(sequences))
+    report["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if backend == "ort fp32" and engine is not None:
+        report["mixed"] = _mixed_workload(engine, args.mixed_count, seed=7)
+    return report
+
+
+def _run_worker(backend: str, workdir: Path, args: argparse.Namespace) -> dict[str, Any] | None:
+    command = [sys.executable, "-m", "bert_runtime.bench.engine_bench", "--worker", backend]
+    command += ["--workdir", str(workdir), "--threads", str(args.threads)]
+    command += ["--iterations", str(args.iterations), "--min-seconds", str(args.min_seconds)]
+    command += ["--mixed-count", str(args.mixed_count)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        if backend == "torch eager fp32" and "ModuleNotFoundError" in done.stderr:
+            return None
+        raise RuntimeError(f"{backend} worker failed:\n{done.stderr}")
+    report: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return report
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=None, help="where models are written")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--iterations", type=int, default=5)
     parser.add_argument("--min-seconds", type=float, default=3.0)
     parser.add_argument("--mixed-count", type=int, default=512)
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch baseline")
-    parser.add_argument("--rss-probe", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=BACKENDS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.rss_probe:
-        _rss_probe(args.rss_probe, args.threads)
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bert-bench-"))
+    if args.worker:
+        print(json.dumps(_worker(args.worker, workdir, args)))
         return 0
 
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bert-bench-"))
     source = write_random_bert(workdir / "source")
-    prepared = {}
     for precision in (Precision.FP32, Precision.INT8):
         t0 = time.perf_counter()
-        prepared[precision] = prepare(str(source), workdir / precision.value, precision=precision)
+        prepare(str(source), workdir / precision.value, precision=precision)
         print(f"prepared {precision.value} in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
-    config = EngineConfig(max_sequence_length=128, intra_op_threads=args.threads)
-    engines = {p: Engine(workdir / p.value, config) for p in prepared}
 
-    backends: dict[str, Callable[[list[np.ndarray]], np.ndarray]] = {
-        "ort fp32": lambda s: _ort_embed(engines[Precision.FP32], s),
-        "ort int8": lambda s: _ort_embed(engines[Precision.INT8], s),
-    }
-    torch_note = "not importable: no baseline"
-    if not args.no_torch:
-        try:
-            baseline = TorchBaseline(source, args.threads)
-            backends = {"torch eager fp32": baseline.embed, **backends}
-            torch_note = f"torch {baseline.version}"
-        except ImportError:
-            pass
+    reports: dict[str, dict[str, Any]] = {}
+    for backend in BACKENDS:
+        if backend.startswith("torch") and args.no_torch:
+            continue
+        report = _run_worker(backend, workdir, args)
+        if report is not None:
+            reports[backend] = report
+    _print_tables(reports, workdir, args)
+    return 0
 
-    print(f"\n## Engine throughput (threads={args.threads}, {torch_note})\n")
+
+def _print_tables(
+    reports: dict[str, dict[str, Any]], workdir: Path, args: argparse.Namespace
+) -> None:
+    baseline = reports.get("torch eager fp32")
+    note = (
+        "same-run baseline: torch eager fp32" if baseline else "torch not importable: no baseline"
+    )
+    print(f"\n## Engine throughput, bert-base size (threads={args.threads}; {note})\n")
     print("| seq | batch | backend | seq/s (median) | batch latency p50 ms | vs torch |")
     print("|---:|---:|---|---:|---:|---:|")
-    rng = np.random.default_rng(0)
-    accuracy: dict[str, float] = {}
-    for seq in (32, 128):
-        for batch in (1, 8, 32):
-            sequences = _sequences(rng, [seq] * batch, 30522)
-            rates: dict[str, float] = {}
-            for name, fn in backends.items():
-                times = _time(partial(fn, sequences), args.iterations, args.min_seconds)
-                median = statistics.median(times)
-                rates[name] = batch / median
-                base = rates.get("torch eager fp32")
-                ratio = f"{rates[name] / base:.2f}x" if base else "-"
-                row = [seq, batch, name, f"{rates[name]:.1f}", f"{median * 1000:.1f}", ratio]
-                print("| " + " | ".join(map(str, row)) + " |")
-            if seq == 128 and batch == 32:
-                fp32 = backends["ort fp32"](sequences)
-                accuracy["int8 vs fp32 cosine (min)"] = _cosine_min(
-                    backends["ort int8"](sequences), fp32
-                )
-                if "torch eager fp32" in backends:
-                    reference = backends["torch eager fp32"](sequences)
-                    accuracy["fp32 vs torch max abs diff"] = float(np.abs(fp32 - reference).max())
-                    accuracy["int8 vs torch cosine (min)"] = _cosine_min(
-                        backends["ort int8"](sequences), reference
-                    )
+    for seq, batch in SHAPES:
+        key = f"{seq}x{batch}"
+        for backend, report in reports.items():
+            shape = report["shapes"][key]
+            ratio = f"{shape['rate'] / baseline['shapes'][key]['rate']:.2f}x" if baseline else "-"
+            row = [seq, batch, backend, f"{shape['rate']:.1f}", f"{shape['p50_ms']:.1f}", ratio]
+            print("| " + " | ".join(map(str, row)) + " |")
 
+    vectors = {
+        backend: np.load(workdir / f"embeddings-{backend.replace(' ', '-')}.npy")
+        for backend in reports
+    }
     print("\n## Accuracy at seq 128, batch 32 (mean-pooled embeddings)\n")
     print("| measure | value |\n|---|---:|")
-    for name, value in accuracy.items():
-        print(f"| {name} | {value:.6g} |")
+    int8_cosine = _cosine_min(vectors["ort int8"], vectors["ort fp32"])
+    print(f"| int8 vs fp32 cosine (min) | {int8_cosine:.5f} |")
+    if baseline:
+        reference = vectors["torch eager fp32"]
+        print(
+            f"| fp32 vs torch max abs diff | {np.abs(vectors['ort fp32'] - reference).max():.2e} |"
+        )
+        print(f"| int8 vs torch cosine (min) | {_cosine_min(vectors['ort int8'], reference):.5f} |")
 
-    mixed = _mixed_workload(engines[Precision.FP32], args.mixed_count, seed=7)
+    mixed = reports["ort fp32"]["mixed"]
     mean = mixed["mean_length"]
-    print(f"\n## Mixed lengths (8-128, mean {mean:.1f}), {args.mixed_count} texts, fp32\n")
+    print(f"\n## Mixed lengths (8-128, mean {mean:.1f}), {args.mixed_count} texts, ort fp32\n")
     print("| strategy | seq/s | vs pad-to-max |\n|---|---:|---:|")
-    for name in ("pad_to_max", "pad_to_longest", "batcher"):
-        label = {
-            "pad_to_max": "arrival order, pad to 128",
-            "pad_to_longest": "arrival order, pad to longest",
-            "batcher": "Batcher (length grouping)",
-        }[name]
+    labels = {
+        "pad_to_max": "arrival order, pad to 128",
+        "pad_to_longest": "arrival order, pad to longest",
+        "batcher": "Batcher (length grouping)",
+    }
+    for name, label in labels.items():
         print(f"| {label} | {mixed[name]:.1f} | {mixed[name] / mixed['pad_to_max']:.2f}x |")
 
-    rss = _peak_rss_mib(workdir / Precision.FP32.value, args.threads)
-    print("\n## Memory\n\n| measure | MiB |\n|---|---:|")
-    print(f"| peak RSS of a process serving fp32 (s128 b32) | {rss:.0f} |")
-    return 0
+    print("\n## Memory (peak RSS of each measuring process, all shapes up to s128 b32)\n")
+    print("| backend | MiB |\n|---|---:|")
+    for backend, report in reports.items():
+        print(f"| {backend} | {report['peak_rss_mib']:.0f} |")
 
 
 if __name__ == "__main__":
