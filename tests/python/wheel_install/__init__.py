@@ -1,0 +1,1 @@
+"""Checks that each library wheel installs alone."""
