@@ -6,12 +6,14 @@ error that names the variable instead of failing on the first request.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Annotated, Literal
 
 import msgspec
 
-from bert_runtime import BatcherConfig, Device, EngineConfig
+from bert_runtime import BatcherConfig, Device, EngineConfig, Precision, TruncationPolicy
+from bert_runtime.config import check_precision_for_device
 
 
 class SettingsError(ValueError):
@@ -21,7 +23,8 @@ class SettingsError(ValueError):
 class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     """Every setting of the service; the environment variable is the field name in upper case."""
 
-    # The model to serve: a Hugging Face repo id (optionally `@revision`) or a local directory.
+    # The model: a Hugging Face repo id (optionally `@revision`), a local checkpoint directory, or a
+    # directory already prepared by bert_runtime (it has a manifest.json).
     model_name: str = "google-bert/bert-base-uncased"
     # The name clients use in URLs (/v1/models/<name>).
     served_model_name: Annotated[
@@ -30,25 +33,61 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     max_sequence_length: Annotated[int, msgspec.Meta(ge=2, le=512)] = 128
     batch_size: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 32
     onnx_execution_provider: Literal["CUDA", "CPU"] = "CPU"
+    # fp32 | int8 on CPU, fp32 | fp16 on CUDA; empty picks fp32 on CPU and fp16 on CUDA.
+    precision: Literal["", "fp32", "fp16", "int8"] = ""
+    # Where prepared models are kept between starts (a volume in Kubernetes).
+    model_cache_dir: str = "~/.cache/bert-serve"
+    truncation: Literal["truncate", "reject"] = "truncate"
+    max_batch_tokens: Annotated[int, msgspec.Meta(ge=2)] = 8192
+    max_queue_delay_ms: Annotated[float, msgspec.Meta(ge=0, le=1000)] = 5.0
+    max_queue_size: Annotated[int, msgspec.Meta(ge=1)] = 2048
+    max_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 2 * 1024 * 1024
+    max_items_per_request: Annotated[int, msgspec.Meta(ge=1)] = 256
+    max_chars_per_item: Annotated[int, msgspec.Meta(ge=1)] = 20_000
+    # Bearer token required on inference routes when set; health and metrics stay open.
+    api_key: str = ""
+    shutdown_grace_seconds: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 30.0
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8000
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
 
     @property
     def device(self) -> Device:
         return Device.CUDA if self.onnx_execution_provider == "CUDA" else Device.CPU
 
+    @property
+    def resolved_precision(self) -> Precision:
+        if self.precision:
+            return Precision(self.precision)
+        return Precision.FP16 if self.device is Device.CUDA else Precision.FP32
+
     def engine_config(self) -> EngineConfig:
-        return EngineConfig(device=self.device, max_sequence_length=self.max_sequence_length)
+        return EngineConfig(
+            device=self.device,
+            max_sequence_length=self.max_sequence_length,
+            truncation=TruncationPolicy(self.truncation),
+        )
 
     def batcher_config(self) -> BatcherConfig:
-        config = BatcherConfig(max_batch_size=self.batch_size)
+        config = BatcherConfig(
+            max_batch_size=self.batch_size,
+            max_batch_tokens=self.max_batch_tokens,
+            max_queue_delay_ms=self.max_queue_delay_ms,
+            max_queue_size=self.max_queue_size,
+        )
         config.check_fits(self.max_sequence_length)
         return config
+
+    def __repr__(self) -> str:
+        # Never print the API key.
+        shown = {f: getattr(self, f) for f in self.__struct_fields__ if f != "api_key"}
+        return f"Settings({shown}, api_key={'set' if self.api_key else 'unset'})"
 
 
 # Values compared case-insensitively: `cuda` and `CUDA` mean the same to an operator.
 _UPPERCASED = ("ONNX_EXECUTION_PROVIDER", "LOG_LEVEL")
+_LOWERCASED = ("PRECISION", "TRUNCATION", "LOG_FORMAT")
 ENV_VARS: tuple[str, ...] = tuple(field.encode_name for field in msgspec.structs.fields(Settings))
 
 
@@ -58,14 +97,29 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     for name in _UPPERCASED:
         if name in raw:
             raw[name] = raw[name].strip().upper()
+    for name in _LOWERCASED:
+        if name in raw:
+            raw[name] = raw[name].strip().lower()
     try:
         settings = msgspec.convert(raw, Settings, strict=False)
         # Cross-field checks live in the runtime's config types; surface them the same way.
         settings.engine_config()
         settings.batcher_config()
-    except (msgspec.ValidationError, ValueError) as error:
+        check_precision_for_device(settings.device, settings.resolved_precision)
+    except msgspec.ValidationError as error:
         raise SettingsError(f"invalid setting: {_name_variable(str(error))}") from error
+    except ValueError as error:
+        # Cross-field errors speak of config fields; name the environment variables instead.
+        message = re.sub(
+            r"\b(" + "|".join(name.lower() for name in ENV_VARS) + r"|precision|device)\b",
+            lambda match: _FIELD_TO_VARIABLE.get(match.group(0), match.group(0).upper()),
+            str(error),
+        )
+        raise SettingsError(f"invalid setting: {message}") from error
     return settings
+
+
+_FIELD_TO_VARIABLE = {"max_batch_size": "BATCH_SIZE", "device": "ONNX_EXECUTION_PROVIDER"}
 
 
 def _name_variable(message: str) -> str:

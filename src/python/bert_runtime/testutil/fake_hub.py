@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -90,6 +91,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, json.dumps(body).encode(), "application/json", {}, send_body)
 
     def _file(self, repo_id: str, revision: str, filename: str, send_body: bool) -> None:
+        if send_body and self.server.delay_s:
+            time.sleep(self.server.delay_s)
         found = self._repo(repo_id, revision, send_body)
         if found is None:
             return
@@ -129,16 +132,18 @@ class _Handler(BaseHTTPRequestHandler):
 class _HubServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, delay_s: float = 0.0) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.root = root
+        # Seconds to wait before each file download: lets tests watch a slow model load.
+        self.delay_s = delay_s
         self.requests: list[str] = []
 
 
 @contextmanager
-def serve_hub(root: Path) -> Iterator[_HubServer]:
+def serve_hub(root: Path, delay_s: float = 0.0) -> Iterator[_HubServer]:
     """Serve `root` as a hub on 127.0.0.1; the server's `url` goes into HF_ENDPOINT."""
-    server = _HubServer(root)
+    server = _HubServer(root, delay_s)
     thread = threading.Thread(target=server.serve_forever, name="fake-hub", daemon=True)
     thread.start()
     try:

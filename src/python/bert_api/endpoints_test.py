@@ -1,0 +1,200 @@
+"""Every endpoint and protocol shape, against a real server process serving the tiny models."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+
+import httpx
+import numpy as np
+import pytest
+
+from bert_api.testing import RunningServer, run_server
+from bert_runtime.config import EngineConfig
+from bert_runtime.serving.engine import Engine
+from bert_runtime.testutil.models import TINY_BERT_CLS, TINY_BERT_MLM, golden_texts, goldens
+
+TEXTS = ["hello world", "the quick brown fox jumps over the lazy dog", ""]
+
+
+@pytest.fixture(scope="module")
+def mlm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    # A raw checkpoint directory: the server prepares it on start-up, as it would a hub model.
+    with run_server({"MODEL_NAME": str(TINY_BERT_MLM)}, tmp_path_factory.mktemp("mlm")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def cls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    with run_server({"MODEL_NAME": str(TINY_BERT_CLS)}, tmp_path_factory.mktemp("cls")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def engine(mlm_server: RunningServer, tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    """The runtime in-process on the very directory the server prepared: the reference."""
+    prepared = next((tmp_path_factory.getbasetemp() / "mlm0" / "cache" / "prepared").iterdir())
+    return Engine(prepared, EngineConfig(max_sequence_length=128))
+
+
+def _post(server: RunningServer, path: str, body: object) -> httpx.Response:
+    return httpx.post(f"{server.url}{path}", json=body, timeout=30)
+
+
+def test_health_and_readiness_routes(mlm_server: RunningServer) -> None:
+    assert httpx.get(f"{mlm_server.url}/health").json() == {"status": "ready", "model": "bert"}
+    assert httpx.get(f"{mlm_server.url}/v2/health/live").json() == {"live": True}
+    assert httpx.get(f"{mlm_server.url}/v2/health/ready").json() == {"ready": True}
+    assert httpx.get(f"{mlm_server.url}/v2/models/bert/ready").status_code == 200
+
+
+def test_model_metadata_names_provider_and_tasks(mlm_server: RunningServer) -> None:
+    v1 = httpx.get(f"{mlm_server.url}/v1/models/bert").json()
+    assert v1["name"] == "bert" and v1["ready"] is True
+    assert v1["model"]["execution_provider"] == "CPUExecutionProvider"
+    assert v1["model"]["tasks"] == ["embed", "fill-mask"]
+    assert v1["model"]["hidden_size"] == 32
+    v2 = httpx.get(f"{mlm_server.url}/v2/models/bert").json()
+    assert v2["platform"] == "onnxruntime_onnx"
+    assert v2["inputs"] == [{"name": "text", "datatype": "BYTES", "shape": [-1]}]
+    assert httpx.get(f"{mlm_server.url}/v1/models/other").status_code == 404
+    assert httpx.get(f"{mlm_server.url}/v2/models/other/ready").status_code == 404
+
+
+def test_embed_matches_the_runtime(mlm_server: RunningServer, engine: Engine) -> None:
+    body = _post(mlm_server, "/embed", {"inputs": TEXTS}).json()
+    np.testing.assert_allclose(np.array(body["embeddings"]), engine.embed(TEXTS), atol=1e-5)
+    assert body["dimensions"] == 32
+    assert body["usage"]["tokens"] == sum(len(s) for s in engine.tokenizer.encode(TEXTS))
+
+
+def test_embed_options_and_single_string_input(mlm_server: RunningServer, engine: Engine) -> None:
+    from bert_runtime.config import Pooling
+    from bert_runtime.serving.tasks import EmbedRequest
+
+    body = _post(
+        mlm_server, "/embed", {"inputs": "hello", "pooling": "cls", "normalize": False}
+    ).json()
+    expected = engine.embed(["hello"], EmbedRequest(Pooling.CLS, normalize=False))
+    np.testing.assert_allclose(np.array(body["embeddings"]), expected, atol=1e-5)
+
+
+def test_openai_embeddings_float_and_base64_agree(
+    mlm_server: RunningServer, engine: Engine
+) -> None:
+    floats = _post(mlm_server, "/v1/embeddings", {"input": TEXTS, "model": "bert"}).json()
+    encoded = _post(
+        mlm_server, "/v1/embeddings", {"input": TEXTS, "encoding_format": "base64"}
+    ).json()
+    assert floats["object"] == "list" and floats["model"] == "bert"
+    assert [d["index"] for d in floats["data"]] == [0, 1, 2]
+    decoded = np.stack(
+        [np.frombuffer(base64.b64decode(d["embedding"]), dtype="<f4") for d in encoded["data"]]
+    )
+    as_floats = np.array([d["embedding"] for d in floats["data"]])
+    np.testing.assert_allclose(decoded, as_floats, atol=1e-7)
+    np.testing.assert_allclose(as_floats, engine.embed(TEXTS), atol=1e-5)
+    assert floats["usage"]["prompt_tokens"] == floats["usage"]["total_tokens"] > 0
+    assert _post(mlm_server, "/v1/embeddings", {"input": "x", "model": "gpt"}).status_code == 404
+
+
+def test_fill_mask_matches_transformers_goldens(mlm_server: RunningServer) -> None:
+    text = golden_texts()[3]
+    body = _post(mlm_server, "/fill-mask", {"inputs": [text], "top_k": 5}).json()
+    (masks,) = body["predictions"]
+    gold_ids = goldens()["tiny-bert-mlm/top_ids/3"]
+    gold_scores = goldens()["tiny-bert-mlm/top_scores/3"]
+    assert [[c["token_id"] for c in candidates] for candidates in masks] == gold_ids.tolist()
+    scores = np.array([[c["score"] for c in candidates] for candidates in masks])
+    np.testing.assert_allclose(scores, gold_scores, atol=1e-4)
+
+
+def test_kserve_v1_predict_embeddings_and_fill_mask(
+    mlm_server: RunningServer, engine: Engine
+) -> None:
+    body = _post(
+        mlm_server, "/v1/models/bert:predict", {"instances": ["hello", {"text": "world"}]}
+    ).json()
+    np.testing.assert_allclose(
+        np.array(body["predictions"]), engine.embed(["hello", "world"]), atol=1e-5
+    )
+    masked = _post(
+        mlm_server,
+        "/v1/models/bert:predict",
+        {"instances": [golden_texts()[3]], "parameters": {"task": "fill-mask", "top_k": 1}},
+    ).json()
+    tops = [candidates[0]["token_id"] for candidates in masked["predictions"][0]]
+    assert tops == goldens()["tiny-bert-mlm/top_ids/3"][:, 0].tolist()
+    assert _post(mlm_server, "/v1/models/bert:explain", {"instances": ["x"]}).status_code == 404
+    assert _post(mlm_server, "/v1/models/other:predict", {"instances": ["x"]}).status_code == 404
+
+
+def test_open_inference_v2_infer(mlm_server: RunningServer, engine: Engine) -> None:
+    request = {
+        "id": "42",
+        "inputs": [{"name": "text", "shape": [2], "datatype": "BYTES", "data": ["hello", "world"]}],
+    }
+    body = _post(mlm_server, "/v2/models/bert/infer", request).json()
+    assert body["id"] == "42" and body["model_name"] == "bert"
+    (output,) = body["outputs"]
+    assert output["name"] == "embedding" and output["shape"] == [2, 32]
+    vectors = np.array(output["data"], dtype=np.float32).reshape(output["shape"])
+    np.testing.assert_allclose(vectors, engine.embed(["hello", "world"]), atol=1e-5)
+    wrong_shape = {"inputs": [{"name": "text", "shape": [3], "datatype": "BYTES", "data": ["a"]}]}
+    assert _post(mlm_server, "/v2/models/bert/infer", wrong_shape).status_code == 422
+
+
+def test_tokenize(mlm_server: RunningServer, engine: Engine) -> None:
+    body = _post(mlm_server, "/tokenize", {"inputs": ["hello world"]}).json()
+    (tokens,) = body["tokens"]
+    assert tokens["tokens"] == ["[CLS]", "hello", "world", "[SEP]"]
+    assert tokens["ids"] == engine.tokenizer.encode(["hello world"])[0].tolist()
+
+
+def test_classify_matches_transformers_goldens(cls_server: RunningServer) -> None:
+    body = _post(cls_server, "/classify", {"inputs": golden_texts()}).json()
+    labels = ["negative", "neutral", "positive"]
+    for i, prediction in enumerate(body["predictions"]):
+        gold = goldens()[f"tiny-bert-cls/probabilities/{i}"]
+        got = np.array([prediction["scores"][label] for label in labels])
+        np.testing.assert_allclose(got, gold, atol=1e-4)
+        assert prediction["label"] == labels[int(np.argmax(gold))]
+    assert "classify" in httpx.get(f"{cls_server.url}/v1/models/bert").json()["model"]["tasks"]
+
+
+def test_tasks_missing_from_the_model_are_422(mlm_server: RunningServer) -> None:
+    response = _post(mlm_server, "/classify", {"inputs": "x"})
+    assert response.status_code == 422
+    assert "no classification head" in response.json()["error"]["message"]
+
+
+def test_metrics_endpoint_exposes_the_seed_metrics(mlm_server: RunningServer) -> None:
+    _post(mlm_server, "/embed", {"inputs": ["metrics please"]})
+    text = httpx.get(f"{mlm_server.url}/metrics").text
+    for name in (
+        'inference_requests_total{status="200"}',
+        'inference_request_duration_seconds_bucket{le="0.01",model="bert"}',
+        "inference_tokens_processed_total",
+        "inference_batch_size_bucket",
+        "inference_active_requests",
+        "inference_queue_depth",
+        "inference_queue_wait_seconds_bucket",
+        "inference_batch_duration_seconds_bucket",
+        "inference_padding_ratio_bucket",
+        "inference_model_load_seconds",
+    ):
+        assert name in text, name
+
+
+def test_openapi_schema_and_docs_page(mlm_server: RunningServer) -> None:
+    schema = httpx.get(f"{mlm_server.url}/docs/openapi.json").json()
+    for path in (
+        "/embed",
+        "/fill-mask",
+        "/classify",
+        "/tokenize",
+        "/v1/embeddings",
+        "/v2/models/{model_name}/infer",
+    ):
+        assert path in schema["paths"], path
+    assert httpx.get(f"{mlm_server.url}/docs").status_code == 200

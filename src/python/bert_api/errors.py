@@ -1,0 +1,107 @@
+"""One JSON error shape for every failure: {"error": {"type": ..., "message": ...}}.
+
+The runtime raises typed errors; this module alone decides their HTTP status.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_422_UNPROCESSABLE_ENTITY,
+    HTTP_429_TOO_MANY_REQUESTS,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
+
+from bert_runtime.errors import BertRuntimeError, InputError, Overloaded, ShuttingDown
+
+logger = logging.getLogger(__name__)
+AnyRequest = Request[Any, Any, Any]
+
+# HTTP status -> error type name, for errors raised as Litestar HTTPExceptions.
+_TYPES = {
+    400: "bad_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_input",
+    429: "overloaded",
+    503: "unavailable",
+}
+
+
+class ApiError(HTTPException):
+    """An HTTP error with our error type name."""
+
+    def __init__(self, status_code: int, message: str, error_type: str | None = None) -> None:
+        super().__init__(status_code=status_code, detail=message)
+        self.error_type = error_type or _TYPES.get(status_code, "error")
+
+
+def error_response(
+    status: int, error_type: str, message: str, headers: dict[str, str] | None = None
+) -> Response[dict[str, dict[str, str]]]:
+    body = {"error": {"type": error_type, "message": message}}
+    return Response(content=body, status_code=status, headers=headers or {})
+
+
+def handle_http_exception(
+    request: AnyRequest, exc: HTTPException
+) -> Response[dict[str, dict[str, str]]]:
+    if isinstance(exc, ApiError):
+        return error_response(exc.status_code, exc.error_type, exc.detail, exc.headers)
+    if isinstance(exc, ValidationException):
+        problems = exc.extra if isinstance(exc.extra, list) else []
+        if problems:
+            # Well-formed JSON whose content does not fit the schema.
+            message = "; ".join(
+                f"{p.get('key', 'body')}: {p.get('message', 'invalid')}"
+                for p in problems
+                if isinstance(p, dict)
+            )
+            return error_response(
+                HTTP_422_UNPROCESSABLE_ENTITY, "invalid_input", message or exc.detail
+            )
+        return error_response(
+            HTTP_400_BAD_REQUEST, "invalid_json", f"malformed JSON body: {exc.detail}"
+        )
+    return error_response(
+        exc.status_code, _TYPES.get(exc.status_code, "error"), exc.detail, exc.headers
+    )
+
+
+def handle_bad_encoding(
+    request: AnyRequest, exc: UnicodeDecodeError
+) -> Response[dict[str, dict[str, str]]]:
+    return error_response(HTTP_400_BAD_REQUEST, "invalid_json", "request body is not valid UTF-8")
+
+
+def handle_runtime_error(
+    request: AnyRequest, exc: BertRuntimeError
+) -> Response[dict[str, dict[str, str]]]:
+    if isinstance(exc, Overloaded):
+        retry = str(max(1, math.ceil(exc.retry_after_s)))
+        return error_response(
+            HTTP_429_TOO_MANY_REQUESTS, "overloaded", str(exc), {"Retry-After": retry}
+        )
+    if isinstance(exc, ShuttingDown):
+        return error_response(
+            HTTP_503_SERVICE_UNAVAILABLE, "unavailable", str(exc), {"Retry-After": "5"}
+        )
+    if isinstance(exc, InputError):
+        return error_response(HTTP_422_UNPROCESSABLE_ENTITY, "invalid_input", str(exc))
+    logger.exception("runtime error", exc_info=exc)
+    return error_response(HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "inference failed")
+
+
+def handle_unexpected(request: AnyRequest, exc: Exception) -> Response[dict[str, dict[str, str]]]:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "internal error")

@@ -1,0 +1,71 @@
+"""Prometheus metrics of the service, with the seed deployment's names and meanings kept."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+# The seed's buckets plus finer low buckets: CPU and GPU requests often finish in a few
+# milliseconds.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+QUEUE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+
+class ServiceMetrics:
+    """All metrics, in a registry of their own (tests start several apps in one process)."""
+
+    def __init__(self, model: str) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "inference_requests", "Inference requests by outcome.", ["status"], registry=r
+        )
+        self.request_duration = Histogram(
+            "inference_request_duration_seconds",
+            "Time to answer an inference request.",
+            ["model"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        ).labels(model=model)
+        self.tokens = Counter(
+            "inference_tokens_processed",
+            "Real (unpadded) tokens run through the model.",
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "inference_batch_size",
+            "Sequences per executed batch.",
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self.active_requests = Gauge(
+            "inference_active_requests", "Inference requests being handled now.", registry=r
+        )
+        self.queue_depth = Gauge(
+            "inference_queue_depth", "Sequences waiting in the batcher's queue.", registry=r
+        )
+        self.queue_wait = Histogram(
+            "inference_queue_wait_seconds",
+            "Longest wait in the queue of the sequences of each batch.",
+            buckets=QUEUE_BUCKETS,
+            registry=r,
+        )
+        self.inference_time = Histogram(
+            "inference_batch_duration_seconds",
+            "Model execution time per batch.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.padding_ratio = Histogram(
+            "inference_padding_ratio",
+            "Padded tokens / real tokens per batch (1 means no padding).",
+            buckets=(1.0, 1.05, 1.1, 1.25, 1.5, 2.0, 3.0, 5.0),
+            registry=r,
+        )
+        self.model_load_seconds = Gauge(
+            "inference_model_load_seconds", "Time to prepare, load and warm the model.", registry=r
+        )
+        self.model_ready = Gauge("inference_model_ready", "1 when the model serves.", registry=r)
+        self.errors = Counter(
+            "inference_errors", "Failed requests by error type.", ["type"], registry=r
+        )

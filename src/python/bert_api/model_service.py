@@ -1,0 +1,162 @@
+"""The served model: prepared and loaded in the background, then fed through the batcher.
+
+Loading runs off the event loop, so the server answers liveness from the first second and readiness
+only once the model is loaded and warmed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Callable, Sequence
+from enum import StrEnum
+from pathlib import Path
+
+import numpy as np
+
+from bert_api.metrics import ServiceMetrics
+from bert_api.settings import Settings
+from bert_runtime import BatcherConfig
+from bert_runtime.errors import InputError, ShuttingDown
+from bert_runtime.manifest import MANIFEST_NAME
+from bert_runtime.serving.batcher import Batcher, BatchStats
+from bert_runtime.serving.engine import Engine
+from bert_runtime.serving.session import DeviceInfo
+from bert_runtime.serving.tasks import TaskRequest, TaskResult
+
+logger = logging.getLogger(__name__)
+
+
+class Status(StrEnum):
+    LOADING = "loading"
+    READY = "ready"
+    DRAINING = "draining"
+    FAILED = "failed"
+
+
+def prepared_dir(settings: Settings) -> Path:
+    """The prepared model directory for the settings, preparing it on first use."""
+    given = Path(settings.model_name).expanduser()
+    if (given / MANIFEST_NAME).is_file():
+        return given
+    # Imported here: a pre-prepared model needs no preparation code at all.
+    from bert_runtime.preparation.prepare import prepare
+
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "--", settings.model_name.strip("/"))
+    target = (
+        Path(settings.model_cache_dir).expanduser()
+        / "prepared"
+        / f"{slug}-{settings.device.value}-{settings.resolved_precision.value}"
+    )
+    logger.info("preparing %s into %s", settings.model_name, target)
+    prepare(
+        settings.model_name,
+        target,
+        device=settings.device,
+        precision=settings.resolved_precision,
+    )
+    return target
+
+
+class ModelService:
+    """Owns the Engine and the Batcher and knows whether they can serve."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: ServiceMetrics,
+        on_load_failure: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.status = Status.LOADING
+        self.error: str | None = None
+        self.engine: Engine | None = None
+        self._batcher: Batcher | None = None
+        self._on_load_failure = on_load_failure
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._load(), name="model-load")
+
+    async def _load(self) -> None:
+        started = time.monotonic()
+        try:
+            model_dir = await asyncio.to_thread(prepared_dir, self.settings)
+            engine = await asyncio.to_thread(Engine, model_dir, self.settings.engine_config())
+        except Exception as error:  # - any failure means the model cannot serve
+            self.status = Status.FAILED
+            self.error = str(error)
+            logger.error("model %s failed to load: %s", self.settings.model_name, error)
+            if self._on_load_failure is not None:
+                self._on_load_failure(error)
+            return
+        self.engine = engine
+        self._batcher = Batcher(
+            engine,
+            self.settings.batcher_config(),
+            max_positions=engine.manifest.max_sequence_length,
+            on_batch=self._record_batch,
+        )
+        self._batcher.start()
+        self.metrics.model_load_seconds.set(time.monotonic() - started)
+        if self.status is Status.LOADING:
+            self.status = Status.READY
+            self.metrics.model_ready.set(1)
+            logger.info(
+                "model ready in %.1fs on %s", time.monotonic() - started, engine.device_info
+            )
+
+    @property
+    def device_info(self) -> DeviceInfo | None:
+        return self.engine.device_info if self.engine is not None else None
+
+    @property
+    def batcher_config(self) -> BatcherConfig:
+        return self.settings.batcher_config()
+
+    @property
+    def queue_depth(self) -> int:
+        return self._batcher.queue_depth if self._batcher is not None else 0
+
+    def _record_batch(self, stats: BatchStats) -> None:
+        self.metrics.batch_size.observe(stats.size)
+        self.metrics.queue_wait.observe(stats.max_queue_wait_s)
+        self.metrics.inference_time.observe(stats.run_s)
+        self.metrics.tokens.inc(stats.real_tokens)
+        if stats.real_tokens:
+            self.metrics.padding_ratio.observe(stats.padded_tokens / stats.real_tokens)
+        self.metrics.queue_depth.set(self.queue_depth)
+
+    def encode(self, texts: Sequence[str]) -> list[np.ndarray]:
+        engine = self._ready_engine()
+        return engine.tokenizer.encode(texts)
+
+    async def run(self, texts: Sequence[str], request: TaskRequest) -> list[TaskResult]:
+        """Tokenize, check and batch `texts` for one task; results in input order."""
+        engine = self._ready_engine()
+        sequences = engine.tokenizer.encode(texts)
+        for index, sequence in enumerate(sequences):
+            try:
+                engine.check_request(request, sequence)
+            except InputError as error:
+                raise InputError(f"input {index}: {error}") from error
+        assert self._batcher is not None
+        self.metrics.queue_depth.set(self.queue_depth + len(sequences))
+        return await self._batcher.submit_many(sequences, request)
+
+    def _ready_engine(self) -> Engine:
+        if self.status is not Status.READY or self.engine is None:
+            raise ShuttingDown(f"the model is not ready ({self.status.value})")
+        return self.engine
+
+    async def close(self) -> None:
+        """Refuse new work and finish what is queued."""
+        self.status = Status.DRAINING if self.status is Status.READY else self.status
+        self.metrics.model_ready.set(0)
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        if self._batcher is not None:
+            await self._batcher.close()

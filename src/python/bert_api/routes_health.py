@@ -1,0 +1,138 @@
+"""Health, readiness and model metadata (seed routes, KServe V1 and Open Inference Protocol V2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, get
+from litestar.datastructures import State
+
+from bert_api.errors import ApiError
+from bert_api.model_service import ModelService, Status
+
+PLATFORM = "onnxruntime_onnx"
+
+
+def _service(state: State) -> ModelService:
+    service: ModelService = state.service
+    return service
+
+
+def _check_name(state: State, name: str) -> None:
+    if name != state.settings.served_model_name:
+        raise ApiError(
+            404, f"unknown model {name!r} (this server serves {state.settings.served_model_name!r})"
+        )
+
+
+def _ready_response(ready: bool, body: dict[str, Any]) -> Response[dict[str, Any]]:
+    return Response(body, status_code=200 if ready else 503)
+
+
+@get("/health", tags=["health"], summary="Ready to serve (200) or not yet / no longer (503)")
+async def health(state: State) -> Response[dict[str, Any]]:
+    service = _service(state)
+    body: dict[str, Any] = {
+        "status": service.status.value,
+        "model": state.settings.served_model_name,
+    }
+    if service.error:
+        body["error"] = service.error
+    return _ready_response(service.status is Status.READY, body)
+
+
+@get("/v2/health/live", tags=["health"], summary="The process is up (200 also while loading)")
+async def live() -> dict[str, bool]:
+    return {"live": True}
+
+
+@get("/v2/health/ready", tags=["health"], summary="The model is loaded and warmed")
+async def ready(state: State) -> Response[dict[str, Any]]:
+    is_ready = _service(state).status is Status.READY
+    return _ready_response(is_ready, {"ready": is_ready})
+
+
+def model_info(state: State) -> dict[str, Any]:
+    """What clients and operators want to know about the model and where it runs."""
+    service = _service(state)
+    info: dict[str, Any] = {"status": service.status.value}
+    engine = service.engine
+    if engine is None:
+        return info
+    manifest = engine.manifest
+    device = engine.device_info
+    tasks = ["embed"]
+    tasks += ["fill-mask"] if engine.supports_fill_mask else []
+    tasks += ["classify"] if engine.supports_classification else []
+    info.update(
+        {
+            "source": manifest.source,
+            "revision": manifest.revision,
+            "architecture": manifest.architecture,
+            "precision": manifest.precision.value,
+            "tasks": tasks,
+            "labels": list(manifest.id2label.values()),
+            "hidden_size": manifest.hidden_size,
+            "max_sequence_length": engine.max_length,
+            "truncation": engine.tokenizer.truncation.value,
+            "execution_provider": device.provider,
+            "device": device.device.value,
+            "device_name": device.name,
+            "gpu_memory_total_bytes": device.memory_total_bytes,
+            "gpu_memory_used_bytes": device.memory_used_bytes,
+            "max_batch_size": state.settings.batch_size,
+        }
+    )
+    return info
+
+
+@get("/v1/models/{model_name:str}", tags=["models"], summary="KServe V1 model status and metadata")
+async def v1_model(state: State, model_name: str) -> dict[str, Any]:
+    _check_name(state, model_name)
+    service = _service(state)
+    return {
+        "name": model_name,
+        "ready": service.status is Status.READY,
+        "model": model_info(state),
+    }
+
+
+@get(
+    "/v2/models/{model_name:str}", tags=["models"], summary="Open Inference Protocol model metadata"
+)
+async def v2_model(state: State, model_name: str) -> dict[str, Any]:
+    _check_name(state, model_name)
+    info = model_info(state)
+    hidden = info.get("hidden_size", -1)
+    return {
+        "name": model_name,
+        "versions": ["1"],
+        "platform": PLATFORM,
+        "inputs": [{"name": "text", "datatype": "BYTES", "shape": [-1]}],
+        "outputs": [{"name": "embedding", "datatype": "FP32", "shape": [-1, hidden]}],
+        "parameters": info,
+    }
+
+
+@get(
+    "/v2/models/{model_name:str}/ready",
+    tags=["models"],
+    summary="Open Inference Protocol readiness",
+)
+async def v2_model_ready(state: State, model_name: str) -> Response[dict[str, Any]]:
+    _check_name(state, model_name)
+    is_ready = _service(state).status is Status.READY
+    return _ready_response(is_ready, {"name": model_name, "ready": is_ready})
+
+
+@get("/metrics", tags=["metrics"], summary="Prometheus metrics", include_in_schema=True)
+async def metrics(request: Request) -> Response[bytes]:  # type: ignore[type-arg]
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    service = _service(request.app.state)
+    service.metrics.queue_depth.set(service.queue_depth)
+    body = generate_latest(service.metrics.registry)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+HEALTH_ROUTES = [health, live, ready, v1_model, v2_model, v2_model_ready, metrics]

@@ -1,0 +1,267 @@
+"""Inference routes: simple task routes, OpenAI embeddings, KServe V1 predict, Open Inference V2."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import numpy as np
+from litestar import post
+from litestar.datastructures import State
+
+from bert_api.errors import ApiError
+from bert_api.guards import require_api_key, require_json
+from bert_api.model_service import ModelService
+from bert_api.schemas import (
+    EmbedBody,
+    FillMaskBody,
+    KServeInstance,
+    KServeV1Body,
+    OpenAIEmbeddingsBody,
+    Texts,
+    TextsBody,
+    V2InferBody,
+)
+from bert_runtime.config import Pooling
+from bert_runtime.serving.tasks import (
+    Classification,
+    ClassifyRequest,
+    Embedding,
+    EmbedRequest,
+    FillMaskRequest,
+    FillMaskResult,
+    TaskRequest,
+    TaskResult,
+)
+
+GUARDS = [require_json, require_api_key]
+TASKS = ("embed", "fill-mask", "classify")
+
+
+def _texts(state: State, inputs: Texts, field: str = "inputs") -> list[str]:
+    """Inputs as a list, within the configured limits."""
+    texts = [inputs] if isinstance(inputs, str) else inputs
+    settings = state.settings
+    if not texts:
+        raise ApiError(422, f"{field} is empty: send at least one text")
+    if len(texts) > settings.max_items_per_request:
+        raise ApiError(
+            422,
+            f"{field} has {len(texts)} items, more than the limit of "
+            f"{settings.max_items_per_request}",
+        )
+    for index, text in enumerate(texts):
+        if len(text) > settings.max_chars_per_item:
+            raise ApiError(
+                422,
+                f"{field}[{index}] has {len(text)} characters, more than the limit of "
+                f"{settings.max_chars_per_item}",
+            )
+    return texts
+
+
+async def _run(state: State, texts: list[str], request: TaskRequest) -> list[TaskResult]:
+    service: ModelService = state.service
+    return await service.run(texts, request)
+
+
+def _embedding_rows(results: list[TaskResult]) -> list[Embedding]:
+    return [r for r in results if isinstance(r, Embedding)]
+
+
+def _fill_mask_json(result: TaskResult) -> list[list[dict[str, Any]]]:
+    assert isinstance(result, FillMaskResult)
+    return [
+        [{"token": c.token, "token_id": c.token_id, "score": c.score} for c in candidates]
+        for candidates in result.masks
+    ]
+
+
+def _classification_json(result: TaskResult) -> dict[str, Any]:
+    assert isinstance(result, Classification)
+    return {"label": result.label, "score": result.score, "scores": result.scores}
+
+
+def _usage(results: list[TaskResult]) -> int:
+    return sum(r.num_tokens for r in results)
+
+
+@post("/embed", guards=GUARDS, tags=["tasks"], summary="Sentence embeddings", status_code=200)
+async def embed(state: State, data: EmbedBody) -> dict[str, Any]:
+    texts = _texts(state, data.inputs)
+    results = await _run(state, texts, EmbedRequest(Pooling(data.pooling), data.normalize))
+    rows = _embedding_rows(results)
+    return {
+        "model": state.settings.served_model_name,
+        "embeddings": [row.vector.tolist() for row in rows],
+        "dimensions": int(rows[0].vector.shape[0]),
+        "usage": {"tokens": _usage(results)},
+    }
+
+
+@post(
+    "/fill-mask",
+    guards=GUARDS,
+    tags=["tasks"],
+    summary="Top-k tokens for each [MASK]",
+    status_code=200,
+)
+async def fill_mask(state: State, data: FillMaskBody) -> dict[str, Any]:
+    results = await _run(state, _texts(state, data.inputs), FillMaskRequest(data.top_k))
+    return {
+        "model": state.settings.served_model_name,
+        "predictions": [_fill_mask_json(r) for r in results],
+        "usage": {"tokens": _usage(results)},
+    }
+
+
+@post(
+    "/classify", guards=GUARDS, tags=["tasks"], summary="Sequence classification", status_code=200
+)
+async def classify(state: State, data: TextsBody) -> dict[str, Any]:
+    results = await _run(state, _texts(state, data.inputs), ClassifyRequest())
+    return {
+        "model": state.settings.served_model_name,
+        "predictions": [_classification_json(r) for r in results],
+        "usage": {"tokens": _usage(results)},
+    }
+
+
+@post("/tokenize", guards=GUARDS, tags=["tasks"], summary="Token ids and strings", status_code=200)
+async def tokenize(state: State, data: TextsBody) -> dict[str, Any]:
+    service: ModelService = state.service
+    sequences = service.encode(_texts(state, data.inputs))
+    assert service.engine is not None
+    tokenizer = service.engine.tokenizer
+    return {
+        "model": state.settings.served_model_name,
+        "tokens": [{"ids": s.tolist(), "tokens": tokenizer.token_strings(s)} for s in sequences],
+    }
+
+
+@post(
+    "/v1/embeddings",
+    guards=GUARDS,
+    tags=["openai"],
+    summary="OpenAI-compatible embeddings",
+    status_code=200,
+)
+async def openai_embeddings(state: State, data: OpenAIEmbeddingsBody) -> dict[str, Any]:
+    name = state.settings.served_model_name
+    if data.model not in (None, name):
+        raise ApiError(404, f"unknown model {data.model!r} (this server serves {name!r})")
+    results = await _run(state, _texts(state, data.input, "input"), EmbedRequest())
+    rows = []
+    for index, row in enumerate(_embedding_rows(results)):
+        vector: Any = row.vector.tolist()
+        if data.encoding_format == "base64":
+            vector = base64.b64encode(row.vector.astype("<f4").tobytes()).decode()
+        rows.append({"object": "embedding", "index": index, "embedding": vector})
+    tokens = _usage(results)
+    return {
+        "object": "list",
+        "data": rows,
+        "model": name,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+
+
+def _task_request(parameters: dict[str, Any] | None) -> tuple[str, TaskRequest]:
+    """KServe / V2 `parameters`: task (embed | fill-mask | classify), pooling, normalize, top_k."""
+    parameters = parameters or {}
+    task = parameters.get("task", "embed")
+    if task not in TASKS:
+        raise ApiError(422, f"parameters.task must be one of {', '.join(TASKS)}, got {task!r}")
+    if task == "fill-mask":
+        top_k = parameters.get("top_k", 5)
+        if not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k <= 100:
+            raise ApiError(422, "parameters.top_k must be an integer from 1 to 100")
+        return task, FillMaskRequest(top_k)
+    if task == "classify":
+        return task, ClassifyRequest()
+    pooling = parameters.get("pooling", "mean")
+    if pooling not in ("mean", "cls"):
+        raise ApiError(422, f"parameters.pooling must be mean or cls, got {pooling!r}")
+    normalize = parameters.get("normalize", True)
+    if not isinstance(normalize, bool):
+        raise ApiError(422, "parameters.normalize must be a boolean")
+    return task, EmbedRequest(Pooling(pooling), normalize)
+
+
+def _prediction(task: str, result: TaskResult) -> Any:
+    if task == "fill-mask":
+        return _fill_mask_json(result)
+    if task == "classify":
+        return _classification_json(result)
+    assert isinstance(result, Embedding)
+    return result.vector.tolist()
+
+
+@post(
+    "/v1/models/{model_name:str}",
+    guards=GUARDS,
+    tags=["kserve"],
+    summary="KServe V1 predict (POST /v1/models/<name>:predict)",
+    status_code=200,
+)
+async def v1_predict(state: State, model_name: str, data: KServeV1Body) -> dict[str, Any]:
+    name, _, verb = model_name.partition(":")
+    if verb != "predict":
+        raise ApiError(404, f"unknown verb {verb!r}: use POST /v1/models/<name>:predict")
+    if name != state.settings.served_model_name:
+        raise ApiError(404, f"unknown model {name!r}")
+    task, request = _task_request(data.parameters)
+    instances = [i.text if isinstance(i, KServeInstance) else i for i in data.instances]
+    results = await _run(state, _texts(state, instances, "instances"), request)
+    return {"predictions": [_prediction(task, r) for r in results]}
+
+
+@post(
+    "/v2/models/{model_name:str}/infer",
+    guards=GUARDS,
+    tags=["v2"],
+    summary="Open Inference Protocol infer",
+    status_code=200,
+)
+async def v2_infer(state: State, model_name: str, data: V2InferBody) -> dict[str, Any]:
+    if model_name != state.settings.served_model_name:
+        raise ApiError(404, f"unknown model {model_name!r}")
+    if len(data.inputs) != 1 or data.inputs[0].datatype != "BYTES":
+        raise ApiError(422, "send exactly one input tensor of datatype BYTES holding the texts")
+    tensor = data.inputs[0]
+    if not all(isinstance(t, str) for t in tensor.data):
+        raise ApiError(422, f"input {tensor.name!r}: every element of data must be a string")
+    if int(np.prod(tensor.shape)) != len(tensor.data):
+        raise ApiError(
+            422,
+            f"input {tensor.name!r}: shape {tensor.shape} does not match "
+            f"{len(tensor.data)} elements",
+        )
+    task, request = _task_request(data.parameters)
+    results = await _run(state, _texts(state, tensor.data, "inputs[0].data"), request)
+    body: dict[str, Any] = {"model_name": model_name, "model_version": "1"}
+    if data.id is not None:
+        body["id"] = data.id
+    if task == "embed":
+        vectors = np.stack([r.vector for r in _embedding_rows(results)])
+        body["outputs"] = [
+            {
+                "name": "embedding",
+                "datatype": "FP32",
+                "shape": list(vectors.shape),
+                "data": vectors.ravel().tolist(),
+            }
+        ]
+    else:
+        body["outputs"] = [
+            {
+                "name": task,
+                "datatype": "BYTES",
+                "shape": [len(results)],
+                "data": [_prediction(task, r) for r in results],
+            }
+        ]
+    return body
+
+
+INFERENCE_ROUTES = [embed, fill_mask, classify, tokenize, openai_embeddings, v1_predict, v2_infer]

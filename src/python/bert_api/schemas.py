@@ -1,0 +1,69 @@
+"""
+Request bodies of the inference routes (msgspec Structs: validated on decode, shown in OpenAPI).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+TopK = Annotated[int, msgspec.Meta(ge=1, le=100)]
+# One text or a list of texts; limits on counts and lengths come from the settings.
+Texts = str | list[str]
+
+
+class EmbedBody(msgspec.Struct, forbid_unknown_fields=True):
+    inputs: Texts
+    pooling: Literal["mean", "cls"] = "mean"
+    normalize: bool = True
+
+
+class FillMaskBody(msgspec.Struct, forbid_unknown_fields=True):
+    inputs: Texts
+    top_k: TopK = 5
+
+
+class TextsBody(msgspec.Struct, forbid_unknown_fields=True):
+    inputs: Texts
+
+
+class OpenAIEmbeddingsBody(msgspec.Struct):
+    """OpenAI's /v1/embeddings request; token-array inputs are not supported."""
+
+    input: Texts
+    model: str | None = None
+    encoding_format: Literal["float", "base64"] = "float"
+    user: str | None = None
+
+
+class KServeInstance(msgspec.Struct, forbid_unknown_fields=True):
+    text: str
+
+
+class KServeV1Body(msgspec.Struct):
+    """KServe V1 predict: instances are texts or {"text": ...}; parameters.task picks the head."""
+
+    instances: list[str | KServeInstance]
+    parameters: dict[str, Any] | None = None
+
+
+class V2Tensor(msgspec.Struct):
+    name: str
+    shape: list[int]
+    datatype: str
+    data: list[Any]
+    parameters: dict[str, Any] | None = None
+
+
+class V2RequestedOutput(msgspec.Struct):
+    name: str
+
+
+class V2InferBody(msgspec.Struct):
+    """Open Inference Protocol request: one BYTES input of texts."""
+
+    inputs: list[V2Tensor]
+    id: str | None = None
+    parameters: dict[str, Any] | None = None
+    outputs: list[V2RequestedOutput] | None = None

@@ -1,0 +1,86 @@
+"""`serve`: read settings from the environment, then run the app with uvicorn until SIGTERM.
+
+On SIGTERM/SIGINT uvicorn stops accepting connections, waits up to SHUTDOWN_GRACE_SECONDS for in-
+flight requests, then the app drains the batcher; the process exits 0. If the model cannot be
+loaded, it exits 1 with a message saying how to point it at a local model or a mirror.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+import uvicorn
+
+from bert_api.app import create_app
+from bert_api.settings import Settings, SettingsError, load_settings
+
+logger = logging.getLogger("bert_api")
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def configure_logging(settings: Settings) -> None:
+    handler = logging.StreamHandler()
+    if settings.log_format == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=settings.log_level, handlers=[handler], force=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        settings = load_settings(os.environ)
+    except SettingsError as error:
+        print(f"serve: {error}", file=sys.stderr)
+        return 2
+    configure_logging(settings)
+    failure: list[BaseException] = []
+    server: uvicorn.Server | None = None
+
+    def on_load_failure(error: BaseException) -> None:
+        failure.append(error)
+        if server is not None:
+            server.should_exit = True
+
+    app = create_app(settings, on_load_failure)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+        access_log=False,
+    )
+    server = uvicorn.Server(config)
+    logger.info("serving %s on %s:%d", settings.model_name, settings.host, settings.port)
+    server.run()
+    if failure:
+        print(
+            f"serve: could not load {settings.model_name!r}: {failure[0]}\n"
+            "Set MODEL_NAME to a local model directory (Hugging Face layout or one made by "
+            "`prepare`), set HF_ENDPOINT to a reachable mirror, or run once with network access "
+            "to fill the cache (HF_HOME).",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
