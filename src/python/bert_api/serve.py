@@ -7,11 +7,14 @@ loaded, it exits 1 with a message saying how to point it at a local model or a m
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 
 import uvicorn
 
@@ -32,6 +35,28 @@ class _JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, except that a drained shutdown on SIGTERM/SIGINT exits 0.
+
+    uvicorn re-raises the signal it caught once shut down, so the process would die by SIGTERM (exit
+    -15) even after finishing every request; Kubernetes and CI read that as a crash.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {
+            sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)
+        }
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def configure_logging(settings: Settings) -> None:
@@ -67,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
         access_log=False,
     )
-    server = uvicorn.Server(config)
+    server = _Server(config)
     logger.info("serving %s on %s:%d", settings.model_name, settings.host, settings.port)
     server.run()
     if failure:

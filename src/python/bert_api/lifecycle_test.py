@@ -1,0 +1,117 @@
+"""Start-up, readiness, overload and graceful shutdown of the real server process."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+
+from bert_api.testing import run_server
+from bert_runtime.testutil.fake_hub import serve_hub, url_of
+from bert_runtime.testutil.models import TINY_BERT, TINY_BERT_MLM
+
+
+def test_live_at_once_ready_only_after_the_model_is_loaded(tmp_path: Path) -> None:
+    shutil.copytree(TINY_BERT, tmp_path / "hub" / "google-bert" / "tiny-bert")
+    with serve_hub(tmp_path / "hub", delay_s=2.0) as hub:
+        env = {
+            "MODEL_NAME": "google-bert/tiny-bert",
+            "HF_ENDPOINT": url_of(hub),
+            "HF_HUB_OFFLINE": "0",
+        }
+        with run_server(env, tmp_path, wait=False) as server:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    live = httpx.get(f"{server.url}/v2/health/live", timeout=1)
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline, server.log.read_text()
+                    time.sleep(0.05)
+            assert live.status_code == 200
+            ready = httpx.get(f"{server.url}/v2/health/ready")
+            assert ready.status_code == 503 and ready.json() == {"ready": False}
+            health = httpx.get(f"{server.url}/health")
+            assert health.status_code == 503 and health.json()["status"] == "loading"
+            early = httpx.post(f"{server.url}/embed", json={"inputs": "too soon"})
+            assert early.status_code == 503 and early.headers["Retry-After"]
+            server.wait_ready()
+            assert httpx.get(f"{server.url}/v2/health/ready").status_code == 200
+            assert httpx.post(f"{server.url}/embed", json={"inputs": "now"}).status_code == 200
+
+
+def test_burst_against_a_small_queue_gets_only_200_or_429(tmp_path: Path) -> None:
+    env = {
+        "MODEL_NAME": str(TINY_BERT_MLM),
+        "BATCH_SIZE": "1",
+        "MAX_QUEUE_SIZE": "8",
+        "MAX_QUEUE_DELAY_MS": "0",
+    }
+    with run_server(env, tmp_path) as server:
+
+        async def burst() -> list[httpx.Response]:
+            limits = httpx.Limits(max_connections=500, max_keepalive_connections=500)
+            async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=60) as client:
+                body = {"inputs": ["the quick brown fox", "jumps over", "the lazy", "dog"]}
+                return await asyncio.gather(*(client.post("/embed", json=body) for _ in range(500)))
+
+        responses = asyncio.run(burst())
+        statuses = Counter(r.status_code for r in responses)
+        assert sum(statuses.values()) == 500, "requests were lost"
+        assert set(statuses) <= {200, 429}, statuses
+        assert statuses[200] > 0 and statuses[429] > 0, statuses
+        for response in responses:
+            if response.status_code == 429:
+                assert int(response.headers["Retry-After"]) >= 1
+                assert response.json()["error"]["type"] == "overloaded"
+        assert httpx.get(f"{server.url}/health").status_code == 200
+
+
+def test_sigterm_during_a_burst_finishes_in_flight_requests_and_exits_0(tmp_path: Path) -> None:
+    env = {
+        "MODEL_NAME": str(TINY_BERT_MLM),
+        "BATCH_SIZE": "64",
+        # Hold requests in the queue so they are surely in flight when SIGTERM arrives.
+        "MAX_QUEUE_DELAY_MS": "500",
+        "SHUTDOWN_GRACE_SECONDS": "20",
+    }
+    with run_server(env, tmp_path) as server:
+
+        async def burst_then_sigterm() -> list[httpx.Response]:
+            async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+                tasks = [
+                    asyncio.ensure_future(client.post("/embed", json={"inputs": f"text {i}"}))
+                    for i in range(40)
+                ]
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline:
+                    metrics = (await client.get("/metrics")).text
+                    if "inference_active_requests 40.0" in metrics:
+                        break
+                    await asyncio.sleep(0.02)
+                else:
+                    raise AssertionError("the burst never got in flight")
+                server.process.terminate()  # SIGTERM
+                return await asyncio.gather(*tasks)
+
+        responses = asyncio.run(burst_then_sigterm())
+        assert [r.status_code for r in responses] == [200] * 40
+        assert server.process.wait(timeout=30) == 0
+
+
+def test_bad_setting_stops_start_up_naming_the_variable(tmp_path: Path) -> None:
+    with run_server({"BATCH_SIZE": "zero"}, tmp_path, wait=False) as server:
+        assert server.process.wait(timeout=30) == 2
+        assert "BATCH_SIZE" in server.log.read_text()
+
+
+def test_unreachable_model_exits_1_saying_how_to_fix_it(tmp_path: Path) -> None:
+    with run_server({"MODEL_NAME": "google-bert/not-cached"}, tmp_path, wait=False) as server:
+        assert server.process.wait(timeout=60) == 1
+        log = server.log.read_text()
+        assert "could not load 'google-bert/not-cached'" in log
+        assert "MODEL_NAME" in log and "HF_ENDPOINT" in log
