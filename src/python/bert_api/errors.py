@@ -9,8 +9,10 @@ import logging
 import math
 from typing import Any
 
+import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
     HTTP_422_UNPROCESSABLE_ENTITY,
@@ -105,3 +107,39 @@ def handle_runtime_error(
 def handle_unexpected(request: AnyRequest, exc: Exception) -> Response[dict[str, dict[str, str]]]:
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "internal error")
+
+
+class ErrorDetail(msgspec.Struct):
+    type: str
+    message: str
+
+
+class ErrorBody(msgspec.Struct):
+    """The body of every error response."""
+
+    error: ErrorDetail
+
+
+_DESCRIPTIONS = {
+    400: "Malformed JSON or invalid UTF-8",
+    401: "Missing or wrong API key",
+    404: "Unknown model",
+    413: "Request body too large",
+    415: "Content-Type is not application/json",
+    422: "Well-formed request the model cannot serve (types, limits, task)",
+    429: "Queue full: retry after the Retry-After header's seconds",
+    503: "Model not ready (loading) or draining",
+}
+
+
+def error_responses(*codes: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the error statuses a route can answer."""
+    return {
+        code: ResponseSpec(
+            data_container=ErrorBody, description=_DESCRIPTIONS[code], generate_examples=False
+        )
+        for code in codes
+    }
+
+
+INFERENCE_ERRORS = error_responses(400, 401, 404, 413, 415, 422, 429, 503)

@@ -6,11 +6,18 @@ from typing import Any
 
 from litestar import Request, Response, get
 from litestar.datastructures import State
+from litestar.openapi.datastructures import ResponseSpec
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from bert_api.errors import ApiError
+from bert_api.errors import ApiError, error_responses
 from bert_api.model_service import ModelService, Status
 
 PLATFORM = "onnxruntime_onnx"
+NOT_READY = {
+    503: ResponseSpec(
+        data_container=dict[str, Any], description="Not ready", generate_examples=False
+    )
+}
 
 
 def _service(state: State) -> ModelService:
@@ -29,7 +36,12 @@ def _ready_response(ready: bool, body: dict[str, Any]) -> Response[dict[str, Any
     return Response(body, status_code=200 if ready else 503)
 
 
-@get("/health", tags=["health"], summary="Ready to serve (200) or not yet / no longer (503)")
+@get(
+    "/health",
+    tags=["health"],
+    responses=NOT_READY,
+    summary="Ready to serve (200) or not yet / no longer (503)",
+)
 async def health(state: State) -> Response[dict[str, Any]]:
     service = _service(state)
     body: dict[str, Any] = {
@@ -46,7 +58,12 @@ async def live() -> dict[str, bool]:
     return {"live": True}
 
 
-@get("/v2/health/ready", tags=["health"], summary="The model is loaded and warmed")
+@get(
+    "/v2/health/ready",
+    tags=["health"],
+    responses=NOT_READY,
+    summary="The model is loaded and warmed",
+)
 async def ready(state: State) -> Response[dict[str, Any]]:
     is_ready = _service(state).status is Status.READY
     return _ready_response(is_ready, {"ready": is_ready})
@@ -86,7 +103,12 @@ def model_info(state: State) -> dict[str, Any]:
     return info
 
 
-@get("/v1/models/{model_name:str}", tags=["models"], summary="KServe V1 model status and metadata")
+@get(
+    "/v1/models/{model_name:str}",
+    tags=["models"],
+    responses=error_responses(404),
+    summary="KServe V1 model status and metadata",
+)
 async def v1_model(state: State, model_name: str) -> dict[str, Any]:
     _check_name(state, model_name)
     service = _service(state)
@@ -98,7 +120,10 @@ async def v1_model(state: State, model_name: str) -> dict[str, Any]:
 
 
 @get(
-    "/v2/models/{model_name:str}", tags=["models"], summary="Open Inference Protocol model metadata"
+    "/v2/models/{model_name:str}",
+    tags=["models"],
+    responses=error_responses(404),
+    summary="Open Inference Protocol model metadata",
 )
 async def v2_model(state: State, model_name: str) -> dict[str, Any]:
     _check_name(state, model_name)
@@ -117,6 +142,7 @@ async def v2_model(state: State, model_name: str) -> dict[str, Any]:
 @get(
     "/v2/models/{model_name:str}/ready",
     tags=["models"],
+    responses={**error_responses(404), **NOT_READY},
     summary="Open Inference Protocol readiness",
 )
 async def v2_model_ready(state: State, model_name: str) -> Response[dict[str, Any]]:
@@ -125,10 +151,8 @@ async def v2_model_ready(state: State, model_name: str) -> Response[dict[str, An
     return _ready_response(is_ready, {"name": model_name, "ready": is_ready})
 
 
-@get("/metrics", tags=["metrics"], summary="Prometheus metrics", include_in_schema=True)
+@get("/metrics", tags=["metrics"], summary="Prometheus metrics", media_type=CONTENT_TYPE_LATEST)
 async def metrics(request: Request) -> Response[bytes]:  # type: ignore[type-arg]
-    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
     service = _service(request.app.state)
     service.metrics.queue_depth.set(service.queue_depth)
     body = generate_latest(service.metrics.registry)

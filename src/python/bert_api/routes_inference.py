@@ -9,7 +9,7 @@ import numpy as np
 from litestar import post
 from litestar.datastructures import State
 
-from bert_api.errors import ApiError
+from bert_api.errors import INFERENCE_ERRORS, ApiError
 from bert_api.guards import require_api_key, require_json
 from bert_api.model_service import ModelService
 from bert_api.schemas import (
@@ -86,7 +86,14 @@ def _usage(results: list[TaskResult]) -> int:
     return sum(r.num_tokens for r in results)
 
 
-@post("/embed", guards=GUARDS, tags=["tasks"], summary="Sentence embeddings", status_code=200)
+@post(
+    "/embed",
+    guards=GUARDS,
+    responses=INFERENCE_ERRORS,
+    tags=["tasks"],
+    summary="Sentence embeddings",
+    status_code=200,
+)
 async def embed(state: State, data: EmbedBody) -> dict[str, Any]:
     texts = _texts(state, data.inputs)
     results = await _run(state, texts, EmbedRequest(Pooling(data.pooling), data.normalize))
@@ -102,6 +109,7 @@ async def embed(state: State, data: EmbedBody) -> dict[str, Any]:
 @post(
     "/fill-mask",
     guards=GUARDS,
+    responses=INFERENCE_ERRORS,
     tags=["tasks"],
     summary="Top-k tokens for each [MASK]",
     status_code=200,
@@ -116,7 +124,12 @@ async def fill_mask(state: State, data: FillMaskBody) -> dict[str, Any]:
 
 
 @post(
-    "/classify", guards=GUARDS, tags=["tasks"], summary="Sequence classification", status_code=200
+    "/classify",
+    guards=GUARDS,
+    responses=INFERENCE_ERRORS,
+    tags=["tasks"],
+    summary="Sequence classification",
+    status_code=200,
 )
 async def classify(state: State, data: TextsBody) -> dict[str, Any]:
     results = await _run(state, _texts(state, data.inputs), ClassifyRequest())
@@ -127,7 +140,14 @@ async def classify(state: State, data: TextsBody) -> dict[str, Any]:
     }
 
 
-@post("/tokenize", guards=GUARDS, tags=["tasks"], summary="Token ids and strings", status_code=200)
+@post(
+    "/tokenize",
+    guards=GUARDS,
+    responses=INFERENCE_ERRORS,
+    tags=["tasks"],
+    summary="Token ids and strings",
+    status_code=200,
+)
 async def tokenize(state: State, data: TextsBody) -> dict[str, Any]:
     service: ModelService = state.service
     sequences = service.encode(_texts(state, data.inputs))
@@ -142,6 +162,7 @@ async def tokenize(state: State, data: TextsBody) -> dict[str, Any]:
 @post(
     "/v1/embeddings",
     guards=GUARDS,
+    responses=INFERENCE_ERRORS,
     tags=["openai"],
     summary="OpenAI-compatible embeddings",
     status_code=200,
@@ -200,6 +221,7 @@ def _prediction(task: str, result: TaskResult) -> Any:
 @post(
     "/v1/models/{model_name:str}",
     guards=GUARDS,
+    responses=INFERENCE_ERRORS,
     tags=["kserve"],
     summary="KServe V1 predict (POST /v1/models/<name>:predict)",
     status_code=200,
@@ -219,6 +241,7 @@ async def v1_predict(state: State, model_name: str, data: KServeV1Body) -> dict[
 @post(
     "/v2/models/{model_name:str}/infer",
     guards=GUARDS,
+    responses=INFERENCE_ERRORS,
     tags=["v2"],
     summary="Open Inference Protocol infer",
     status_code=200,

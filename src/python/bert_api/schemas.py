@@ -9,22 +9,22 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 TopK = Annotated[int, msgspec.Meta(ge=1, le=100)]
-# One text or a list of texts; limits on counts and lengths come from the settings.
-Texts = str | list[str]
+# One text or a non-empty list of texts; upper limits on counts and lengths come from the settings.
+Texts = str | Annotated[list[str], msgspec.Meta(min_length=1)]
 
 
-class EmbedBody(msgspec.Struct, forbid_unknown_fields=True):
+class EmbedBody(msgspec.Struct):
     inputs: Texts
     pooling: Literal["mean", "cls"] = "mean"
     normalize: bool = True
 
 
-class FillMaskBody(msgspec.Struct, forbid_unknown_fields=True):
+class FillMaskBody(msgspec.Struct):
     inputs: Texts
     top_k: TopK = 5
 
 
-class TextsBody(msgspec.Struct, forbid_unknown_fields=True):
+class TextsBody(msgspec.Struct):
     inputs: Texts
 
 
@@ -37,7 +37,7 @@ class OpenAIEmbeddingsBody(msgspec.Struct):
     user: str | None = None
 
 
-class KServeInstance(msgspec.Struct, forbid_unknown_fields=True):
+class KServeInstance(msgspec.Struct):
     text: str
 
 
