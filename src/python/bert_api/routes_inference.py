@@ -34,8 +34,19 @@ from bert_runtime.serving.tasks import (
     TaskResult,
 )
 
-GUARDS = [require_json, require_api_key]
 TASKS = ("embed", "fill-mask", "classify")
+
+
+def inference_route(path: str, tag: str, summary: str) -> post:
+    """A POST route with the JSON and API-key guards and the documented error responses."""
+    return post(
+        path,
+        guards=[require_json, require_api_key],
+        responses=INFERENCE_ERRORS,
+        tags=[tag],
+        summary=summary,
+        status_code=200,
+    )
 
 
 def _texts(state: State, inputs: Texts, field: str = "inputs") -> list[str]:
@@ -86,14 +97,7 @@ def _usage(results: list[TaskResult]) -> int:
     return sum(r.num_tokens for r in results)
 
 
-@post(
-    "/embed",
-    guards=GUARDS,
-    responses=INFERENCE_ERRORS,
-    tags=["tasks"],
-    summary="Sentence embeddings",
-    status_code=200,
-)
+@inference_route("/embed", "tasks", "Sentence embeddings")
 async def embed(state: State, data: EmbedBody) -> dict[str, Any]:
     texts = _texts(state, data.inputs)
     results = await _run(state, texts, EmbedRequest(Pooling(data.pooling), data.normalize))
@@ -106,14 +110,7 @@ async def embed(state: State, data: EmbedBody) -> dict[str, Any]:
     }
 
 
-@post(
-    "/fill-mask",
-    guards=GUARDS,
-    responses=INFERENCE_ERRORS,
-    tags=["tasks"],
-    summary="Top-k tokens for each [MASK]",
-    status_code=200,
-)
+@inference_route("/fill-mask", "tasks", "Top-k tokens for each [MASK]")
 async def fill_mask(state: State, data: FillMaskBody) -> dict[str, Any]:
     results = await _run(state, _texts(state, data.inputs), FillMaskRequest(data.top_k))
     return {
@@ -123,14 +120,7 @@ async def fill_mask(state: State, data: FillMaskBody) -> dict[str, Any]:
     }
 
 
-@post(
-    "/classify",
-    guards=GUARDS,
-    responses=INFERENCE_ERRORS,
-    tags=["tasks"],
-    summary="Sequence classification",
-    status_code=200,
-)
+@inference_route("/classify", "tasks", "Sequence classification")
 async def classify(state: State, data: TextsBody) -> dict[str, Any]:
     results = await _run(state, _texts(state, data.inputs), ClassifyRequest())
     return {
@@ -140,14 +130,7 @@ async def classify(state: State, data: TextsBody) -> dict[str, Any]:
     }
 
 
-@post(
-    "/tokenize",
-    guards=GUARDS,
-    responses=INFERENCE_ERRORS,
-    tags=["tasks"],
-    summary="Token ids and strings",
-    status_code=200,
-)
+@inference_route("/tokenize", "tasks", "Token ids and strings")
 async def tokenize(state: State, data: TextsBody) -> dict[str, Any]:
     service: ModelService = state.service
     sequences = service.encode(_texts(state, data.inputs))
@@ -159,14 +142,7 @@ async def tokenize(state: State, data: TextsBody) -> dict[str, Any]:
     }
 
 
-@post(
-    "/v1/embeddings",
-    guards=GUARDS,
-    responses=INFERENCE_ERRORS,
-    tags=["openai"],
-    summary="OpenAI-compatible embeddings",
-    status_code=200,
-)
+@inference_route("/v1/embeddings", "openai", "OpenAI-compatible embeddings")
 async def openai_embeddings(state: State, data: OpenAIEmbeddingsBody) -> dict[str, Any]:
     name = state.settings.served_model_name
     if data.model not in (None, name):
@@ -218,13 +194,8 @@ def _prediction(task: str, result: TaskResult) -> Any:
     return result.vector.tolist()
 
 
-@post(
-    "/v1/models/{model_name:str}",
-    guards=GUARDS,
-    responses=INFERENCE_ERRORS,
-    tags=["kserve"],
-    summary="KServe V1 predict (POST /v1/models/<name>:predict)",
-    status_code=200,
+@inference_route(
+    "/v1/models/{model_name:str}", "kserve", "KServe V1 predict (POST /v1/models/<name>:predict)"
 )
 async def v1_predict(state: State, model_name: str, data: KServeV1Body) -> dict[str, Any]:
     name, _, verb = model_name.partition(":")
@@ -238,14 +209,7 @@ async def v1_predict(state: State, model_name: str, data: KServeV1Body) -> dict[
     return {"predictions": [_prediction(task, r) for r in results]}
 
 
-@post(
-    "/v2/models/{model_name:str}/infer",
-    guards=GUARDS,
-    responses=INFERENCE_ERRORS,
-    tags=["v2"],
-    summary="Open Inference Protocol infer",
-    status_code=200,
-)
+@inference_route("/v2/models/{model_name:str}/infer", "v2", "Open Inference Protocol infer")
 async def v2_infer(state: State, model_name: str, data: V2InferBody) -> dict[str, Any]:
     if model_name != state.settings.served_model_name:
         raise ApiError(404, f"unknown model {model_name!r}")
