@@ -11,6 +11,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from loadkit.checks import SuiteReport
+from loadkit.portforward import PortForwardError, port_forward
 from loadkit.report import LoadReport, Thresholds
 from loadkit.workload import DEFAULT_MIX, ROUTES
 
@@ -19,8 +21,11 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="loadkit", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    def common(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--endpoint", required=True, help="base URL, e.g. http://127.0.0.1:8000")
+    def common(sub: argparse.ArgumentParser, endpoint_required: bool = True) -> None:
+        help_text = "base URL, e.g. http://127.0.0.1:8000"
+        if not endpoint_required:
+            help_text += " (default: kubectl port-forward to --service in --namespace)"
+        sub.add_argument("--endpoint", required=endpoint_required, help=help_text)
         sub.add_argument("--model", default="bert", help="served model name")
         sub.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
         sub.add_argument("--output", type=Path, help="write the JSON report here")
@@ -33,13 +38,15 @@ def _parser() -> argparse.ArgumentParser:
     smoke = commands.add_parser(
         "smoke", help="health, metadata, one inference, GPU and cluster checks"
     )
-    common(smoke)
+    common(smoke, endpoint_required=False)
     smoke.add_argument(
         "--expect-gpu", action="store_true", help="fail unless the model runs on CUDA"
     )
     smoke.add_argument("--kubeconfig", help="also check nodes' nvidia.com/gpu capacity and pods")
     smoke.add_argument("--namespace", default="bert-inference")
     smoke.add_argument("--context", help="kubeconfig context")
+    smoke.add_argument("--service", default="bert-inference", help="service to port-forward to")
+    smoke.add_argument("--service-port", type=int, default=8000)
 
     functional = commands.add_parser("functional", help="health, single, batch of 4, 10 sequential")
     common(functional)
@@ -70,18 +77,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("load needs --requests, --duration or both")
         return _load(args)
     if args.command == "smoke":
-        from loadkit.smoke import run_smoke
-
-        report = run_smoke(
-            args.endpoint,
-            model=args.model,
-            expect_gpu=args.expect_gpu,
-            kubeconfig=args.kubeconfig,
-            namespace=args.namespace,
-            context=args.context,
-            timeout_s=args.timeout,
-            api_key=args.api_key,
-        )
+        try:
+            report = _smoke(args)
+        except PortForwardError as error:
+            print(f"loadkit: cannot reach the service: {error}", file=sys.stderr)
+            return 1
     else:
         from loadkit.functional import run_functional
 
@@ -90,6 +90,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.output:
         args.output.write_text(report.to_json())
     return 0 if report.passed else 1
+
+
+def _smoke(args: argparse.Namespace) -> SuiteReport:
+    """
+    Against --endpoint, or through a port-forward to the cluster service (then with cluster checks).
+    """
+    from loadkit.smoke import run_smoke
+
+    def smoke_at(endpoint: str, kubeconfig: str | None, cluster: bool) -> SuiteReport:
+        return run_smoke(
+            endpoint,
+            model=args.model,
+            expect_gpu=args.expect_gpu,
+            kubeconfig=kubeconfig,
+            cluster_checks=cluster,
+            namespace=args.namespace,
+            context=args.context,
+            timeout_s=args.timeout,
+            api_key=args.api_key,
+        )
+
+    if args.endpoint:
+        return smoke_at(args.endpoint, args.kubeconfig, cluster=args.kubeconfig is not None)
+    forward = port_forward(
+        args.service,
+        args.namespace,
+        args.service_port,
+        kubeconfig=args.kubeconfig,
+        context=args.context,
+    )
+    with forward as endpoint:
+        return smoke_at(endpoint, args.kubeconfig, cluster=True)
 
 
 def _load(args: argparse.Namespace) -> int:

@@ -19,16 +19,20 @@ import pytest
 
 from bert_api.testing import RunningServer, run_server
 from bert_runtime.testutil.models import TINY_BERT_MLM
+from loadkit.fake_kube import fake_cluster, install_fake_kubectl, node, pod
 from loadkit.report import REPORT_SCHEMA
 
 
-def loadkit(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": os.pathsep.join(sys.path)}
+def loadkit(
+    *args: str, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environment = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": os.pathsep.join(sys.path)}
+    environment.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "loadkit.cli", *args],
         capture_output=True,
         text=True,
-        env=env,
+        env=environment,
         timeout=timeout,
         check=False,
     )
@@ -213,3 +217,44 @@ class _silent_server:
         for connection in self.held:
             connection.close()
         self.sock.close()
+
+
+def test_smoke_without_endpoint_port_forwards_and_checks_the_cluster(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    bin_dir = tmp_path / "bin"
+    install_fake_kubectl(bin_dir)
+    with fake_cluster(tmp_path) as (api, kubeconfig):
+        api.nodes = [node("gpu-1", 1)]
+        api.pods = [pod("bert-0", "Running", True)]
+        env = {
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+            "FAKE_KUBECTL_TARGET_PORT": server.url.rsplit(":", 1)[1],
+            "FAKE_KUBECTL_LOG": str(tmp_path / "kubectl-args.json"),
+        }
+        out = tmp_path / "smoke.json"
+        done = loadkit("smoke", "--kubeconfig", str(kubeconfig), "--output", str(out), env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    args = json.loads((tmp_path / "kubectl-args.json").read_text())
+    assert args[:3] == ["port-forward", "svc/bert-inference", ":8000"]
+    assert args[args.index("-n") + 1] == "bert-inference"
+    checks = {c["name"]: c for c in json.loads(out.read_text())["checks"]}
+    assert checks["one inference"]["passed"]
+    assert checks["gpu capacity on nodes"]["details"]["total"] == 1
+    assert checks["pods in bert-inference"]["passed"]
+
+
+def test_smoke_says_why_it_cannot_port_forward(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    install_fake_kubectl(bin_dir)
+    env = {
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "FAKE_KUBECTL_FAIL": "1",
+        "FAKE_KUBECTL_LOG": str(tmp_path / "args.json"),
+    }
+    failing = loadkit("smoke", env=env)
+    assert failing.returncode == 1
+    assert 'services "bert-inference" not found' in failing.stderr
+    missing = loadkit("smoke", env={"PATH": str(tmp_path / "empty")})
+    assert missing.returncode == 1
+    assert "kubectl not found on PATH" in missing.stderr

@@ -14,6 +14,7 @@ def run_smoke(
     model: str = "bert",
     expect_gpu: bool = False,
     kubeconfig: str | None = None,
+    cluster_checks: bool | None = None,
     namespace: str = "bert-inference",
     context: str | None = None,
     timeout_s: float = 30.0,
@@ -27,7 +28,8 @@ def run_smoke(
         check_inference(client, model, ["the quick brown fox"], "one inference"),
         check_gpu(info, expect_gpu),
     ]
-    if kubeconfig is not None:
+    # Cluster checks when asked, or when a kubeconfig is given (None: the default kubeconfig).
+    if cluster_checks or (cluster_checks is None and kubeconfig is not None):
         from loadkit.kube import kube_checks
 
         checks += kube_checks(kubeconfig, namespace, context)
