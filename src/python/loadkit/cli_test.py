@@ -5,6 +5,7 @@ The CLI runs as a child process because Locust monkey-patches the interpreter wi
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import socket
@@ -258,3 +259,46 @@ def test_smoke_says_why_it_cannot_port_forward(tmp_path: Path) -> None:
     missing = loadkit("smoke", env={"PATH": str(tmp_path / "empty")})
     assert missing.returncode == 1
     assert "kubectl not found on PATH" in missing.stderr
+
+
+def test_the_locustfile_runs_under_plain_locust(server: RunningServer, tmp_path: Path) -> None:
+    spec = importlib.util.find_spec(
+        "loadkit.locustfile"
+    )  # found, not imported: no gevent patching here
+    assert spec is not None and spec.origin is not None
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": os.pathsep.join(sys.path),
+        "LOADKIT_ROUTE": "embed",
+        "LOADKIT_MIX": "single=1",
+    }
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            spec.origin,
+            "--host",
+            server.url,
+            "--headless",
+            "-u",
+            "2",
+            "-r",
+            "2",
+            "--run-time",
+            "3s",
+            "--json",
+            "--only-summary",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    stats = json.loads(done.stdout)
+    embed = next(s for s in stats if s["name"] == "embed:single")
+    assert embed["num_requests"] > 0 and embed["num_failures"] == 0
