@@ -178,6 +178,7 @@ def test_metrics_endpoint_exposes_the_seed_metrics(mlm_server: RunningServer) ->
         "inference_batch_size_bucket",
         "inference_active_requests",
         "inference_queue_depth",
+        "inference_queue_capacity 2048.0",
         "inference_queue_wait_seconds_bucket",
         "inference_batch_duration_seconds_bucket",
         "inference_padding_ratio_bucket",

@@ -44,6 +44,11 @@ class ServiceMetrics:
         self.queue_depth = Gauge(
             "inference_queue_depth", "Sequences waiting in the batcher's queue.", registry=r
         )
+        self.queue_capacity = Gauge(
+            "inference_queue_capacity",
+            "Most sequences the batcher queue holds (MAX_QUEUE_SIZE).",
+            registry=r,
+        )
         self.queue_wait = Histogram(
             "inference_queue_wait_seconds",
             "Longest wait in the queue of the sequences of each batch.",

@@ -77,6 +77,7 @@ class ModelService:
         self._batcher: Batcher | None = None
         self._on_load_failure = on_load_failure
         self._task: asyncio.Task[None] | None = None
+        metrics.queue_capacity.set(settings.max_queue_size)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._load(), name="model-load")

@@ -1,0 +1,1 @@
+"""Checks of the Prometheus rules and the runbook."""
