@@ -1,0 +1,146 @@
+"""A real Prometheus (Debian's package) scrapes a real bert_api process; the rules' queries return
+sane data.
+
+Bounded: a few dozen requests to 127.0.0.1 and a Prometheus on 127.0.0.1, stopped at the end.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bert_api.testing import RunningServer, free_port, run_server
+from bert_runtime.testutil.models import TINY_BERT_MLM
+
+PROMETHEUS = shutil.which("prometheus")
+RULES = Path("deploy/prometheus/bert-inference.rules.yml").resolve()
+pytestmark = pytest.mark.skipif(
+    PROMETHEUS is None, reason="prometheus missing: .ci/run installs Debian's prometheus"
+)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    with run_server({"MODEL_NAME": str(TINY_BERT_MLM)}, tmp_path_factory.mktemp("api")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def prometheus(server: RunningServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    assert PROMETHEUS is not None
+    workdir = tmp_path_factory.mktemp("prometheus")
+    target = server.url.removeprefix("http://")
+    (workdir / "prometheus.yml").write_text(
+        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        f"rule_files: ['{RULES}']\n"
+        "scrape_configs:\n"
+        f"  - job_name: bert-inference\n    static_configs: [{{targets: ['{target}']}}]\n"
+    )
+    port = free_port()
+    log = (workdir / "prometheus.log").open("wb")
+    process = subprocess.Popen(
+        [
+            PROMETHEUS,
+            f"--config.file={workdir / 'prometheus.yml'}",
+            f"--storage.tsdb.path={workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait(lambda: httpx.get(f"{url}/-/ready", timeout=1).status_code == 200, "prometheus ready")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+def _wait(condition: object, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if condition():  # type: ignore[operator]
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"waited {timeout}s for {what}")
+
+
+def _query(prometheus: str, expr: str) -> list[float]:
+    body = httpx.get(f"{prometheus}/api/v1/query", params={"query": expr}, timeout=10).json()
+    assert body["status"] == "success", body
+    return [float(sample["value"][1]) for sample in body["data"]["result"]]
+
+
+def _query_until(prometheus: str, expr: str, accept: object, what: str) -> list[float]:
+    found: list[float] = []
+
+    def check() -> bool:
+        nonlocal found
+        found = _query(prometheus, expr)
+        return bool(found) and bool(accept(found))  # type: ignore[operator]
+
+    _wait(check, f"{what} ({expr})")
+    return found
+
+
+def test_rules_and_service_queries_return_sane_values(
+    server: RunningServer, prometheus: str
+) -> None:
+    latencies = []
+    for i in range(30):
+        started = time.perf_counter()
+        response = httpx.post(f"{server.url}/embed", json={"inputs": [f"text number {i}"] * 4})
+        latencies.append(time.perf_counter() - started)
+        assert response.status_code == 200
+        time.sleep(0.1)
+
+    assert _query_until(prometheus, 'up{job="bert-inference"}', lambda v: v == [1.0], "target up")
+    rate = _query_until(
+        prometheus, "sum(bert:inference_requests:rate1m)", lambda v: v[0] > 0, "request rate"
+    )
+    assert rate[0] > 0
+    errors = _query_until(
+        prometheus, "bert:inference_error_ratio:rate5m", lambda v: True, "error ratio"
+    )
+    assert errors == [0.0]
+    (p95,) = _query_until(
+        prometheus, "bert:inference_latency_seconds:p95_5m", lambda v: v[0] > 0, "p95"
+    )
+    # A histogram quantile lies within the bucket holding the observed latencies: above 0, at most
+    # the
+    # first bucket bound above the slowest request the client saw.
+    bounds = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+    ceiling = next(b for b in bounds if b >= max(latencies))
+    assert 0 < p95 <= ceiling
+    (saturation,) = _query_until(
+        prometheus, "bert:inference_queue_saturation:ratio", lambda v: True, "queue saturation"
+    )
+    assert 0 <= saturation < 0.8
+
+    for _ in range(20):
+        assert httpx.post(f"{server.url}/embed", json={"inputs": []}).status_code == 422
+    ratio = _query_until(
+        prometheus,
+        "bert:inference_error_ratio:rate5m",
+        lambda v: v[0] > 0,
+        "error ratio after bad requests",
+    )
+    assert 0 < ratio[0] < 1
+    by_type = _query_until(
+        prometheus,
+        'sum(inference_errors_total{type="invalid_input"})',
+        lambda v: v[0] >= 20,
+        "errors",
+    )
+    assert by_type[0] >= 20
