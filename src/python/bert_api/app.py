@@ -53,6 +53,8 @@ def create_app(
             Exception: handle_unexpected,
         },
         request_max_body_size=settings.max_body_bytes,
+        # serve.configure_logging owns logging (LOG_LEVEL, LOG_FORMAT); Litestar would replace it.
+        logging_config=None,
         state=State({"settings": settings, "service": service}),
         openapi_config=OpenAPIConfig(
             title="bert-serve",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import time
 from collections import Counter
@@ -101,6 +102,16 @@ def test_sigterm_during_a_burst_finishes_in_flight_requests_and_exits_0(tmp_path
         responses = asyncio.run(burst_then_sigterm())
         assert [r.status_code for r in responses] == [200] * 40
         assert server.process.wait(timeout=30) == 0
+
+
+def test_json_log_format_is_kept_after_start_up(tmp_path: Path) -> None:
+    env = {"MODEL_NAME": str(TINY_BERT_MLM), "LOG_FORMAT": "json"}
+    with run_server(env, tmp_path) as server:
+        assert server.terminate() == 0
+    lines = [line for line in server.log.read_text().splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]
+    assert any("model ready" in record["message"] for record in records)
+    assert {"time", "level", "logger", "message"} <= set(records[-1])
 
 
 def test_bad_setting_stops_start_up_naming_the_variable(tmp_path: Path) -> None:
