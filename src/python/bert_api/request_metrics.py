@@ -11,7 +11,7 @@ import time
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from bert_api.metrics import ServiceMetrics
+from bert_api.metrics import ERROR_TYPE_BY_STATUS, ServiceMetrics
 
 _NOT_INFERENCE = ("/health", "/v2/health", "/metrics", "/schema", "/docs")
 
@@ -29,16 +29,6 @@ def request_metrics(metrics: ServiceMetrics) -> type:
     """
     A middleware class bound to `metrics` (Litestar instantiates middleware with the next app).
     """
-    _types = {
-        400: "bad_request",
-        401: "unauthorized",
-        404: "not_found",
-        413: "payload_too_large",
-        415: "unsupported_media_type",
-        422: "invalid_input",
-        429: "overloaded",
-        503: "unavailable",
-    }
 
     class RequestMetrics:
         def __init__(self, app: ASGIApp) -> None:
@@ -65,8 +55,7 @@ def request_metrics(metrics: ServiceMetrics) -> type:
                 metrics.request_duration.observe(time.perf_counter() - started)
                 metrics.requests.labels(status=str(status)).inc()
                 if status >= 400:
-                    metrics.errors.labels(
-                        type=_types.get(status, "internal_error" if status >= 500 else "error")
-                    ).inc()
+                    fallback = "internal_error" if status >= 500 else "bad_request"
+                    metrics.errors.labels(type=ERROR_TYPE_BY_STATUS.get(status, fallback)).inc()
 
     return RequestMetrics

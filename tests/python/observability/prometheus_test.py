@@ -130,6 +130,7 @@ def test_rules_and_service_queries_return_sane_values(
 
     for _ in range(20):
         assert httpx.post(f"{server.url}/embed", json={"inputs": []}).status_code == 422
+        time.sleep(0.15)
     ratio = _query_until(
         prometheus,
         "bert:inference_error_ratio:rate5m",
