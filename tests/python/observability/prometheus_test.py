@@ -90,22 +90,36 @@ def _query_until(prometheus: str, expr: str, accept: object, what: str) -> list[
         found = _query(prometheus, expr)
         return bool(found) and bool(accept(found))  # type: ignore[operator]
 
-    _wait(check, f"{what} ({expr})")
+    try:
+        _wait(check, f"{what} ({expr})")
+    except TimeoutError as error:
+        # Say what Prometheus had, so a failure explains itself.
+        raw: dict[str, object] = {
+            q: _query(prometheus, q) for q in ("up", "inference_requests_total")
+        }
+        samples = httpx.get(
+            f"{prometheus}/api/v1/query",
+            params={"query": 'inference_requests_total{status="200"}[3m]'},
+            timeout=10,
+        ).json()["data"]["result"]
+        raw["samples"] = samples[0]["values"] if samples else []
+        raise TimeoutError(f"{error}; last value {found}; {raw}") from None
     return found
 
 
 def test_rules_and_service_queries_return_sane_values(
     server: RunningServer, prometheus: str
 ) -> None:
+    # Traffic starts only after the first scrape and spans several scrapes, so counters are seen
+    # rising.
+    assert _query_until(prometheus, 'up{job="bert-inference"}', lambda v: v == [1.0], "target up")
     latencies = []
     for i in range(30):
         started = time.perf_counter()
         response = httpx.post(f"{server.url}/embed", json={"inputs": [f"text number {i}"] * 4})
         latencies.append(time.perf_counter() - started)
         assert response.status_code == 200
-        time.sleep(0.1)
-
-    assert _query_until(prometheus, 'up{job="bert-inference"}', lambda v: v == [1.0], "target up")
+        time.sleep(0.15)
     rate = _query_until(
         prometheus, "sum(bert:inference_requests:rate1m)", lambda v: v[0] > 0, "request rate"
     )
