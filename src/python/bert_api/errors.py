@@ -26,8 +26,8 @@ from bert_runtime.errors import BertRuntimeError, InputError, Overloaded, Shutti
 logger = logging.getLogger(__name__)
 AnyRequest = Request[Any, Any, Any]
 
-# HTTP status -> error type name, for errors raised as Litestar HTTPExceptions.
-_TYPES = {
+# HTTP status -> error type: the `type` of error bodies and of inference_errors_total.
+ERROR_TYPE_BY_STATUS = {
     400: "bad_request",
     401: "unauthorized",
     404: "not_found",
@@ -45,7 +45,7 @@ class ApiError(HTTPException):
 
     def __init__(self, status_code: int, message: str, error_type: str | None = None) -> None:
         super().__init__(status_code=status_code, detail=message)
-        self.error_type = error_type or _TYPES.get(status_code, "error")
+        self.error_type = error_type or ERROR_TYPE_BY_STATUS.get(status_code, "error")
 
 
 def error_response(
@@ -76,7 +76,7 @@ def handle_http_exception(
             HTTP_400_BAD_REQUEST, "invalid_json", f"malformed JSON body: {exc.detail}"
         )
     return error_response(
-        exc.status_code, _TYPES.get(exc.status_code, "error"), exc.detail, exc.headers
+        exc.status_code, ERROR_TYPE_BY_STATUS.get(exc.status_code, "error"), exc.detail, exc.headers
     )
 
 

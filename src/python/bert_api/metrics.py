@@ -4,23 +4,14 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from bert_api.errors import ERROR_TYPE_BY_STATUS
+
 # The seed's buckets plus finer low buckets: CPU and GPU requests often finish in a few
 # milliseconds.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 QUEUE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 EXPECTED_STATUSES = ("200", "400", "401", "404", "413", "415", "422", "429", "500", "503")
-# HTTP status -> error type, the `type` label of inference_errors_total.
-ERROR_TYPE_BY_STATUS = {
-    400: "bad_request",
-    401: "unauthorized",
-    404: "not_found",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    422: "invalid_input",
-    429: "overloaded",
-    503: "unavailable",
-}
 ERROR_TYPES = (*ERROR_TYPE_BY_STATUS.values(), "internal_error")
 
 

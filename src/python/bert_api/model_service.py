@@ -18,7 +18,6 @@ import numpy as np
 
 from bert_api.metrics import ServiceMetrics
 from bert_api.settings import Settings
-from bert_runtime import BatcherConfig
 from bert_runtime.errors import InputError, ShuttingDown
 from bert_runtime.manifest import MANIFEST_NAME
 from bert_runtime.serving.batcher import Batcher, BatchStats
@@ -113,10 +112,6 @@ class ModelService:
     @property
     def device_info(self) -> DeviceInfo | None:
         return self.engine.device_info if self.engine is not None else None
-
-    @property
-    def batcher_config(self) -> BatcherConfig:
-        return self.settings.batcher_config()
 
     @property
     def queue_depth(self) -> int:

@@ -11,7 +11,8 @@ import time
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from bert_api.metrics import ERROR_TYPE_BY_STATUS, ServiceMetrics
+from bert_api.errors import ERROR_TYPE_BY_STATUS
+from bert_api.metrics import ServiceMetrics
 
 _NOT_INFERENCE = ("/health", "/v2/health", "/metrics", "/schema", "/docs")
 

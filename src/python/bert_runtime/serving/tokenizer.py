@@ -24,14 +24,6 @@ class Batch:
     token_type_ids: np.ndarray
     lengths: np.ndarray
 
-    @property
-    def padded_tokens(self) -> int:
-        return int(self.input_ids.size)
-
-    @property
-    def real_tokens(self) -> int:
-        return int(self.lengths.sum())
-
 
 class TextTokenizer:
     """Texts -> token ids, with an explicit policy for texts over the maximum length."""
@@ -77,9 +69,6 @@ class TextTokenizer:
 
     def token_strings(self, ids: Sequence[int] | np.ndarray) -> list[str]:
         return [self._tokenizer.id_to_token(int(i)) or "" for i in ids]
-
-    def decode(self, ids: Sequence[int] | np.ndarray) -> str:
-        return str(self._tokenizer.decode([int(i) for i in ids], skip_special_tokens=True))
 
 
 def padded_length(longest: int, multiple: int, ceiling: int) -> int:
