@@ -9,14 +9,16 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from bert_api.metrics import LATENCY_BUCKETS
 from bert_api.testing import RunningServer, free_port, run_server
 from bert_runtime.testutil.models import TINY_BERT_MLM
+from observability.dashboard_queries import is_service_query, panel_queries
 
 PROMETHEUS = shutil.which("prometheus")
 RULES = Path("deploy/prometheus/bert-inference.rules.yml").resolve()
@@ -134,13 +136,13 @@ def test_rules_and_service_queries_return_sane_values(
     # A histogram quantile lies within the bucket holding the observed latencies: above 0, at most
     # the
     # first bucket bound above the slowest request the client saw.
-    bounds = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-    ceiling = next(b for b in bounds if b >= max(latencies))
+    ceiling = next(b for b in LATENCY_BUCKETS if b >= max(latencies))
     assert 0 < p95 <= ceiling
     (saturation,) = _query_until(
         prometheus, "bert:inference_queue_saturation:ratio", lambda v: True, "queue saturation"
     )
     assert 0 <= saturation < 0.8
+    _check_dashboard_service_queries(prometheus, ceiling, errors_expected=False)
 
     for _ in range(20):
         assert httpx.post(f"{server.url}/embed", json={"inputs": []}).status_code == 422
@@ -159,3 +161,49 @@ def test_rules_and_service_queries_return_sane_values(
         "errors",
     )
     assert by_type[0] >= 20
+    _check_dashboard_service_queries(prometheus, ceiling, errors_expected=True)
+
+
+def _check_dashboard_service_queries(
+    prometheus: str, latency_ceiling: float, *, errors_expected: bool
+) -> None:
+    """
+    Every dashboard query over the service's own metrics, as Grafana sends it, returns data in the
+    range the traffic sent allows.
+    """
+
+    def seconds(values: list[float]) -> bool:
+        return all(0 <= x <= latency_ceiling for x in values)
+
+    def positive_seconds(values: list[float]) -> bool:
+        return all(0 < x <= latency_ceiling for x in values)
+
+    # Keyed by panel and legend; each request sent 4 equal texts, one at a time.
+    sane: dict[tuple[str, str], Callable[[list[float]], bool]] = {
+        ("Requests per second", "{{status}}"): lambda v: sum(v) > 0 and min(v) >= 0,
+        ("Error rate", "errors"): (
+            (lambda v: 0 < v[0] < 1) if errors_expected else (lambda v: v == [0.0])
+        ),
+        ("Average latency", "mean"): positive_seconds,
+        ("p95 latency", "p95"): positive_seconds,
+        # One series per bucket bound and +Inf; the requests landed in some.
+        ("Latency distribution", "{{le}}"): lambda v: len(v) == len(LATENCY_BUCKETS) + 1
+        and max(v) > 0,
+        ("Throughput", "sequences/s"): lambda v: v[0] > 0,
+        ("Throughput", "tokens/s"): lambda v: v[0] > 0,
+        ("Active requests", "active"): lambda v: v == [0.0],
+        ("Queue depth", "waiting"): lambda v: v == [0.0],
+        ("Queue depth", "capacity"): lambda v: v[0] >= 4,
+        ("Queue wait p95", "p95"): seconds,
+        ("Batch size", "mean"): lambda v: 1 <= v[0] <= 4,
+        ("Batch size", "p95"): lambda v: 2 < v[0] <= 4,
+        ("Padding ratio", "mean"): lambda v: 1 <= v[0] < 3,
+        ("Batch execution time p95", "p95"): positive_seconds,
+        ("Model load time", "load"): lambda v: 0 < v[0] < 300,
+        ("Ready replicas", "ready"): lambda v: v == [1.0],
+    }
+    service = [query for query in panel_queries() if is_service_query(query.expr)]
+    assert {(q.panel, q.legend) for q in service} == set(sane), "every service query needs a check"
+    for query in service:
+        values = _query_until(prometheus, query.expr, lambda v: True, query.panel)
+        assert sane[(query.panel, query.legend)](values), f"{query.panel}: {query.expr} = {values}"
