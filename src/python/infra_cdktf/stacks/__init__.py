@@ -1,0 +1,1 @@
+"""The app's three stacks: cluster, platform (add-ons) and inference (the service)."""
