@@ -35,8 +35,8 @@ class AppSettings:
     domain: str
     # Let's Encrypt account e-mail (expiry notices).
     acme_email: str
-    # The GPU API image (deploy/Dockerfile.api-gpu); it also holds the `prepare` CLI.
-    image: str = "ghcr.io/bert-serve/bert-api-gpu:0.1.0"
+    # The GPU API image (deploy/docker:api-gpu, pushed to a registry); it also holds `prepare`.
+    image: str = "ghcr.io/bert-serve/api-gpu:0.1.0"
     model_name: str = "google-bert/bert-base-uncased"
     max_sequence_length: int = 128
     batch_size: int = 32
