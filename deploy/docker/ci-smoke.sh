@@ -20,6 +20,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Overlay storage where the kernel allows it, else vfs (slower, always works).
+podman info >/dev/null 2>&1 || export STORAGE_DRIVER=vfs
+
 # Pants' docker backend drives the docker CLI; `podman system service` answers it.
 if command -v docker >/dev/null; then
   podman system service --time=0 "unix://${workdir}/podman.sock" &
@@ -52,7 +55,8 @@ cp -r src/python/bert_runtime/testdata/tiny-bert-mlm "${workdir}/model"
 chmod -R a+rX "${workdir}/model"
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 
-# The HEALTHCHECK's timer needs systemd, absent here: run the check by hand below instead.
+# The HEALTHCHECK's timer needs systemd, absent here (podman logs "unable to get systemd
+# connection": harmless); the check is run by hand below instead.
 podman run -d --name "${api_container}" --read-only --network host --health-interval=disable \
   -e HOST=127.0.0.1 -e PORT="${port}" -e MODEL_NAME=/model \
   -v "${workdir}/model:/model:ro" "${api_image}" >/dev/null
