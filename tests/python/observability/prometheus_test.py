@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from bert_api.metrics import LATENCY_BUCKETS
 from bert_api.testing import RunningServer, free_port, run_server
@@ -162,6 +163,29 @@ def test_rules_and_service_queries_return_sane_values(
     )
     assert by_type[0] >= 20
     _check_dashboard_service_queries(prometheus, ceiling, errors_expected=True)
+    _check_rule_expressions(prometheus)
+
+
+def _check_rule_expressions(prometheus: str) -> None:
+    """
+    Every rule over the service's series evaluates on the real data: recording rules return a
+    value; of the alerts, only the error-rate one holds (a third of the requests were bad).
+    """
+    rules = yaml.safe_load(RULES.read_text())
+    holding = {"BertInferenceHighErrorRate"}
+    checked = 0
+    for rule in (rule for group in rules["groups"] for rule in group["rules"]):
+        expr = rule["expr"]
+        if not (is_service_query(expr) or 'job="bert-inference"' in expr):
+            continue  # GPU and Kubernetes series exist only in a cluster (dashboard_test.py)
+        checked += 1
+        if "record" in rule:
+            assert _query(prometheus, expr), f"{rule['record']} returned nothing"
+        elif rule["alert"] in holding:
+            assert _query(prometheus, expr), f"{rule['alert']} should hold"
+        else:
+            assert _query(prometheus, expr) == [], f"{rule['alert']} should not hold"
+    assert checked >= 8
 
 
 def _check_dashboard_service_queries(
