@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Literal
 
 import msgspec
@@ -89,11 +90,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
 _UPPERCASED = ("ONNX_EXECUTION_PROVIDER", "LOG_LEVEL")
 _LOWERCASED = ("PRECISION", "TRUNCATION", "LOG_FORMAT")
 ENV_VARS: tuple[str, ...] = tuple(field.encode_name for field in msgspec.structs.fields(Settings))
+# Secrets may come from a file instead (a mounted Kubernetes Secret): `<NAME>_FILE` holds its path.
+FILE_VARIABLES = {"API_KEY_FILE": "API_KEY"}
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
     """Build Settings from `environ` (usually os.environ), ignoring unrelated variables."""
     raw = {name: environ[name] for name in ENV_VARS if name in environ}
+    for file_variable, name in FILE_VARIABLES.items():
+        if file_variable in environ:
+            raw[name] = _read_secret_file(file_variable, name, environ)
     for name in _UPPERCASED:
         if name in raw:
             raw[name] = raw[name].strip().upper()
@@ -120,6 +126,21 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
 
 
 _FIELD_TO_VARIABLE = {"max_batch_size": "BATCH_SIZE", "device": "ONNX_EXECUTION_PROVIDER"}
+
+
+def _read_secret_file(file_variable: str, name: str, environ: Mapping[str, str]) -> str:
+    if name in environ:
+        raise SettingsError(f"invalid setting: set {name} or {file_variable}, not both")
+    path = Path(environ[file_variable])
+    try:
+        value = path.read_text().strip()
+    except OSError as error:
+        raise SettingsError(
+            f"invalid setting: {file_variable}: cannot read {path}: {error.strerror}"
+        ) from None
+    if not value:
+        raise SettingsError(f"invalid setting: {file_variable}: {path} is empty")
+    return value
 
 
 def _name_variable(message: str) -> str:

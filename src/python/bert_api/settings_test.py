@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bert_api.settings import ENV_VARS, Settings, SettingsError, load_settings
@@ -54,3 +56,27 @@ def test_unrelated_variables_are_ignored() -> None:
 def test_bad_value_error_names_the_variable(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=f"invalid setting: {name}: "):
         load_settings({name: value})
+
+
+def test_api_key_can_come_from_a_mounted_secret_file(tmp_path: Path) -> None:
+    secret = tmp_path / "api-key"
+    secret.write_text("s3cret-key\n")
+    assert load_settings({"API_KEY_FILE": str(secret)}).api_key == "s3cret-key"
+
+
+@pytest.mark.parametrize(
+    ("content", "extra", "message"),
+    [
+        (None, {}, "cannot read"),
+        ("", {}, "is empty"),
+        ("key", {"API_KEY": "other"}, "not both"),
+    ],
+)
+def test_a_bad_api_key_file_is_named(
+    tmp_path: Path, content: str | None, extra: dict[str, str], message: str
+) -> None:
+    secret = tmp_path / "api-key"
+    if content is not None:
+        secret.write_text(content)
+    with pytest.raises(SettingsError, match=f"API_KEY_FILE.*{message}|{message}.*API_KEY_FILE"):
+        load_settings({"API_KEY_FILE": str(secret), **extra})

@@ -234,9 +234,14 @@ def test_api_key_is_generated_only_when_required(tmp_path: Path, synth: Synth) -
         "kubernetes_secret_v1",
         {"data": {"api-key": "${random_password.api-key.result}"}},
     )
-    deployment = _manifest(with_key, "Deployment", contract.APP)
-    env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
-    assert any(e["name"] == "API_KEY" and "secretKeyRef" in e["valueFrom"] for e in env)
+    pod = _manifest(with_key, "Deployment", contract.APP)["spec"]["template"]["spec"]
+    (api,) = pod["containers"]
+    (key_file,) = (e["value"] for e in api["env"] if e["name"] == "API_KEY_FILE")
+    (mount,) = (m for m in api["volumeMounts"] if m["name"] == "api-key")
+    assert key_file.startswith(mount["mountPath"]) and mount["readOnly"] is True
+    (volume,) = (v for v in pod["volumes"] if v["name"] == "api-key")
+    assert volume["secret"]["secretName"] == "bert-inference-api-key"
+    assert not any(e["name"] == "API_KEY" for e in api["env"]), "the key is a file, not env"
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import msgspec
 from litestar import Litestar
 
 from bert_api.app import create_app
-from bert_api.settings import Settings
+from bert_api.settings import FILE_VARIABLES, Settings
 from infra_cdktf import contract, inference_manifests
 from infra_cdktf.synth_testing import settings_for_tests
 
@@ -19,7 +19,7 @@ LIBRARY_VARIABLES = {"HF_HOME"}
 
 
 def _service_variables() -> set[str]:
-    return {field.encode_name for field in msgspec.structs.fields(Settings)}
+    return {field.encode_name for field in msgspec.structs.fields(Settings)} | set(FILE_VARIABLES)
 
 
 def test_every_configured_variable_is_a_bert_api_setting() -> None:

@@ -18,6 +18,7 @@ LABELS = {"app.kubernetes.io/name": contract.APP, "app.kubernetes.io/part-of": "
 SELECTOR = {"app.kubernetes.io/name": contract.APP}
 CONFIG_MAP = "bert-inference-config"
 API_KEY_SECRET = "bert-inference-api-key"
+API_KEY_DIR = "/var/run/secrets/bert-serve"
 SERVICE_ACCOUNT = "bert-inference"
 RUN_AS = 10001
 SHUTDOWN_GRACE_SECONDS = 30
@@ -131,11 +132,16 @@ def deployment(settings: AppSettings) -> Manifest:
         "volumeMounts": _mounts(),
     }
     env: list[dict[str, Any]] = [{"name": "MODEL_NAME", "value": contract.PREPARED_MODEL_DIR}]
+    api_mounts = _mounts()
+    volumes: list[dict[str, Any]] = []
     if settings.require_api_key:
-        env.append(
+        # A file, not an environment variable: it stays out of `kubectl describe` and crash dumps.
+        env.append({"name": "API_KEY_FILE", "value": f"{API_KEY_DIR}/api-key"})
+        api_mounts.append({"name": "api-key", "mountPath": API_KEY_DIR, "readOnly": True})
+        volumes.append(
             {
-                "name": "API_KEY",
-                "valueFrom": {"secretKeyRef": {"name": API_KEY_SECRET, "key": "api-key"}},
+                "name": "api-key",
+                "secret": {"secretName": API_KEY_SECRET, "defaultMode": 0o440},
             }
         )
     api = {
@@ -157,7 +163,7 @@ def deployment(settings: AppSettings) -> Manifest:
         # then SIGTERM drains in-flight requests (SHUTDOWN_GRACE_SECONDS).
         "lifecycle": {"preStop": {"sleep": {"seconds": PRESTOP_SLEEP_SECONDS}}},
         "securityContext": _container_security(),
-        "volumeMounts": _mounts(),
+        "volumeMounts": api_mounts,
     }
     # One cache volume per pod (a PVC Kubernetes creates and deletes with the pod): Linode Block
     # Storage is ReadWriteOnce, so one shared claim would pin every replica to a single node.
@@ -188,7 +194,7 @@ def deployment(settings: AppSettings) -> Manifest:
         "tolerations": [GPU_TOLERATION],
         "initContainers": [prepare],
         "containers": [api],
-        "volumes": [model_cache, {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}],
+        "volumes": [model_cache, {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}, *volumes],
     }
     return {
         "apiVersion": "apps/v1",

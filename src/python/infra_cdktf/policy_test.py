@@ -34,8 +34,6 @@ CHECKOV = Path("3rdparty.python/checkov.pex")
 CHECKOV_SKIPS = {
     "CKV_K8S_43": "Image digests: the image is an input (BERT_SERVE_IMAGE) and the default is a "
     "release tag; docs/DEPLOY.md says to pin a digest (name@sha256:...) in production.",
-    "CKV_K8S_35": "The optional API key reaches the service as the API_KEY environment variable, "
-    "the setting bert_api reads; only the api container gets it (secretKeyRef, not envFrom).",
 }
 # Kubernetes 1.31 is the oldest the app supports; 1.33 is LKE's default here; plus the newest
 # schemas kubernetes-validate bundles.
