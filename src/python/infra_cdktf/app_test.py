@@ -59,7 +59,7 @@ def test_cluster_stack_has_the_gpu_pool_with_autoscaler_and_seed_variables(synth
                     "autoscaler": {"min": "${var.gpu_node_count}", "max": 3},
                 }
             ],
-            "control_plane": {"high_availability": False},
+            "control_plane": {"high_availability": "${var.ha_control_plane}"},
             "tags": ["bert-inference", "gpu"],
         },
     )
@@ -76,10 +76,15 @@ def test_cluster_stack_has_the_gpu_pool_with_autoscaler_and_seed_variables(synth
     assert cluster["output"]["kubeconfig"]["sensitive"] is True
 
 
-def test_ha_control_plane_is_an_option(tmp_path: Path) -> None:
+def test_ha_control_plane_is_an_option(synth: Synth, tmp_path: Path) -> None:
+    assert synth["cluster"]["variable"]["ha_control_plane"] == {
+        "default": False,
+        "description": "Replicated control plane (LKE HA; billed extra).",
+        "type": "bool",
+    }
     settings = settings_for_tests(cluster=ClusterSettings(high_availability=True))
     cluster = synthesize(settings, tmp_path)["cluster"]
-    assert _has(cluster, "linode_lke_cluster", {"control_plane": {"high_availability": True}})
+    assert cluster["variable"]["ha_control_plane"]["default"] is True
 
 
 def test_platform_and_inference_reach_the_cluster_through_its_kubeconfig(synth: Synth) -> None:

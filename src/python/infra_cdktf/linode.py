@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cdktf import TerraformProvider, TerraformResource
+from cdktf import IResolvable, TerraformProvider, TerraformResource
 from constructs import Construct
 
 LINODE_PROVIDER_SOURCE = "linode/linode"
@@ -77,7 +77,8 @@ class LkeNodePool:
 class LkeControlPlane:
     """Control plane options: `high_availability` runs replicated control-plane components."""
 
-    high_availability: bool | str = False
+    # A bool or a Terraform token.
+    high_availability: bool | IResolvable = False
 
     def to_terraform(self) -> dict[str, Any]:
         return {"high_availability": self.high_availability}

@@ -82,6 +82,13 @@ class ClusterStack(TerraformStack):
             default=settings.kubernetes_version,
             description="Kubernetes version (one LKE offers: linode-cli lke versions-list).",
         )
+        ha_control_plane = TerraformVariable(
+            self,
+            "ha_control_plane",
+            type="bool",
+            default=settings.high_availability,
+            description="Replicated control plane (LKE HA; billed extra).",
+        )
         LinodeProvider(self, "linode", token=token.string_value)
         self.cluster = LkeCluster(
             self,
@@ -100,7 +107,7 @@ class ClusterStack(TerraformStack):
                     labels={"bert-serve/pool": "gpu"},
                 )
             ],
-            control_plane=LkeControlPlane(high_availability=settings.high_availability),
+            control_plane=LkeControlPlane(high_availability=ha_control_plane.boolean_value),
             tags=settings.tags,
         )
         TerraformOutput(
