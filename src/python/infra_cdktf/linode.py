@@ -54,13 +54,12 @@ class LkeAutoscaler:
 
 @dataclass(frozen=True)
 class LkeNodePool:
-    """A node pool: plan (`type`), node count and optional autoscaler and labels."""
+    """A node pool: plan (`type`), node count, optional autoscaler and node labels."""
 
     type: str
     count: float
     autoscaler: LkeAutoscaler | None = None
     labels: dict[str, str] = field(default_factory=dict)
-    tags: tuple[str, ...] = ()
 
     def to_terraform(self) -> dict[str, Any]:
         pool: dict[str, Any] = {"type": self.type, "count": self.count}
@@ -68,8 +67,6 @@ class LkeNodePool:
             pool["autoscaler"] = self.autoscaler.to_terraform()
         if self.labels:
             pool["labels"] = dict(self.labels)
-        if self.tags:
-            pool["tags"] = list(self.tags)
         return pool
 
 
@@ -136,7 +133,3 @@ class LkeCluster(TerraformResource):
     @property
     def api_endpoints(self) -> list[str]:
         return self.get_list_attribute("api_endpoints")
-
-    @property
-    def dashboard_url(self) -> str:
-        return self.get_string_attribute("dashboard_url")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
 
 from cdktf import App, LocalBackend
 
@@ -17,21 +16,13 @@ from infra_cdktf.stacks.inference import InferenceStack
 from infra_cdktf.stacks.platform import PlatformStack
 
 
-@dataclass(frozen=True)
-class Stacks:
-    cluster: ClusterStack
-    platform: PlatformStack
-    inference: InferenceStack
-
-
-def build(app: App, settings: AppSettings) -> Stacks:
+def build(app: App, settings: AppSettings) -> None:
     cluster = ClusterStack(app, "cluster", settings.cluster)
     platform = PlatformStack(app, "platform", settings, cluster.kubeconfig)
     inference = InferenceStack(app, "inference", settings, cluster.kubeconfig)
     inference.add_dependency(platform)
     for stack in (cluster, platform, inference):
         LocalBackend(stack, path=settings.state_path(stack.node.id))
-    return Stacks(cluster, platform, inference)
 
 
 def main() -> int:

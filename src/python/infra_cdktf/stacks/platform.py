@@ -6,7 +6,9 @@ cert-manager, and F5's NGINX Ingress Controller. The Grafana admin password is g
 
 from __future__ import annotations
 
-from cdktf import TerraformOutput, TerraformStack
+from collections.abc import Sequence
+
+from cdktf import ITerraformDependable, TerraformOutput, TerraformStack
 from cdktf_cdktf_provider_helm.release import Release
 from cdktf_cdktf_provider_kubernetes.namespace_v1 import NamespaceV1, NamespaceV1Metadata
 from cdktf_cdktf_provider_kubernetes.secret_v1 import SecretV1, SecretV1Metadata
@@ -49,7 +51,11 @@ class PlatformStack(TerraformStack):
             description="Grafana 'admin' password (also in Secret monitoring/grafana-admin).",
         )
 
-        def release(chart: charts.Chart, values: str, **extra: object) -> Release:
+        def release(
+            chart: charts.Chart,
+            values: str,
+            depends_on: Sequence[ITerraformDependable] | None = None,
+        ) -> Release:
             return Release(
                 self,
                 chart.release,
@@ -64,7 +70,7 @@ class PlatformStack(TerraformStack):
                 cleanup_on_fail=True,
                 wait=True,
                 timeout=900,
-                **extra,  # type: ignore[arg-type]
+                depends_on=depends_on,
             )
 
         prometheus = release(
