@@ -81,6 +81,9 @@ sys.exit(f"{url} not ready after 120 s")
 PY
 podman healthcheck run "${api_container}" && echo "image HEALTHCHECK: healthy"
 podman exec "${api_container}" id -u | grep -qx 10001 || { echo "the API runs as root" >&2; exit 1; }
+podman logs "${api_container}" >"${workdir}/api.log" 2>&1
+grep -q "malloc tunable set" "${workdir}/api.log" \
+  || { echo "the API runs without the huge-pages malloc tunable" >&2; exit 1; }
 
 podman run --rm --read-only --network host "${loadkit_image}" \
   smoke --endpoint "http://127.0.0.1:${port}"

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 
 from bert_api.testing import run_server
+from bert_runtime.huge_pages import TUNABLE, huge_pages_status
 from bert_runtime.testutil.fake_hub import serve_hub, url_of
 from bert_runtime.testutil.models import TINY_BERT, TINY_BERT_MLM
 
@@ -112,6 +113,23 @@ def test_json_log_format_is_kept_after_start_up(tmp_path: Path) -> None:
     records = [json.loads(line) for line in lines]
     assert any("model ready" in record["message"] for record in records)
     assert {"time", "level", "logger", "message"} <= set(records[-1])
+
+
+def _process_environment(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes().decode()
+    return dict(entry.split("=", 1) for entry in raw.split("\0") if "=" in entry)
+
+
+def test_serve_runs_with_huge_pages_unless_told_not_to(tmp_path: Path) -> None:
+    usable = huge_pages_status().kernel_mode in ("always", "madvise")
+    for setting, expected in (("true", TUNABLE if usable else None), ("false", None)):
+        env = {"MODEL_NAME": str(TINY_BERT_MLM), "HUGE_PAGES": setting}
+        with run_server(env, tmp_path) as server:
+            # The same PID (exec, not a child), now started with the tunable.
+            tunables = _process_environment(server.process.pid).get("GLIBC_TUNABLES")
+            assert server.terminate() == 0
+        assert tunables == expected, setting
+        assert "transparent huge pages: kernel" in server.log.read_text()
 
 
 def test_bad_setting_stops_start_up_naming_the_variable(tmp_path: Path) -> None:

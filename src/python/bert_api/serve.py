@@ -20,6 +20,7 @@ import uvicorn
 
 from bert_api.app import create_app
 from bert_api.settings import Settings, SettingsError, load_settings
+from bert_runtime.huge_pages import huge_pages_status, reexec_with_huge_pages
 
 logger = logging.getLogger("bert_api")
 
@@ -74,7 +75,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as error:
         print(f"serve: {error}", file=sys.stderr)
         return 2
+    if settings.huge_pages:
+        reexec_with_huge_pages()  # returns where it cannot help or the tunable is already set
     configure_logging(settings)
+    pages = huge_pages_status()
+    logger.info(
+        "transparent huge pages: kernel %s, malloc tunable %s",
+        pages.kernel_mode,
+        "set" if pages.malloc_tunable_set else "not set",
+    )
     failure: list[BaseException] = []
     server: uvicorn.Server | None = None
 

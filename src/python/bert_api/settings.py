@@ -52,6 +52,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8000
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
+    # Back ONNX Runtime's buffers with transparent huge pages (glibc tunable; serve re-executes
+    # itself once to set it): a few percent more CPU throughput. `false` leaves malloc as is.
+    huge_pages: bool = True
 
     @property
     def device(self) -> Device:
