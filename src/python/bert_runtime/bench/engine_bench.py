@@ -3,15 +3,20 @@ baseline.
 
 Prints tables (markdown) of:
 1. sequences/s and median batch latency at seq 32/128 x batch 1/8/32 for ONNX Runtime fp32 and int8
-   (our prepared models) and PyTorch eager (transformers) when torch is importable;
-2. accuracy of the same run: fp32 vs PyTorch max-abs-diff, int8 vs fp32 embedding cosine;
-3. a mixed-length workload (lengths 8-128, mean ~40): the Batcher's length grouping vs pad-to-max
+   (our prepared models, with and without huge pages) and PyTorch eager (transformers, with and
+   without huge pages) when torch is importable; the baseline is the faster PyTorch;
+2. the per-round spread of the ratios at seq 128, batch 32;
+3. the GEMM ceiling: one feed-forward matmul per backend, what any graph-level work is bounded by;
+4. accuracy of the same run: fp32 vs PyTorch max-abs-diff, int8 vs fp32 embedding cosine;
+5. a mixed-length workload (lengths 8-128, mean ~40): the Batcher's length grouping vs pad-to-max
    and vs pad-to-longest in arrival order;
-4. peak RSS of a process serving the fp32 model.
+6. peak RSS of each measuring process.
 
-Weights are random, at bert-base-uncased's real size, generated on the fly (never committed). Run
-(see docs/BENCHMARKS.md): ./pants package src/python/bert_runtime/bench:engine_bench, then the pex,
-with PEX_INHERIT_PATH=fallback and an interpreter that has torch + transformers for the baseline.
+Every backend runs in its own process (thread pools never compete) and all stay up: the parent
+interleaves them shape by shape, round by round. Weights are random, at bert-base-uncased's real
+size, generated on the fly (never committed). Run (see docs/BENCHMARKS.md): ./pants package
+src/python/bert_runtime/bench:engine_bench, then the pex with an interpreter that has torch +
+transformers for the baseline.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -34,11 +40,13 @@ from typing import Any
 import numpy as np
 
 from bert_runtime.config import BatcherConfig, EngineConfig, Pooling, Precision
+from bert_runtime.huge_pages import huge_pages_status, with_huge_pages
 from bert_runtime.preparation.prepare import prepare
 from bert_runtime.serving.batcher import Batcher
 from bert_runtime.serving.engine import Engine
 from bert_runtime.serving.tasks import Embedding, EmbedRequest
 
+from . import gemm_ceiling
 from .random_bert import write_random_bert
 
 CLS, SEP = 2, 3
@@ -132,65 +140,179 @@ def _mixed_workload(engine: Engine, count: int, seed: int) -> dict[str, float]:
 
 
 SHAPES = [(seq, batch) for seq in (32, 128) for batch in (1, 8, 32)]
-BACKENDS = ("torch eager fp32", "ort fp32", "ort int8")
+KEY_SHAPE = "128x32"
 
 
-def _worker(backend: str, workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """Measure one backend in its own process, so thread pools of backends never compete."""
-    if backend == "torch eager fp32":
-        baseline = TorchBaseline(workdir / "source", args.threads)
-        embed: Callable[[list[np.ndarray]], np.ndarray] = baseline.embed
-        engine = None
-    else:
-        precision = Precision.FP32 if backend == "ort fp32" else Precision.INT8
-        config = EngineConfig(max_sequence_length=128, intra_op_threads=args.threads)
-        engine = Engine(workdir / precision.value, config)
-        embed = partial(_ort_embed, engine)
-    rng = np.random.default_rng(0)
-    report: dict[str, Any] = {"shapes": {}}
-    for seq, batch in SHAPES:
-        sequences = _sequences(rng, [seq] * batch, 30522)
-        times = _time(partial(embed, sequences), args.iterations, args.min_seconds)
-        report["shapes"][f"{seq}x{batch}"] = {
-            "rate": batch / statistics.median(times),
-            "p50_ms": statistics.median(times) * 1000,
-        }
-        if (seq, batch) == (128, 32):
-            np.save(workdir / f"embeddings-{backend.replace(' ', '-')}.npy", embed(sequences))
-    report["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    if backend == "ort fp32" and engine is not None:
-        report["mixed"] = _mixed_workload(engine, args.mixed_count, seed=7)
-    return report
+@dataclass(frozen=True)
+class Backend:
+    """One measured configuration; each runs in its own process, so thread pools never compete."""
+
+    name: str
+    precision: Precision | None  # None: the PyTorch baseline
+    huge_pages: bool
+
+    @property
+    def is_torch(self) -> bool:
+        return self.precision is None
+
+    def environment(self) -> dict[str, str]:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+        env.pop("GLIBC_TUNABLES", None)
+        if not self.huge_pages:
+            return env
+        # PyTorch's own switch for its CPU allocator, on top of glibc's, so the baseline gets the
+        # same chance as the engine.
+        extra = {"THP_MEM_ALLOC_ENABLE": "1"} if self.is_torch else {}
+        return {**with_huge_pages(env), **extra}
 
 
-def _run_worker(backend: str, workdir: Path, args: argparse.Namespace) -> dict[str, Any] | None:
-    command = [sys.executable, "-m", "bert_runtime.bench.engine_bench", "--worker", backend]
-    command += ["--workdir", str(workdir), "--threads", str(args.threads)]
-    command += ["--iterations", str(args.iterations), "--min-seconds", str(args.min_seconds)]
-    command += ["--mixed-count", str(args.mixed_count)]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    if done.returncode != 0:
-        if backend == "torch eager fp32" and "ModuleNotFoundError" in done.stderr:
-            return None
-        raise RuntimeError(f"{backend} worker failed:\n{done.stderr}")
-    report: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return report
+BACKENDS = (
+    Backend("torch eager fp32", None, huge_pages=False),
+    Backend("torch eager fp32, huge pages", None, huge_pages=True),
+    Backend("ort fp32, no huge pages", Precision.FP32, huge_pages=False),
+    Backend("ort fp32", Precision.FP32, huge_pages=True),
+    Backend("ort int8", Precision.INT8, huge_pages=True),
+)
+BY_NAME = {backend.name: backend for backend in BACKENDS}
+
+
+class _Measurer:
+    """The worker side: one backend, answering measurement requests read line by line."""
+
+    def __init__(self, backend: Backend, workdir: Path, threads: int) -> None:
+        self.backend, self.workdir, self.threads = backend, workdir, threads
+        self.engine: Engine | None = None
+        if backend.precision is None:
+            self.embed: Callable[[list[np.ndarray]], np.ndarray] = TorchBaseline(
+                workdir / "source", threads
+            ).embed
+        else:
+            config = EngineConfig(max_sequence_length=128, intra_op_threads=threads)
+            self.engine = Engine(workdir / backend.precision.value, config)
+            self.embed = partial(_ort_embed, self.engine)
+
+    def handle(self, request: dict[str, Any]) -> dict[str, Any]:
+        op = request["op"]
+        if op == "shape":
+            seq, batch = request["seq"], request["batch"]
+            sequences = _sequences(np.random.default_rng(seq * 1000 + batch), [seq] * batch, 30522)
+            times = _time(partial(self.embed, sequences), request["iterations"], 0.0)
+            if request.get("save"):
+                name = self.backend.name.replace(" ", "-").replace(",", "")
+                np.save(self.workdir / f"embeddings-{name}.npy", self.embed(sequences))
+            return {"times": times}
+        if op == "gemm":
+            if self.backend.precision is None:
+                return {"gflops": gemm_ceiling.torch_gflops(self.threads)}
+            return {"gflops": gemm_ceiling.ort_gflops(self.backend.precision, self.threads)}
+        if op == "mixed":
+            assert self.engine is not None
+            return _mixed_workload(self.engine, request["count"], seed=7)
+        if op == "status":
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            return {"peak_rss_mib": rss, "anon_huge_mib": huge_pages_status().anon_huge_bytes >> 20}
+        raise ValueError(f"unknown op {op!r}")
+
+
+def _serve_requests(backend: Backend, workdir: Path, threads: int) -> None:
+    # Answers go to the original stdout; anything libraries print goes to stderr.
+    answers = os.fdopen(os.dup(sys.stdout.fileno()), "w")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    measurer = _Measurer(backend, workdir, threads)
+    answers.write("ready\n")
+    answers.flush()
+    for line in sys.stdin:
+        answers.write(json.dumps(measurer.handle(json.loads(line))) + "\n")
+        answers.flush()
+
+
+class _Worker:
+    """The parent side of one backend's process."""
+
+    def __init__(self, backend: Backend, workdir: Path, threads: int) -> None:
+        command = [sys.executable, "-m", "bert_runtime.bench.engine_bench"]
+        command += ["--worker", backend.name, "--workdir", str(workdir), "--threads", str(threads)]
+        self.backend = backend
+        self.process = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=backend.environment(),
+        )
+        assert self.process.stdout is not None and self.process.stdin is not None
+        self.stdin, self.stdout = self.process.stdin, self.process.stdout
+        if self.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"{backend.name} worker failed to start (see stderr above)")
+
+    def ask(self, **request: Any) -> dict[str, Any]:
+        self.stdin.write(json.dumps(request) + "\n")
+        self.stdin.flush()
+        answer = self.stdout.readline()
+        if not answer:
+            raise RuntimeError(f"{self.backend.name} worker died (see stderr above)")
+        result: dict[str, Any] = json.loads(answer)
+        return result
+
+    def close(self) -> None:
+        self.stdin.close()
+        self.process.wait()
+
+
+def _torch_importable() -> bool:
+    try:
+        import torch  # noqa: F401  # pants: no-infer-dep
+        import transformers  # noqa: F401  # pants: no-infer-dep
+    except ImportError:
+        return False
+    return True
+
+
+def _measure(workers: list[_Worker], args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """Interleave backends shape by shape, round by round, in a rotating order.
+
+    The machine's speed drifts (shared hosts, clocks) by more than some of the differences
+    measured here; interleaving spreads the drift over every backend instead of favouring whichever
+    ran in the quiet minute.
+    """
+    reports: dict[str, dict[str, Any]] = {
+        w.backend.name: {"times": {}, "gemm": [], "rounds": {}} for w in workers
+    }
+    for round_index in range(args.rounds):
+        order = workers[round_index % len(workers) :] + workers[: round_index % len(workers)]
+        for seq, batch in SHAPES:
+            key = f"{seq}x{batch}"
+            for worker in order:
+                save = key == KEY_SHAPE and round_index == 0
+                times = worker.ask(
+                    op="shape", seq=seq, batch=batch, iterations=args.iterations, save=save
+                )["times"]
+                report = reports[worker.backend.name]
+                report["times"].setdefault(key, []).extend(times)
+                report["rounds"].setdefault(key, []).append(batch / statistics.median(times))
+        for worker in order:
+            reports[worker.backend.name]["gemm"].append(worker.ask(op="gemm")["gflops"])
+        print(f"round {round_index + 1}/{args.rounds} done", file=sys.stderr)
+    for worker in workers:
+        reports[worker.backend.name].update(worker.ask(op="status"))
+    fp32 = next(w for w in workers if w.backend.name == "ort fp32")
+    reports["ort fp32"]["mixed"] = fp32.ask(op="mixed", count=args.mixed_count)
+    return reports
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=None, help="where models are written")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--iterations", type=int, default=5)
-    parser.add_argument("--min-seconds", type=float, default=3.0)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved passes over all shapes")
+    parser.add_argument("--iterations", type=int, default=3, help="timed batches per round")
     parser.add_argument("--mixed-count", type=int, default=512)
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch baseline")
-    parser.add_argument("--worker", choices=BACKENDS, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=list(BY_NAME), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bert-bench-"))
     if args.worker:
-        print(json.dumps(_worker(args.worker, workdir, args)))
+        _serve_requests(BY_NAME[args.worker], workdir, args.threads)
         return 0
 
     source = write_random_bert(workdir / "source")
@@ -199,48 +321,81 @@ def main(argv: Sequence[str] | None = None) -> int:
         prepare(str(source), workdir / precision.value, precision=precision)
         print(f"prepared {precision.value} in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
 
-    reports: dict[str, dict[str, Any]] = {}
-    for backend in BACKENDS:
-        if backend.startswith("torch") and args.no_torch:
-            continue
-        report = _run_worker(backend, workdir, args)
-        if report is not None:
-            reports[backend] = report
+    with_torch = not args.no_torch and _torch_importable()
+    workers = [
+        _Worker(backend, workdir, args.threads)
+        for backend in BACKENDS
+        if with_torch or not backend.is_torch
+    ]
+    try:
+        reports = _measure(workers, args)
+    finally:
+        for worker in workers:
+            worker.close()
     _print_tables(reports, workdir, args)
     return 0
+
+
+def _rate(report: dict[str, Any], key: str) -> float:
+    batch = int(key.split("x")[1])
+    times: list[float] = report["times"][key]
+    return batch / statistics.median(times)
+
+
+def _best_torch(reports: dict[str, dict[str, Any]], key: str) -> float | None:
+    """The baseline is the faster PyTorch configuration, shape by shape."""
+    rates = [_rate(r, key) for name, r in reports.items() if BY_NAME[name].is_torch]
+    return max(rates) if rates else None
 
 
 def _print_tables(
     reports: dict[str, dict[str, Any]], workdir: Path, args: argparse.Namespace
 ) -> None:
-    baseline = reports.get("torch eager fp32")
-    note = (
-        "same-run baseline: torch eager fp32" if baseline else "torch not importable: no baseline"
+    has_torch = _best_torch(reports, KEY_SHAPE) is not None
+    note = "baseline: the faster torch eager fp32" if has_torch else "torch not importable"
+    print(
+        f"\n## Engine throughput, bert-base size (threads={args.threads}, {args.rounds} "
+        f"interleaved rounds x {args.iterations} batches; {note})\n"
     )
-    print(f"\n## Engine throughput, bert-base size (threads={args.threads}; {note})\n")
     print("| seq | batch | backend | seq/s (median) | batch latency p50 ms | vs torch |")
     print("|---:|---:|---|---:|---:|---:|")
     for seq, batch in SHAPES:
         key = f"{seq}x{batch}"
-        for backend, report in reports.items():
-            shape = report["shapes"][key]
-            ratio = f"{shape['rate'] / baseline['shapes'][key]['rate']:.2f}x" if baseline else "-"
-            row = [seq, batch, backend, f"{shape['rate']:.1f}", f"{shape['p50_ms']:.1f}", ratio]
-            print("| " + " | ".join(map(str, row)) + " |")
+        baseline = _best_torch(reports, key)
+        for name, report in reports.items():
+            rate, p50 = _rate(report, key), statistics.median(report["times"][key]) * 1000
+            ratio = f"{rate / baseline:.2f}x" if baseline else "-"
+            print(f"| {seq} | {batch} | {name} | {rate:.1f} | {p50:.1f} | {ratio} |")
+    if has_torch:
+        print("\n## Per-round ratios at seq 128, batch 32 (vs that round's faster torch)\n")
+        print("| backend | rounds | median |\n|---|---|---:|")
+        torch_rounds = [r["rounds"][KEY_SHAPE] for n, r in reports.items() if BY_NAME[n].is_torch]
+        best = [max(values) for values in zip(*torch_rounds, strict=True)]
+        for name in ("ort fp32", "ort int8"):
+            ratios = [a / b for a, b in zip(reports[name]["rounds"][KEY_SHAPE], best, strict=True)]
+            shown = " ".join(f"{r:.2f}x" for r in ratios)
+            print(f"| {name} | {shown} | {statistics.median(ratios):.2f}x |")
+
+    print("\n## GEMM ceiling: one feed-forward matmul, 4096 x 768 -> 3072 (median GFLOP/s)\n")
+    print("| backend | GFLOP/s | vs torch eager fp32 |\n|---|---:|---:|")
+    gemm = {name: statistics.median(r["gemm"]) for name, r in reports.items()}
+    torch_gemm = max((v for n, v in gemm.items() if BY_NAME[n].is_torch), default=None)
+    for name, value in gemm.items():
+        ratio = f"{value / torch_gemm:.2f}x" if torch_gemm else "-"
+        print(f"| {name} | {value:.0f} | {ratio} |")
 
     vectors = {
-        backend: np.load(workdir / f"embeddings-{backend.replace(' ', '-')}.npy")
-        for backend in reports
+        name: np.load(workdir / f"embeddings-{name.replace(' ', '-').replace(',', '')}.npy")
+        for name in reports
     }
     print("\n## Accuracy at seq 128, batch 32 (mean-pooled embeddings)\n")
     print("| measure | value |\n|---|---:|")
     int8_cosine = _cosine_min(vectors["ort int8"], vectors["ort fp32"])
     print(f"| int8 vs fp32 cosine (min) | {int8_cosine:.5f} |")
-    if baseline:
+    if has_torch:
         reference = vectors["torch eager fp32"]
-        print(
-            f"| fp32 vs torch max abs diff | {np.abs(vectors['ort fp32'] - reference).max():.2e} |"
-        )
+        diff = np.abs(vectors["ort fp32"] - reference).max()
+        print(f"| fp32 vs torch max abs diff | {diff:.2e} |")
         print(f"| int8 vs torch cosine (min) | {_cosine_min(vectors['ort int8'], reference):.5f} |")
 
     mixed = reports["ort fp32"]["mixed"]
@@ -255,10 +410,10 @@ def _print_tables(
     for name, label in labels.items():
         print(f"| {label} | {mixed[name]:.1f} | {mixed[name] / mixed['pad_to_max']:.2f}x |")
 
-    print("\n## Memory (peak RSS of each measuring process, all shapes up to s128 b32)\n")
-    print("| backend | MiB |\n|---|---:|")
-    for backend, report in reports.items():
-        print(f"| {backend} | {report['peak_rss_mib']:.0f} |")
+    print("\n## Memory of each measuring process (all shapes up to s128 b32, GEMM test)\n")
+    print("| backend | peak RSS MiB | in huge pages at the end MiB |\n|---|---:|---:|")
+    for name, report in reports.items():
+        print(f"| {name} | {report['peak_rss_mib']:.0f} | {report['anon_huge_mib']} |")
 
 
 if __name__ == "__main__":
