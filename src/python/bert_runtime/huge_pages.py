@@ -46,10 +46,13 @@ def with_huge_pages(environ: Mapping[str, str]) -> dict[str, str]:
 def reexec_with_huge_pages() -> None:
     """Replace this process with the same command line and the tunable set, once; else return.
 
-    Returns without doing anything where it cannot help: not glibc, THP off in the kernel, or the
-    tunable already present (which also stops a second re-exec).
+    Returns without doing anything where it cannot help: not glibc, THP off in the kernel, the
+    tunable already present (which also stops a second re-exec), or an embedded interpreter with no
+    command line to repeat.
     """
     if _tunable_named(os.environ.get("GLIBC_TUNABLES", "")) or not _can_help():
+        return
+    if not sys.executable or len(sys.orig_argv) < 2:
         return
     argv = [sys.executable, *sys.orig_argv[1:]]
     os.execve(sys.executable, argv, with_huge_pages(os.environ))
