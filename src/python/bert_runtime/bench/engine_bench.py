@@ -48,6 +48,7 @@ from bert_runtime.serving.tasks import Embedding, EmbedRequest
 
 from . import gemm_ceiling
 from .random_bert import write_random_bert
+from .timing import timed_runs
 
 CLS, SEP = 2, 3
 REQUEST = EmbedRequest(pooling=Pooling.MEAN, normalize=False)
@@ -60,19 +61,6 @@ def _sequences(rng: np.random.Generator, lengths: Sequence[int], vocab: int) -> 
         ids[0], ids[-1] = CLS, SEP
         out.append(ids)
     return out
-
-
-def _time(fn: Callable[[], Any], iterations: int, min_seconds: float) -> list[float]:
-    fn()  # warm-up
-    times: list[float] = []
-    started = time.perf_counter()
-    while len(times) < iterations or time.perf_counter() - started < min_seconds:
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-        if len(times) >= iterations * 5:
-            break
-    return times
 
 
 def _ort_embed(engine: Engine, sequences: list[np.ndarray], multiple: int = 8) -> np.ndarray:
@@ -176,6 +164,11 @@ BACKENDS = (
 BY_NAME = {backend.name: backend for backend in BACKENDS}
 
 
+def _embeddings_path(workdir: Path, backend_name: str) -> Path:
+    """Where a backend's worker leaves its seq 128 x 32 embeddings for the accuracy table."""
+    return workdir / f"embeddings-{backend_name.replace(' ', '-').replace(',', '')}.npy"
+
+
 class _Measurer:
     """The worker side: one backend, answering measurement requests read line by line."""
 
@@ -196,10 +189,9 @@ class _Measurer:
         if op == "shape":
             seq, batch = request["seq"], request["batch"]
             sequences = _sequences(np.random.default_rng(seq * 1000 + batch), [seq] * batch, 30522)
-            times = _time(partial(self.embed, sequences), request["iterations"], 0.0)
+            times = timed_runs(partial(self.embed, sequences), request["iterations"])
             if request.get("save"):
-                name = self.backend.name.replace(" ", "-").replace(",", "")
-                np.save(self.workdir / f"embeddings-{name}.npy", self.embed(sequences))
+                np.save(_embeddings_path(self.workdir, self.backend.name), self.embed(sequences))
             return {"times": times}
         if op == "gemm":
             if self.backend.precision is None:
@@ -336,10 +328,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _rate(report: dict[str, Any], key: str) -> float:
-    batch = int(key.split("x")[1])
+def _p50(report: dict[str, Any], key: str) -> float:
     times: list[float] = report["times"][key]
-    return batch / statistics.median(times)
+    return statistics.median(times)
+
+
+def _rate(report: dict[str, Any], key: str) -> float:
+    return int(key.split("x")[1]) / _p50(report, key)
 
 
 def _best_torch(reports: dict[str, dict[str, Any]], key: str) -> float | None:
@@ -363,9 +358,9 @@ def _print_tables(
         key = f"{seq}x{batch}"
         baseline = _best_torch(reports, key)
         for name, report in reports.items():
-            rate, p50 = _rate(report, key), statistics.median(report["times"][key]) * 1000
+            rate, p50_ms = _rate(report, key), _p50(report, key) * 1000
             ratio = f"{rate / baseline:.2f}x" if baseline else "-"
-            print(f"| {seq} | {batch} | {name} | {rate:.1f} | {p50:.1f} | {ratio} |")
+            print(f"| {seq} | {batch} | {name} | {rate:.1f} | {p50_ms:.1f} | {ratio} |")
     if has_torch:
         print("\n## Per-round ratios at seq 128, batch 32 (vs that round's faster torch)\n")
         print("| backend | rounds | median |\n|---|---|---:|")
@@ -384,10 +379,7 @@ def _print_tables(
         ratio = f"{value / torch_gemm:.2f}x" if torch_gemm else "-"
         print(f"| {name} | {value:.0f} | {ratio} |")
 
-    vectors = {
-        name: np.load(workdir / f"embeddings-{name.replace(' ', '-').replace(',', '')}.npy")
-        for name in reports
-    }
+    vectors = {name: np.load(_embeddings_path(workdir, name)) for name in reports}
     print("\n## Accuracy at seq 128, batch 32 (mean-pooled embeddings)\n")
     print("| measure | value |\n|---|---:|")
     int8_cosine = _cosine_min(vectors["ort int8"], vectors["ort fp32"])

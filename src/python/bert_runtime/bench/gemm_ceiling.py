@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import statistics
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +21,8 @@ from bert_runtime.config import EngineConfig, Precision
 from bert_runtime.preparation.optimize import to_int8
 from bert_runtime.serving.session import create_session
 
+from .timing import timed_runs
+
 TOKENS, HIDDEN, INTERMEDIATE = 4096, 768, 3072
 FLOPS = 2 * TOKENS * HIDDEN * INTERMEDIATE
 # ONNX Runtime 1.31 reads IR versions up to 13; newer onnx packages write 14 by default.
@@ -30,13 +31,7 @@ _IR_VERSION = 10
 
 def _rate(run: Callable[[], object], repeats: int) -> float:
     """Median GFLOP/s over `repeats` runs after one warm-up."""
-    run()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return FLOPS / statistics.median(times) / 1e9
+    return FLOPS / statistics.median(timed_runs(run, repeats)) / 1e9
 
 
 def _matmul_model(weight: np.ndarray) -> onnx.ModelProto:

@@ -15,7 +15,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,8 @@ from onnxruntime.quantization import QuantType, quantize_dynamic
 
 from bert_runtime.manifest import MODEL_NAME
 from bert_runtime.preparation.optimize import unshare_gemm_weights
+
+from .timing import timed_runs
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "per-channel, 7-bit (shipped)": {"per_channel": True, "reduce_range": True},
@@ -45,12 +46,8 @@ def _measure(path: Path, feeds: dict[str, np.ndarray], threads: int) -> tuple[fl
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    session.run(["mean_embedding"], feeds)
-    times, out = [], np.empty(0)
-    for _ in range(5):
-        started = time.perf_counter()
-        out = session.run(["mean_embedding"], feeds)[0]
-        times.append(time.perf_counter() - started)
+    times = timed_runs(lambda: session.run(["mean_embedding"], feeds), repeats=5)
+    out: np.ndarray = session.run(["mean_embedding"], feeds)[0]
     return len(feeds["input_ids"]) / statistics.median(times), out
 
 
