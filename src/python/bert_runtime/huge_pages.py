@@ -33,6 +33,11 @@ class HugePages:
     # Anonymous memory this process has in huge pages right now.
     anon_huge_bytes: int
 
+    @property
+    def kernel_allows(self) -> bool:
+        """Whether an madvise'd mapping can get huge pages at all."""
+        return self.kernel_mode in ("always", "madvise")
+
 
 def with_huge_pages(environ: Mapping[str, str]) -> dict[str, str]:
     """A copy of `environ` whose GLIBC_TUNABLES asks for huge pages; an explicit choice is kept."""
@@ -71,7 +76,7 @@ def _tunable_named(tunables: str) -> bool:
 
 
 def _can_help() -> bool:
-    return platform.libc_ver()[0] == "glibc" and _kernel_mode() in ("always", "madvise")
+    return platform.libc_ver()[0] == "glibc" and huge_pages_status().kernel_allows
 
 
 def _kernel_mode() -> str:

@@ -12,7 +12,7 @@ import pytest
 from bert_runtime.huge_pages import TUNABLE, huge_pages_status, with_huge_pages
 
 KERNEL_MODE = huge_pages_status().kernel_mode
-THP_USABLE = KERNEL_MODE in ("always", "madvise")
+THP_USABLE = huge_pages_status().kernel_allows
 
 
 def test_tunable_added_to_empty_environment() -> None:
