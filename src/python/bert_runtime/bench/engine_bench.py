@@ -3,8 +3,9 @@ baseline.
 
 Prints tables (markdown) of:
 1. sequences/s and median batch latency at seq 32/128 x batch 1/8/32 for ONNX Runtime fp32 and int8
-   (our prepared models, with and without huge pages) and PyTorch eager (transformers, with and
-   without huge pages) when torch is importable; the baseline is the faster PyTorch;
+   (our prepared models, with and without huge pages) and PyTorch eager (transformers: eager
+   attention with and without huge pages, and its default SDPA attention) when torch is importable;
+   the baseline is the fastest PyTorch configuration, shape by shape;
 2. the per-round spread of the ratios at seq 128, batch 32;
 3. the GEMM ceiling: one feed-forward matmul per backend, what any graph-level work is bounded by;
 4. accuracy of the same run: fp32 vs PyTorch max-abs-diff, int8 vs fp32 embedding cosine;
@@ -71,13 +72,13 @@ def _ort_embed(engine: Engine, sequences: list[np.ndarray], multiple: int = 8) -
 class TorchBaseline:
     """transformers' BertModel in eager mode, mean pooling like ours."""
 
-    def __init__(self, source: Path, threads: int) -> None:
+    def __init__(self, source: Path, threads: int, attention: str) -> None:
         import torch  # pants: no-infer-dep
         from transformers import BertModel  # pants: no-infer-dep
 
         torch.set_num_threads(threads)
         self.torch = torch
-        self.model = BertModel.from_pretrained(source, attn_implementation="eager").eval()
+        self.model = BertModel.from_pretrained(source, attn_implementation=attention).eval()
         self.version = torch.__version__
 
     def embed(self, sequences: list[np.ndarray]) -> np.ndarray:
@@ -127,8 +128,13 @@ def _mixed_workload(engine: Engine, count: int, seed: int) -> dict[str, float]:
     }
 
 
-SHAPES = [(seq, batch) for seq in (32, 128) for batch in (1, 8, 32)]
+SHAPES = [f"{seq}x{batch}" for seq in (32, 128) for batch in (1, 8, 32)]
 KEY_SHAPE = "128x32"
+
+
+def _shape(key: str) -> tuple[int, int]:
+    seq, batch = key.split("x")
+    return int(seq), int(batch)
 
 
 @dataclass(frozen=True)
@@ -138,6 +144,7 @@ class Backend:
     name: str
     precision: Precision | None  # None: the PyTorch baseline
     huge_pages: bool
+    attention: str = "eager"  # PyTorch only: transformers' attn_implementation
 
     @property
     def is_torch(self) -> bool:
@@ -157,6 +164,7 @@ class Backend:
 BACKENDS = (
     Backend("torch eager fp32", None, huge_pages=False),
     Backend("torch eager fp32, huge pages", None, huge_pages=True),
+    Backend("torch eager fp32, sdpa attention", None, huge_pages=False, attention="sdpa"),
     Backend("ort fp32, no huge pages", Precision.FP32, huge_pages=False),
     Backend("ort fp32", Precision.FP32, huge_pages=True),
     Backend("ort int8", Precision.INT8, huge_pages=True),
@@ -177,7 +185,7 @@ class _Measurer:
         self.engine: Engine | None = None
         if backend.precision is None:
             self.embed: Callable[[list[np.ndarray]], np.ndarray] = TorchBaseline(
-                workdir / "source", threads
+                workdir / "source", threads, backend.attention
             ).embed
         else:
             config = EngineConfig(max_sequence_length=128, intra_op_threads=threads)
@@ -272,8 +280,8 @@ def _measure(workers: list[_Worker], args: argparse.Namespace) -> dict[str, dict
     }
     for round_index in range(args.rounds):
         order = workers[round_index % len(workers) :] + workers[: round_index % len(workers)]
-        for seq, batch in SHAPES:
-            key = f"{seq}x{batch}"
+        for key in args.shapes:
+            seq, batch = _shape(key)
             for worker in order:
                 save = key == KEY_SHAPE and round_index == 0
                 times = worker.ask(
@@ -300,8 +308,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--iterations", type=int, default=3, help="timed batches per round")
     parser.add_argument("--mixed-count", type=int, default=512)
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch baseline")
+    parser.add_argument(
+        "--shapes",
+        nargs="+",
+        choices=SHAPES,
+        default=SHAPES,
+        help=f"SEQxBATCH shapes to measure (must include {KEY_SHAPE}); more rounds of fewer "
+        "shapes narrow the spread at one shape",
+    )
     parser.add_argument("--worker", choices=list(BY_NAME), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if KEY_SHAPE not in args.shapes:
+        parser.error(f"--shapes must include {KEY_SHAPE}: the accuracy and per-round tables use it")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bert-bench-"))
     if args.worker:
         _serve_requests(BY_NAME[args.worker], workdir, args.threads)
@@ -334,11 +352,11 @@ def _p50(report: dict[str, Any], key: str) -> float:
 
 
 def _rate(report: dict[str, Any], key: str) -> float:
-    return int(key.split("x")[1]) / _p50(report, key)
+    return _shape(key)[1] / _p50(report, key)
 
 
 def _best_torch(reports: dict[str, dict[str, Any]], key: str) -> float | None:
-    """The baseline is the faster PyTorch configuration, shape by shape."""
+    """The baseline is the fastest PyTorch configuration, shape by shape."""
     rates = [_rate(r, key) for name, r in reports.items() if BY_NAME[name].is_torch]
     return max(rates) if rates else None
 
@@ -347,22 +365,22 @@ def _print_tables(
     reports: dict[str, dict[str, Any]], workdir: Path, args: argparse.Namespace
 ) -> None:
     has_torch = _best_torch(reports, KEY_SHAPE) is not None
-    note = "baseline: the faster torch eager fp32" if has_torch else "torch not importable"
+    note = "baseline: the fastest torch eager fp32" if has_torch else "torch not importable"
     print(
         f"\n## Engine throughput, bert-base size (threads={args.threads}, {args.rounds} "
         f"interleaved rounds x {args.iterations} batches; {note})\n"
     )
     print("| seq | batch | backend | seq/s (median) | batch latency p50 ms | vs torch |")
     print("|---:|---:|---|---:|---:|---:|")
-    for seq, batch in SHAPES:
-        key = f"{seq}x{batch}"
+    for key in args.shapes:
+        seq, batch = _shape(key)
         baseline = _best_torch(reports, key)
         for name, report in reports.items():
             rate, p50_ms = _rate(report, key), _p50(report, key) * 1000
             ratio = f"{rate / baseline:.2f}x" if baseline else "-"
             print(f"| {seq} | {batch} | {name} | {rate:.1f} | {p50_ms:.1f} | {ratio} |")
     if has_torch:
-        print("\n## Per-round ratios at seq 128, batch 32 (vs that round's faster torch)\n")
+        print("\n## Per-round ratios at seq 128, batch 32 (vs that round's fastest torch)\n")
         print("| backend | rounds | median |\n|---|---|---:|")
         torch_rounds = [r["rounds"][KEY_SHAPE] for n, r in reports.items() if BY_NAME[n].is_torch]
         best = [max(values) for values in zip(*torch_rounds, strict=True)]
@@ -402,7 +420,7 @@ def _print_tables(
     for name, label in labels.items():
         print(f"| {label} | {mixed[name]:.1f} | {mixed[name] / mixed['pad_to_max']:.2f}x |")
 
-    print("\n## Memory of each measuring process (all shapes up to s128 b32, GEMM test)\n")
+    print("\n## Memory of each measuring process (the shapes above, GEMM test)\n")
     print("| backend | peak RSS MiB | in huge pages at the end MiB |\n|---|---:|---:|")
     for name, report in reports.items():
         print(f"| {name} | {report['peak_rss_mib']:.0f} | {report['anon_huge_mib']} |")
