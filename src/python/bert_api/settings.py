@@ -53,7 +53,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     # Back ONNX Runtime's buffers with transparent huge pages (glibc tunable; serve re-executes
-    # itself once to set it): a few percent more CPU throughput. `false` leaves malloc as is.
+    # itself once to set it), for fewer TLB misses; on a 2-vCPU VM the throughput effect was within
+    # noise (docs/BENCHMARKS.md). `false` leaves malloc as is.
     huge_pages: bool = True
 
     @property

@@ -1,11 +1,12 @@
-"""Transparent huge pages for ONNX Runtime's buffers: a few percent more CPU throughput.
+"""Transparent huge pages for ONNX Runtime's buffers, for fewer TLB misses in large matmuls.
 
 ONNX Runtime allocates pre-packed weights and activations with glibc's malloc. Started with
 `GLIBC_TUNABLES=glibc.malloc.hugetlb=1` (glibc >= 2.35), malloc asks the kernel to back its large
-mappings with 2 MiB pages, which cuts TLB misses in the big matrix multiplications
-(docs/BENCHMARKS.md). glibc reads the tunable once, when the process starts, so a library cannot
-switch it on: programs opt in, either in their environment (the container image does) or by
-re-executing themselves once with `reexec_with_huge_pages` (the `serve` command does).
+mappings with 2 MiB pages, which cuts TLB misses in the big matrix multiplications (on a
+2-vCPU VM the throughput effect was within the host's noise: docs/BENCHMARKS.md). glibc reads
+the tunable once, when the process starts, so a library cannot switch it on: programs opt in,
+either in their environment (the container image does) or by re-executing themselves once with
+`reexec_with_huge_pages` (the `serve` command does).
 """
 
 from __future__ import annotations
