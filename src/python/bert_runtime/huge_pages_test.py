@@ -11,8 +11,9 @@ import pytest
 
 from bert_runtime.huge_pages import TUNABLE, huge_pages_status, with_huge_pages
 
-KERNEL_MODE = huge_pages_status().kernel_mode
-THP_USABLE = huge_pages_status().kernel_allows
+_STATUS = huge_pages_status()
+KERNEL_MODE = _STATUS.kernel_mode
+THP_USABLE = _STATUS.kernel_allows
 
 
 def test_tunable_added_to_empty_environment() -> None:

@@ -79,7 +79,6 @@ class TorchBaseline:
         torch.set_num_threads(threads)
         self.torch = torch
         self.model = BertModel.from_pretrained(source, attn_implementation=attention).eval()
-        self.version = torch.__version__
 
     def embed(self, sequences: list[np.ndarray]) -> np.ndarray:
         torch = self.torch
