@@ -15,7 +15,13 @@ import numpy as np
 from bert_runtime.config import EngineConfig, check_precision_for_device
 from bert_runtime.errors import InputError
 from bert_runtime.manifest import MODEL_NAME, Manifest, read_manifest
-from bert_runtime.serving.session import CUDA_PROVIDER, DeviceInfo, create_session, device_info
+from bert_runtime.serving.session import (
+    CUDA_PROVIDER,
+    DeviceInfo,
+    create_session,
+    device_info,
+    run_bound,
+)
 from bert_runtime.serving.tasks import (
     ClassifyRequest,
     Embedding,
@@ -157,18 +163,8 @@ class Engine:
             )
             feeds["top_k"] = np.array([top_k], np.int64)
         if self._on_cuda and self.config.io_binding:
-            return self._infer_bound(feeds, outputs)
+            return run_bound(self._session, feeds, outputs, "cuda", self.config.device_id)
         return list(self._session.run(outputs, feeds))
-
-    def _infer_bound(self, feeds: dict[str, np.ndarray], outputs: list[str]) -> list[np.ndarray]:
-        """CUDA: inputs copied to the device once, only the requested outputs copied back."""
-        binding = self._session.io_binding()
-        for name, value in feeds.items():
-            binding.bind_cpu_input(name, value)
-        for name in outputs:
-            binding.bind_output(name, "cuda", self.config.device_id)
-        self._session.run_with_iobinding(binding)
-        return list(binding.copy_outputs_to_cpu())
 
     # --- convenience, for callers without a batcher ----------------------------------------------
     def embed(self, texts: Sequence[str], request: EmbedRequest | None = None) -> np.ndarray:

@@ -11,7 +11,9 @@ import pytest
 
 from bert_runtime.config import Device, EngineConfig, TruncationPolicy
 from bert_runtime.errors import InputError, InputTooLongError, ProviderUnavailableError
+from bert_runtime.manifest import MODEL_NAME
 from bert_runtime.serving.engine import Engine
+from bert_runtime.serving.session import create_session, run_bound
 from bert_runtime.serving.tasks import ClassifyRequest, EmbedRequest, FillMaskRequest
 from bert_runtime.testutil.models import golden_texts, prepared_model
 
@@ -108,3 +110,22 @@ def test_concurrent_calls_from_threads_agree_with_sequential(engine: Engine) -> 
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(lambda t: engine.embed([t])[0], texts))
     np.testing.assert_allclose(np.stack(results), expected, atol=1e-5)
+
+
+def test_io_binding_returns_exactly_the_requested_outputs_of_a_plain_run(
+    engine: Engine, model_dir: Path
+) -> None:
+    # The Engine binds on CUDA only; the helper is device-agnostic, so CPU runs its code.
+    session = create_session(model_dir / MODEL_NAME, EngineConfig())
+    batch = engine.pad(engine.tokenizer.encode(golden_texts()))
+    feeds = {
+        "input_ids": batch.input_ids,
+        "attention_mask": batch.attention_mask,
+        "token_type_ids": batch.token_type_ids,
+    }
+    for outputs in (["mean_embedding"], ["last_hidden_state", "cls_embedding"]):
+        bound = run_bound(session, feeds, outputs, "cpu")
+        plain = session.run(outputs, feeds)
+        assert [a.shape for a in bound] == [a.shape for a in plain]
+        for got, want in zip(bound, plain, strict=True):
+            np.testing.assert_array_equal(got, want)

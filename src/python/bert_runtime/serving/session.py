@@ -8,6 +8,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import onnxruntime as ort
 
 from bert_runtime.config import Device, EngineConfig
@@ -65,6 +66,27 @@ def create_session(model_path: Path, config: EngineConfig) -> ort.InferenceSessi
             raise ProviderUnavailableError(message)
         logger.warning(message)
     return session
+
+
+def run_bound(
+    session: ort.InferenceSession,
+    feeds: dict[str, np.ndarray],
+    outputs: list[str],
+    device: str,
+    device_id: int = 0,
+) -> list[np.ndarray]:
+    """
+    Run through IO binding: inputs copied to `device` ("cuda" or "cpu") once, only `outputs` back.
+
+    The Engine uses it on CUDA; it is device-agnostic so the CPU test suite exercises the same code.
+    """
+    binding = session.io_binding()
+    for name, value in feeds.items():
+        binding.bind_cpu_input(name, value)
+    for name in outputs:
+        binding.bind_output(name, device, device_id)
+    session.run_with_iobinding(binding)
+    return list(binding.copy_outputs_to_cpu())
 
 
 def device_info(session: ort.InferenceSession, device_id: int = 0) -> DeviceInfo:
