@@ -56,7 +56,27 @@ def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
     wrapped = OnnxModel(model)
     wrapped.convert_float_to_float16(keep_io_types=True, op_block_list=_FP32_OPS)
     result: onnx.ModelProto = wrapped.model
+    drop_duplicate_nodes(result)
     return result
+
+
+def drop_duplicate_nodes(model: onnx.ModelProto) -> None:
+    """Remove nodes that exactly repeat an earlier one (same name, inputs, outputs, attributes).
+
+    The float16 converter names the Cast it puts in front of a blocked op after the tensor it
+    casts, so two blocked readers of one fp16 tensor (the fill-mask head's GatherND and the CLS
+    Gather both read last_hidden_state) get two identical Casts, and ONNX Runtime refuses the
+    model ("two nodes with same node name"). Identical nodes compute the same output: keep one.
+    """
+    seen: set[bytes] = set()
+    unique = []
+    for node in model.graph.node:
+        key = node.SerializeToString(deterministic=True)
+        if key not in seen:
+            seen.add(key)
+            unique.append(node)
+    del model.graph.node[:]
+    model.graph.node.extend(unique)
 
 
 def to_int8(source: Path, target: Path) -> None:
