@@ -86,16 +86,27 @@ def to_int8(source: Path, target: Path) -> None:
     x s8 kernels of CPUs without VNNI (cosine 0.977 vs fp32 on the test model); 7-bit
     (`reduce_range`) gives 0.9997.
     """
-    quantize_dynamic(
-        source,
-        target,
-        weight_type=QuantType.QInt8,
-        per_channel=True,
-        reduce_range=True,
-        op_types_to_quantize=["MatMul", "Attention"],
-        # Shape inference on optimizer output fails without a default tensor type.
-        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-    )
+    # The quantizer's advice to pre-process (shape inference, optimization) is already followed: the
+    # graph comes from ONNX Runtime's optimizer. Its root-logger warning would only confuse users.
+    root = logging.getLogger()
+    root.addFilter(_drop_preprocessing_advice)
+    try:
+        quantize_dynamic(
+            source,
+            target,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            reduce_range=True,
+            op_types_to_quantize=["MatMul", "Attention"],
+            # Shape inference on optimizer output fails without a default tensor type.
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
+    finally:
+        root.removeFilter(_drop_preprocessing_advice)
+
+
+def _drop_preprocessing_advice(record: logging.LogRecord) -> bool:
+    return "pre-processing before quantization" not in record.getMessage()
 
 
 def unshare_gemm_weights(model: onnx.ModelProto) -> None:
