@@ -40,33 +40,16 @@ from typing import Any
 
 import numpy as np
 
-from bert_runtime.config import BatcherConfig, EngineConfig, Pooling, Precision
+from bert_runtime.config import BatcherConfig, EngineConfig, Precision
 from bert_runtime.huge_pages import huge_pages_status, with_huge_pages
 from bert_runtime.preparation.prepare import prepare
 from bert_runtime.serving.batcher import Batcher
 from bert_runtime.serving.engine import Engine
-from bert_runtime.serving.tasks import Embedding, EmbedRequest
 
 from . import gemm_ceiling
 from .random_bert import write_random_bert
 from .timing import timed_runs
-
-CLS, SEP = 2, 3
-REQUEST = EmbedRequest(pooling=Pooling.MEAN, normalize=False)
-
-
-def _sequences(rng: np.random.Generator, lengths: Sequence[int], vocab: int) -> list[np.ndarray]:
-    out = []
-    for length in lengths:
-        ids = rng.integers(100, vocab, size=length, dtype=np.int32)
-        ids[0], ids[-1] = CLS, SEP
-        out.append(ids)
-    return out
-
-
-def _ort_embed(engine: Engine, sequences: list[np.ndarray], multiple: int = 8) -> np.ndarray:
-    results = engine.run(sequences, [REQUEST] * len(sequences), multiple)
-    return np.stack([r.vector for r in results if isinstance(r, Embedding)])
+from .workload import REQUEST, cosine_min, embed_mean, random_sequences
 
 
 class TorchBaseline:
@@ -96,20 +79,15 @@ class TorchBaseline:
         return np.asarray(pooled.numpy())
 
 
-def _cosine_min(a: np.ndarray, b: np.ndarray) -> float:
-    dots = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
-    return float(dots.min())
-
-
 def _mixed_workload(engine: Engine, count: int, seed: int) -> dict[str, float]:
     rng = np.random.default_rng(seed)
     lengths = np.clip(np.rint(8 + rng.exponential(32, count)), 8, 128).astype(int)
-    sequences = _sequences(rng, lengths.tolist(), engine.manifest.vocab_size)
+    sequences = random_sequences(rng, lengths.tolist(), engine.manifest.vocab_size)
 
     def in_arrival_order(multiple: int) -> float:
         started = time.perf_counter()
         for start in range(0, count, 32):
-            _ort_embed(engine, sequences[start : start + 32], multiple)
+            embed_mean(engine, sequences[start : start + 32], multiple)
         return count / (time.perf_counter() - started)
 
     async def batched() -> float:
@@ -189,13 +167,15 @@ class _Measurer:
         else:
             config = EngineConfig(max_sequence_length=128, intra_op_threads=threads)
             self.engine = Engine(workdir / backend.precision.value, config)
-            self.embed = partial(_ort_embed, self.engine)
+            self.embed = partial(embed_mean, self.engine)
 
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
         op = request["op"]
         if op == "shape":
             seq, batch = request["seq"], request["batch"]
-            sequences = _sequences(np.random.default_rng(seq * 1000 + batch), [seq] * batch, 30522)
+            sequences = random_sequences(
+                np.random.default_rng(seq * 1000 + batch), [seq] * batch, 30522
+            )
             times = timed_runs(partial(self.embed, sequences), request["iterations"])
             if request.get("save"):
                 np.save(_embeddings_path(self.workdir, self.backend.name), self.embed(sequences))
@@ -399,13 +379,13 @@ def _print_tables(
     vectors = {name: np.load(_embeddings_path(workdir, name)) for name in reports}
     print("\n## Accuracy at seq 128, batch 32 (mean-pooled embeddings)\n")
     print("| measure | value |\n|---|---:|")
-    int8_cosine = _cosine_min(vectors["ort int8"], vectors["ort fp32"])
+    int8_cosine = cosine_min(vectors["ort int8"], vectors["ort fp32"])
     print(f"| int8 vs fp32 cosine (min) | {int8_cosine:.5f} |")
     if has_torch:
         reference = vectors["torch eager fp32"]
         diff = np.abs(vectors["ort fp32"] - reference).max()
         print(f"| fp32 vs torch max abs diff | {diff:.2e} |")
-        print(f"| int8 vs torch cosine (min) | {_cosine_min(vectors['ort int8'], reference):.5f} |")
+        print(f"| int8 vs torch cosine (min) | {cosine_min(vectors['ort int8'], reference):.5f} |")
 
     mixed = reports["ort fp32"]["mixed"]
     mean = mixed["mean_length"]

@@ -179,11 +179,7 @@ def test_fp16_model_of_every_head_loads_and_agrees_with_fp32(
     fp32_dir = prepared(name, Precision.FP32)
     engine = _engine(fp32_dir)
     batch = engine.pad(engine.tokenizer.encode(golden_texts()))
-    feeds = {
-        "input_ids": batch.input_ids,
-        "attention_mask": batch.attention_mask,
-        "token_type_ids": batch.token_type_ids,
-    }
+    feeds = batch.model_inputs()
     if name == "tiny-bert-mlm":
         feeds["mask_positions"] = np.argwhere(batch.input_ids == engine.tokenizer.mask_id)
         feeds["top_k"] = np.array([1], np.int64)

@@ -152,11 +152,7 @@ class Engine:
         mask_positions: np.ndarray | None = None,
         top_k: int = 1,
     ) -> list[np.ndarray]:
-        feeds = {
-            "input_ids": batch.input_ids,
-            "attention_mask": batch.attention_mask,
-            "token_type_ids": batch.token_type_ids,
-        }
+        feeds = batch.model_inputs()
         if "mask_positions" in self._input_names:
             feeds["mask_positions"] = (
                 mask_positions if mask_positions is not None else np.zeros((0, 2), np.int64)

@@ -118,11 +118,7 @@ def test_io_binding_returns_exactly_the_requested_outputs_of_a_plain_run(
     # The Engine binds on CUDA only; the helper is device-agnostic, so CPU runs its code.
     session = create_session(model_dir / MODEL_NAME, EngineConfig())
     batch = engine.pad(engine.tokenizer.encode(golden_texts()))
-    feeds = {
-        "input_ids": batch.input_ids,
-        "attention_mask": batch.attention_mask,
-        "token_type_ids": batch.token_type_ids,
-    }
+    feeds = batch.model_inputs()
     for outputs in (["mean_embedding"], ["last_hidden_state", "cls_embedding"]):
         bound = run_bound(session, feeds, outputs, "cpu")
         plain = session.run(outputs, feeds)

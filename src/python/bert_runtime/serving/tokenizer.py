@@ -24,6 +24,14 @@ class Batch:
     token_type_ids: np.ndarray
     lengths: np.ndarray
 
+    def model_inputs(self) -> dict[str, np.ndarray]:
+        """The three inputs every prepared graph takes, by their graph names."""
+        return {
+            "input_ids": self.input_ids,
+            "attention_mask": self.attention_mask,
+            "token_type_ids": self.token_type_ids,
+        }
+
 
 class TextTokenizer:
     """Texts -> token ids, with an explicit policy for texts over the maximum length."""

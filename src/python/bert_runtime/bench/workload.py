@@ -1,0 +1,39 @@
+"""What the benchmarks feed the engine and how they compare its answers, in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from bert_runtime.config import Pooling
+from bert_runtime.serving.engine import Engine
+from bert_runtime.serving.tasks import Embedding, EmbedRequest
+
+CLS, SEP = 2, 3
+# Mean pooling without normalization: the vectors carry the model's own scale into the comparisons.
+REQUEST = EmbedRequest(pooling=Pooling.MEAN, normalize=False)
+
+
+def random_sequences(
+    rng: np.random.Generator, lengths: Sequence[int], vocab: int
+) -> list[np.ndarray]:
+    """Token-id sequences of the given lengths, framed by [CLS] ... [SEP] like real inputs."""
+    out = []
+    for length in lengths:
+        ids = rng.integers(100, vocab, size=length, dtype=np.int32)
+        ids[0], ids[-1] = CLS, SEP
+        out.append(ids)
+    return out
+
+
+def embed_mean(engine: Engine, sequences: list[np.ndarray], multiple: int = 8) -> np.ndarray:
+    """One engine batch of mean-pooled embeddings, stacked as (rows, hidden)."""
+    results = engine.run(sequences, [REQUEST] * len(sequences), multiple)
+    return np.stack([r.vector for r in results if isinstance(r, Embedding)])
+
+
+def cosine_min(a: np.ndarray, b: np.ndarray) -> float:
+    """The worst row-wise cosine similarity between two (rows, hidden) arrays."""
+    dots = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    return float(dots.min())
