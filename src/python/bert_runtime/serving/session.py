@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import io
 import logging
 import shutil
 import subprocess
@@ -52,6 +55,7 @@ def create_session(model_path: Path, config: EngineConfig) -> ort.InferenceSessi
                 raise ProviderUnavailableError(message)
             logger.warning("%s; running on CPU", message)
         else:
+            preload_cuda_libraries()
             providers = [(CUDA_PROVIDER, {"device_id": str(config.device_id)}), CPU_PROVIDER]
     session = ort.InferenceSession(str(model_path), sess_options=options, providers=providers)
     active = session.get_providers()
@@ -59,13 +63,37 @@ def create_session(model_path: Path, config: EngineConfig) -> ort.InferenceSessi
         # onnxruntime-gpu logs an error and quietly runs on CPU when CUDA/cuDNN libraries are
         # missing.
         message = (
-            f"CUDA requested but the session runs on {active}: "
-            "check the driver and the CUDA/cuDNN libraries"
+            f"CUDA requested but the session runs on {active}: check the NVIDIA driver and the "
+            "CUDA 13 / cuDNN 9 libraries (onnxruntime-gpu[cuda,cudnn] installs them); ONNX "
+            "Runtime's log above names the library it could not load"
         )
         if config.strict_device:
             raise ProviderUnavailableError(message)
         logger.warning(message)
     return session
+
+
+@functools.cache
+def preload_cuda_libraries() -> None:
+    """
+    Load CUDA and cuDNN from the nvidia-* wheels before the CUDA provider needs them.
+
+    onnxruntime-gpu's CUDA provider library has no search path to those wheels (the `cuda` and
+    `cudnn` extras), so without this it fails to find libcublasLt and the session quietly runs on
+    CPU. ONNX Runtime's own `preload_dlls` knows the wheels' layout; it prints what it cannot load,
+    which goes to our log instead. Once per process; the driver's libcuda comes from the host.
+    """
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is None:  # ONNX Runtime before 1.21
+        return
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            preload()
+    except (OSError, RuntimeError) as error:
+        logger.warning("could not preload the CUDA libraries: %s", error)
+    for line in printed.getvalue().splitlines():
+        logger.warning("CUDA library preload: %s", line)
 
 
 def run_bound(
