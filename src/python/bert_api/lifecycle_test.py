@@ -144,3 +144,14 @@ def test_unreachable_model_exits_1_saying_how_to_fix_it(tmp_path: Path) -> None:
         log = server.log.read_text()
         assert "could not load 'google-bert/not-cached'" in log
         assert "MODEL_NAME" in log and "HF_ENDPOINT" in log
+
+
+def test_cuda_without_a_gpu_exits_1_saying_how_to_fix_it(tmp_path: Path) -> None:
+    env = {"MODEL_NAME": str(TINY_BERT_MLM), "ONNX_EXECUTION_PROVIDER": "CUDA"}
+    with run_server(env, tmp_path, wait=False) as server:
+        assert server.process.wait(timeout=60) == 1
+        log = server.log.read_text()
+        assert "CUDA requested" in log
+        assert "ONNX_EXECUTION_PROVIDER=CPU" in log
+        # Not the model-source advice: the model itself was fine.
+        assert "HF_ENDPOINT" not in log

@@ -20,6 +20,7 @@ import uvicorn
 
 from bert_api.app import create_app
 from bert_api.settings import Settings, SettingsError, load_settings
+from bert_runtime.errors import ModelSourceError, ProviderUnavailableError
 from bert_runtime.huge_pages import huge_pages_status, reexec_with_huge_pages
 
 logger = logging.getLogger("bert_api")
@@ -106,14 +107,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     server.run()
     if failure:
         print(
-            f"serve: could not load {settings.model_name!r}: {failure[0]}\n"
-            "Set MODEL_NAME to a local model directory (Hugging Face layout or one made by "
-            "`prepare`), set HF_ENDPOINT to a reachable mirror, or run once with network access "
-            "to fill the cache (HF_HOME).",
+            f"serve: could not load {settings.model_name!r}: {failure[0]}"
+            + _load_failure_hint(failure[0]),
             file=sys.stderr,
         )
         return 1
     return 0
+
+
+def _load_failure_hint(error: BaseException) -> str:
+    """What to change, for the failures a setting can fix; nothing for the rest."""
+    if isinstance(error, ModelSourceError):
+        return (
+            "\nSet MODEL_NAME to a local model directory (Hugging Face layout or one made by "
+            "`prepare`), set HF_ENDPOINT to a reachable mirror, or run once with network access "
+            "to fill the cache (HF_HOME)."
+        )
+    if isinstance(error, ProviderUnavailableError):
+        return (
+            "\nRun on a node with an NVIDIA GPU and driver (R580 or newer for CUDA 13), or set "
+            "ONNX_EXECUTION_PROVIDER=CPU to serve on CPU."
+        )
+    return ""
 
 
 if __name__ == "__main__":
