@@ -47,7 +47,7 @@ from bert_runtime.serving.batcher import Batcher
 from bert_runtime.serving.engine import Engine
 
 from . import gemm_ceiling
-from .random_bert import write_random_bert
+from .random_bert import VOCAB, write_random_bert
 from .timing import timed_runs
 from .workload import REQUEST, cosine_min, embed_mean, random_sequences
 
@@ -174,7 +174,7 @@ class _Measurer:
         if op == "shape":
             seq, batch = request["seq"], request["batch"]
             sequences = random_sequences(
-                np.random.default_rng(seq * 1000 + batch), [seq] * batch, 30522
+                np.random.default_rng(seq * 1000 + batch), [seq] * batch, VOCAB
             )
             times = timed_runs(partial(self.embed, sequences), request["iterations"])
             if request.get("save"):

@@ -22,6 +22,8 @@ import onnxruntime as ort
 
 from bert_runtime.manifest import MODEL_NAME
 
+from .workload import full_length_inputs
+
 
 def op_shares(model: Path, seq: int, batch: int, threads: int, runs: int) -> dict[str, float]:
     """Fraction of kernel time per operator type over `runs` runs after a warm-up."""
@@ -32,7 +34,7 @@ def op_shares(model: Path, seq: int, batch: int, threads: int, runs: int) -> dic
         options.profile_file_prefix = str(Path(scratch) / "profile")
         session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
         ids = np.random.default_rng(0).integers(100, 30000, (batch, seq), dtype=np.int32)
-        feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": 0 * ids}
+        feeds = full_length_inputs(ids)
         for _ in range(runs + 1):
             session.run(None, feeds)
         events = json.loads(Path(session.end_profiling()).read_text())

@@ -28,6 +28,7 @@ from bert_runtime.manifest import MODEL_NAME
 from bert_runtime.preparation.optimize import unshare_gemm_weights
 
 from .timing import timed_runs
+from .workload import full_length_inputs
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "per-channel, 7-bit (shipped)": {"per_channel": True, "reduce_range": True},
@@ -60,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rng = np.random.default_rng(0)
     ids = rng.integers(100, 30000, (8, 128), dtype=np.int32)
     ids[:, 0], ids[:, -1] = 2, 3
-    feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": 0 * ids}
+    feeds = full_length_inputs(ids)
     source = args.model / MODEL_NAME
     base_rate, reference = _measure(source, feeds, args.threads)
     print(f"\n## Dynamic int8 variants (seq 128, batch 8, threads={args.threads})\n")

@@ -27,6 +27,11 @@ def random_sequences(
     return out
 
 
+def full_length_inputs(ids: np.ndarray) -> dict[str, np.ndarray]:
+    """Graph inputs for a (rows, length) id matrix with no padding: every position attended."""
+    return {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": 0 * ids}
+
+
 def embed_mean(engine: Engine, sequences: list[np.ndarray], multiple: int = 8) -> np.ndarray:
     """One engine batch of mean-pooled embeddings, stacked as (rows, hidden)."""
     results = engine.run(sequences, [REQUEST] * len(sequences), multiple)
