@@ -80,10 +80,10 @@ def _can_help() -> bool:
     return platform.libc_ver()[0] == "glibc" and huge_pages_status().kernel_allows
 
 
-def _kernel_mode() -> str:
+def _kernel_mode(mode_file: Path = _THP_MODE_FILE) -> str:
     """The bracketed word of e.g. `always [madvise] never`."""
     try:
-        text = _THP_MODE_FILE.read_text()
+        text = mode_file.read_text()
     except OSError:
         return "unavailable"
     start, end = text.find("["), text.find("]")

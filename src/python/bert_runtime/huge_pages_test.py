@@ -6,10 +6,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from bert_runtime.huge_pages import TUNABLE, huge_pages_status, with_huge_pages
+from bert_runtime.huge_pages import TUNABLE, _kernel_mode, huge_pages_status, with_huge_pages
 
 _STATUS = huge_pages_status()
 KERNEL_MODE = _STATUS.kernel_mode
@@ -30,8 +31,21 @@ def test_an_explicit_choice_is_kept() -> None:
     assert with_huge_pages(env) == env
 
 
-def test_kernel_mode_is_read() -> None:
-    assert KERNEL_MODE in ("always", "madvise", "never", "unavailable")
+@pytest.mark.parametrize(
+    ("content", "mode"),
+    [
+        ("always [madvise] never\n", "madvise"),
+        ("[always] madvise never\n", "always"),
+        ("always madvise [never]\n", "never"),
+        ("garbage\n", "unavailable"),
+        (None, "unavailable"),  # no such file: not Linux, or a kernel without THP
+    ],
+)
+def test_kernel_mode_is_the_bracketed_word(tmp_path: Path, content: str | None, mode: str) -> None:
+    mode_file = tmp_path / "enabled"
+    if content is not None:
+        mode_file.write_text(content)
+    assert _kernel_mode(mode_file) == mode
 
 
 def _python(code: str, env: dict[str, str]) -> list[str]:
