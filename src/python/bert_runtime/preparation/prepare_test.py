@@ -182,7 +182,7 @@ def test_fp16_model_of_every_head_loads_and_agrees_with_fp32(
     feeds = batch.model_inputs()
     if name == "tiny-bert-mlm":
         feeds["mask_positions"] = np.argwhere(batch.input_ids == engine.tokenizer.mask_id)
-        feeds["top_k"] = np.array([1], np.int64)
+        feeds["top_k"] = np.array([5], np.int64)
     runs = [
         ort.InferenceSession(str(d / MODEL_NAME), providers=["CPUExecutionProvider"]).run(
             None, feeds
@@ -195,9 +195,10 @@ def test_fp16_model_of_every_head_loads_and_agrees_with_fp32(
         if output == "mask_top_ids":
             assert half.tolist() == full.tolist()
             continue
-        full, half = full.reshape(len(full), -1), half.reshape(len(half), -1)
-        cosines = (full * half).sum(1) / np.linalg.norm(full, axis=1) / np.linalg.norm(half, axis=1)
-        assert cosines.min() >= 0.999, f"{output}: cosine {cosines.min():.5f}"
+        # fp16 weights move every output by well under 1% of its largest value (0.4% at most on
+        # these models); a broken head or a lost weight moves it by far more.
+        worst = float(np.abs(half - full).max() / np.abs(full).max())
+        assert worst <= 0.01, f"{output}: max difference {worst:.2%} of its largest value"
 
 
 def test_precision_device_mismatch_is_refused_before_any_work(tmp_path: Path) -> None:
