@@ -66,7 +66,7 @@ def reexec_with_huge_pages() -> None:
 
 def huge_pages_status() -> HugePages:
     return HugePages(
-        kernel_mode=_kernel_mode(),
+        kernel_mode=kernel_mode(),
         malloc_tunable_set=_tunable_named(os.environ.get("GLIBC_TUNABLES", "")),
         anon_huge_bytes=_anon_huge_bytes(),
     )
@@ -80,7 +80,7 @@ def _can_help() -> bool:
     return platform.libc_ver()[0] == "glibc" and huge_pages_status().kernel_allows
 
 
-def _kernel_mode(mode_file: Path = _THP_MODE_FILE) -> str:
+def kernel_mode(mode_file: Path = _THP_MODE_FILE) -> str:
     """The bracketed word of e.g. `always [madvise] never`."""
     try:
         text = mode_file.read_text()

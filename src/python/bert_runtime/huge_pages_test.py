@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bert_runtime.huge_pages import TUNABLE, _kernel_mode, huge_pages_status, with_huge_pages
+from bert_runtime.huge_pages import TUNABLE, huge_pages_status, kernel_mode, with_huge_pages
 
 _STATUS = huge_pages_status()
 KERNEL_MODE = _STATUS.kernel_mode
@@ -45,7 +45,7 @@ def test_kernel_mode_is_the_bracketed_word(tmp_path: Path, content: str | None, 
     mode_file = tmp_path / "enabled"
     if content is not None:
         mode_file.write_text(content)
-    assert _kernel_mode(mode_file) == mode
+    assert kernel_mode(mode_file) == mode
 
 
 def _python(code: str, env: dict[str, str]) -> list[str]:
