@@ -25,7 +25,7 @@ import onnxruntime as ort
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
 from bert_runtime.manifest import MODEL_NAME
-from bert_runtime.preparation.optimize import unshare_gemm_weights
+from bert_runtime.preparation.optimize import quiet_preprocessing_advice, unshare_gemm_weights
 
 from .timing import timed_runs
 from .workload import full_length_inputs
@@ -74,14 +74,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         onnx.save(model, unshared)
         for name, options in VARIANTS.items():
             target = Path(scratch) / "int8.onnx"
-            quantize_dynamic(
-                unshared,
-                target,
-                weight_type=QuantType.QInt8,
-                op_types_to_quantize=options.pop("op_types_to_quantize", ["MatMul", "Attention"]),
-                extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-                **options,
-            )
+            with quiet_preprocessing_advice():
+                quantize_dynamic(
+                    unshared,
+                    target,
+                    weight_type=QuantType.QInt8,
+                    op_types_to_quantize=options.pop(
+                        "op_types_to_quantize", ["MatMul", "Attention"]
+                    ),
+                    extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+                    **options,
+                )
             rate, out = _measure(target, feeds, args.threads)
             norms = np.linalg.norm(out, axis=1) * np.linalg.norm(reference, axis=1)
             cosine = float(((out * reference).sum(1) / norms).min())

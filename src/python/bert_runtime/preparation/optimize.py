@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import onnx
@@ -86,11 +88,7 @@ def to_int8(source: Path, target: Path) -> None:
     x s8 kernels of CPUs without VNNI (cosine 0.977 vs fp32 on the test model); 7-bit
     (`reduce_range`) gives 0.9997.
     """
-    # The quantizer's advice to pre-process (shape inference, optimization) is already followed: the
-    # graph comes from ONNX Runtime's optimizer. Its root-logger warning would only confuse users.
-    root = logging.getLogger()
-    root.addFilter(_drop_preprocessing_advice)
-    try:
+    with quiet_preprocessing_advice():
         quantize_dynamic(
             source,
             target,
@@ -101,6 +99,19 @@ def to_int8(source: Path, target: Path) -> None:
             # Shape inference on optimizer output fails without a default tensor type.
             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
         )
+
+
+@contextlib.contextmanager
+def quiet_preprocessing_advice() -> Iterator[None]:
+    """Drop the quantizer's root-logger advice to pre-process the model while the block runs.
+
+    The advice (shape inference, optimization) is already followed: the graph comes from ONNX
+    Runtime's optimizer, so the warning would only confuse users.
+    """
+    root = logging.getLogger()
+    root.addFilter(_drop_preprocessing_advice)
+    try:
+        yield
     finally:
         root.removeFilter(_drop_preprocessing_advice)
 
