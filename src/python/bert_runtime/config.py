@@ -82,6 +82,11 @@ class EngineConfig:
     truncation: TruncationPolicy = TruncationPolicy.TRUNCATE
     # None lets ONNX Runtime use one thread per physical core.
     intra_op_threads: int | None = None
+    # CPU only: a batch whose padded shape holds more tokens than this runs as consecutive slices,
+    # each padded to its own longest row, so activations stay in the CPU cache (bert-base fp32 at
+    # seq 128, batch 32: docs/BENCHMARKS.md). 0 runs every batch whole, as on CUDA, where large
+    # batches are what fills the GPU.
+    cpu_slice_tokens: int = 1024
     warmup: bool = True
 
     def __post_init__(self) -> None:
@@ -94,6 +99,10 @@ class EngineConfig:
         _require(
             self.intra_op_threads is None or self.intra_op_threads >= 1,
             f"intra_op_threads must be >= 1 or None, got {self.intra_op_threads}",
+        )
+        _require(
+            self.cpu_slice_tokens >= 0,
+            f"cpu_slice_tokens must be >= 0, got {self.cpu_slice_tokens}",
         )
 
 

@@ -143,6 +143,22 @@ def test_int8_embeddings_stay_close_to_transformers(prepared: Prepared) -> None:
         assert cosine >= 0.99, f"text {i}: cosine {cosine:.4f}"
 
 
+def test_int8_result_moves_only_slightly_with_its_batch_mates(prepared: Prepared) -> None:
+    """
+    Dynamic int8 picks one activation scale per tensor, so per batch: unlike fp32, a text's int8
+    result depends a little on the texts beside it. This bounds how much.
+    """
+    engine = _engine(prepared("tiny-bert", Precision.INT8))
+    sequences = engine.tokenizer.encode(golden_texts())
+    request = EmbedRequest(Pooling.MEAN, normalize=True)
+    together = engine.run(sequences, [request] * len(sequences))
+    for i, (sequence, batched) in enumerate(zip(sequences, together, strict=True)):
+        (alone,) = engine.run([sequence], [request])
+        assert isinstance(alone, Embedding) and isinstance(batched, Embedding)
+        cosine = float(alone.vector @ batched.vector)
+        assert cosine >= 0.999, f"text {i}: cosine {cosine:.5f} alone vs in the batch"
+
+
 def test_int8_fill_mask_keeps_the_top_token(prepared: Prepared) -> None:
     engine = _engine(prepared("tiny-bert-mlm", Precision.INT8))
     (result,) = engine.run_texts([golden_texts()[3]], FillMaskRequest(top_k=1))

@@ -34,7 +34,7 @@ from bert_runtime.serving.tasks import (
     classification,
     pool,
 )
-from bert_runtime.serving.tokenizer import Batch, TextTokenizer, pad_batch
+from bert_runtime.serving.tokenizer import Batch, TextTokenizer, pad_batch, row_slices
 
 logger = logging.getLogger(__name__)
 
@@ -102,10 +102,26 @@ class Engine:
     def run(
         self, sequences: Sequence[np.ndarray], requests: Sequence[TaskRequest], multiple: int = 8
     ) -> list[TaskResult]:
-        """Run one batch; every request must be of the same type."""
+        """
+        Run one batch; every request must be of the same type.
+
+        On CPU a batch over `cpu_slice_tokens` padded tokens runs as consecutive slices (see
+        EngineConfig); results are those of the whole batch, in order.
+        """
         kinds = {type(r) for r in requests}
         if len(kinds) != 1 or len(requests) != len(sequences):
             raise InputError("a batch holds requests of exactly one task type, one per sequence")
+        slice_tokens = 0 if self._on_cuda else self.config.cpu_slice_tokens
+        lengths = [len(s) for s in sequences]
+        ceiling = self.manifest.max_sequence_length
+        results: list[TaskResult] = []
+        for rows in row_slices(lengths, slice_tokens, multiple, ceiling):
+            results.extend(self._run_slice(sequences[rows], requests[rows], multiple))
+        return results
+
+    def _run_slice(
+        self, sequences: Sequence[np.ndarray], requests: Sequence[TaskRequest], multiple: int
+    ) -> list[TaskResult]:
         batch = self.pad(sequences, multiple)
         embeds = [r for r in requests if isinstance(r, EmbedRequest)]
         if embeds:

@@ -5,16 +5,27 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from bert_runtime.config import Device, EngineConfig, TruncationPolicy
+from bert_runtime.config import Device, EngineConfig, Pooling, TruncationPolicy
 from bert_runtime.errors import InputError, InputTooLongError, ProviderUnavailableError
 from bert_runtime.manifest import MODEL_NAME
 from bert_runtime.serving.engine import Engine
 from bert_runtime.serving.session import create_session, run_bound
-from bert_runtime.serving.tasks import ClassifyRequest, EmbedRequest, FillMaskRequest
+from bert_runtime.serving.tasks import (
+    Classification,
+    ClassifyRequest,
+    Embedding,
+    EmbedRequest,
+    FillMaskRequest,
+    FillMaskResult,
+    TaskRequest,
+    TaskResult,
+)
+from bert_runtime.serving.tokenizer import row_slices
 from bert_runtime.testutil.models import golden_texts, prepared_model
 
 LONG_TEXT = "the quick brown fox " * 40
@@ -125,3 +136,59 @@ def test_io_binding_returns_exactly_the_requested_outputs_of_a_plain_run(
         assert [a.shape for a in bound] == [a.shape for a in plain]
         for got, want in zip(bound, plain, strict=True):
             np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(
+    ("name", "request_"),
+    [
+        ("tiny-bert", EmbedRequest(pooling=Pooling.MEAN, normalize=True)),
+        ("tiny-bert", EmbedRequest(pooling=Pooling.CLS)),
+        ("tiny-bert-mlm", FillMaskRequest(top_k=3)),
+        ("tiny-bert-cls", ClassifyRequest()),
+    ],
+)
+def test_a_batch_run_in_slices_gives_the_whole_batchs_results(
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    request_: TaskRequest,
+) -> None:
+    model = prepared_model(tmp_path_factory.mktemp("slices"), name)
+    whole = Engine(model, EngineConfig(cpu_slice_tokens=0, warmup=False))
+    sliced = Engine(model, EngineConfig(cpu_slice_tokens=48, warmup=False))
+    texts = [f"{'word ' * (i * 3)}the [MASK] sat on the [MASK] {i}" for i in range(9)]
+    sequences = whole.tokenizer.encode(texts)
+    slice_sizes: list[int] = []
+    run_slice = sliced._run_slice
+
+    def recording(*args: Any) -> list[TaskResult]:
+        slice_sizes.append(len(args[0]))
+        return run_slice(*args)
+
+    monkeypatch.setattr(sliced, "_run_slice", recording)
+    expected = whole.run(sequences, [request_] * len(sequences))
+    got = sliced.run(sequences, [request_] * len(sequences))
+    lengths = [len(s) for s in sequences]
+    rows = row_slices(lengths, 48, 8, sliced.manifest.max_sequence_length)
+    assert slice_sizes == [r.stop - r.start for r in rows] and len(rows) > 2
+    assert len(got) == len(expected) == len(texts)
+    for mine, theirs in zip(got, expected, strict=True):
+        if isinstance(mine, FillMaskResult) and isinstance(theirs, FillMaskResult):
+            assert [[c.token_id for c in m] for m in mine.masks] == [
+                [c.token_id for c in m] for m in theirs.masks
+            ]
+            mine_scores = [[c.score for c in m] for m in mine.masks]
+            their_scores = [[c.score for c in m] for m in theirs.masks]
+            np.testing.assert_allclose(mine_scores, their_scores, atol=2e-6, rtol=0)
+        else:
+            assert isinstance(mine, Embedding | Classification)
+            assert type(theirs) is type(mine)
+            np.testing.assert_allclose(_values(mine), _values(theirs), atol=2e-6, rtol=0)
+        assert mine.num_tokens == theirs.num_tokens
+
+
+def _values(result: TaskResult) -> np.ndarray:
+    if isinstance(result, Embedding):
+        return result.vector
+    assert isinstance(result, Classification)
+    return np.array(list(result.scores.values()))

@@ -84,6 +84,29 @@ def padded_length(longest: int, multiple: int, ceiling: int) -> int:
     return max(longest, min(-(-longest // multiple) * multiple, ceiling))
 
 
+def row_slices(lengths: Sequence[int], max_tokens: int, multiple: int, ceiling: int) -> list[slice]:
+    """
+    Split rows, in order, into slices whose padded shape holds at most `max_tokens` tokens.
+
+    Each slice is padded on its own, to its own longest row. A row longer than the budget gets a
+    slice of its own; `max_tokens` 0 keeps every row in one slice.
+    """
+    if max_tokens <= 0 or not lengths:
+        return [slice(0, len(lengths))]
+    slices: list[slice] = []
+    start, longest = 0, 0
+    for row, length in enumerate(lengths):
+        longest = max(longest, length)
+        if (
+            row > start
+            and (row - start + 1) * padded_length(longest, multiple, ceiling) > max_tokens
+        ):
+            slices.append(slice(start, row))
+            start, longest = row, length
+    slices.append(slice(start, len(lengths)))
+    return slices
+
+
 def pad_batch(sequences: Sequence[np.ndarray], pad_id: int, multiple: int, ceiling: int) -> Batch:
     """Right-pad sequences to a common length (see `padded_length`)."""
     lengths = np.array([len(s) for s in sequences], dtype=np.int32)
