@@ -40,6 +40,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     model_cache_dir: str = "~/.cache/bert-serve"
     truncation: Literal["truncate", "reject"] = "truncate"
     max_batch_tokens: Annotated[int, msgspec.Meta(ge=2)] = 8192
+    # CPU: batches over this many padded tokens run in cache-sized slices; 0 runs them whole.
+    cpu_slice_tokens: Annotated[int, msgspec.Meta(ge=0)] = 1024
     max_queue_delay_ms: Annotated[float, msgspec.Meta(ge=0, le=1000)] = 5.0
     max_queue_size: Annotated[int, msgspec.Meta(ge=1)] = 2048
     max_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 2 * 1024 * 1024
@@ -72,6 +74,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
             device=self.device,
             max_sequence_length=self.max_sequence_length,
             truncation=TruncationPolicy(self.truncation),
+            cpu_slice_tokens=self.cpu_slice_tokens,
         )
 
     def batcher_config(self) -> BatcherConfig:

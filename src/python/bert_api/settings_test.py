@@ -27,6 +27,7 @@ def test_values_are_converted_from_strings() -> None:
             "BATCH_SIZE": "8",
             "ONNX_EXECUTION_PROVIDER": "cuda",
             "PORT": "9000",
+            "CPU_SLICE_TOKENS": "0",
         }
     )
     assert settings.max_sequence_length == 256
@@ -35,6 +36,7 @@ def test_values_are_converted_from_strings() -> None:
     assert settings.engine_config().max_sequence_length == 256
     assert settings.batcher_config().max_batch_size == 8
     assert settings.port == 9000
+    assert settings.engine_config().cpu_slice_tokens == 0
 
 
 def test_unrelated_variables_are_ignored() -> None:
@@ -49,6 +51,7 @@ def test_unrelated_variables_are_ignored() -> None:
         ("MAX_SEQUENCE_LENGTH", "1024"),
         ("ONNX_EXECUTION_PROVIDER", "TPU"),
         ("PORT", "70000"),
+        ("CPU_SLICE_TOKENS", "-1"),
         ("LOG_LEVEL", "loud"),
         ("SERVED_MODEL_NAME", "bad name/with slash"),
     ],
