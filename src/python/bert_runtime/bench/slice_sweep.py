@@ -1,0 +1,93 @@
+"""How the Engine's CPU slice budget (`cpu_slice_tokens`) changes throughput, batch by batch.
+
+One process, one Engine per budget over the same prepared model (0 = whole batches, the baseline),
+interleaved round by round in a rotating order so this host's drift spreads over every budget.
+Prints seq/s per workload and budget, relative to whole batches: the evidence behind the default in
+docs/BENCHMARKS.md.
+
+    python slice_sweep.pex --model /tmp/bench-work/fp32 --rounds 6
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from bert_runtime.config import EngineConfig
+from bert_runtime.serving.engine import Engine
+
+from .workload import embed_mean, random_sequences
+
+# Batches of 32: full length at seq 128 and 32, and length-grouped batches like the Batcher forms.
+WORKLOADS = {
+    "seq 128 x 32": (128, 128),
+    "seq 32 x 32": (32, 32),
+    "lengths 8-40 x 32, sorted": (8, 40),
+    "lengths 60-80 x 32, sorted": (60, 80),
+}
+BUDGETS = (0, 256, 512, 1024, 2048)
+
+
+def _batch(engine: Engine, shortest: int, longest: int) -> list[np.ndarray]:
+    """32 sequences with lengths drawn from [shortest, longest], shortest first."""
+    rng = np.random.default_rng(shortest * 1000 + longest)
+    lengths = sorted(rng.integers(shortest, longest + 1, 32).tolist())
+    return random_sequences(rng, lengths, engine.manifest.vocab_size)
+
+
+def sweep(model: Path, threads: int, rounds: int) -> dict[str, dict[int, float]]:
+    """Median seq/s for every workload and budget."""
+    engines = {
+        budget: Engine(
+            model,
+            EngineConfig(
+                max_sequence_length=128, intra_op_threads=threads, cpu_slice_tokens=budget
+            ),
+        )
+        for budget in BUDGETS
+    }
+    batches = {w: _batch(engines[0], *lengths) for w, lengths in WORKLOADS.items()}
+    times: dict[str, dict[int, list[float]]] = {w: {b: [] for b in BUDGETS} for w in WORKLOADS}
+    for round_index in range(rounds + 1):  # round 0 is an untimed warm-up of every shape
+        order = BUDGETS[round_index % len(BUDGETS) :] + BUDGETS[: round_index % len(BUDGETS)]
+        for workload, batch in batches.items():
+            for budget in order:
+                started = time.perf_counter()
+                embed_mean(engines[budget], batch)
+                if round_index:
+                    times[workload][budget].append(time.perf_counter() - started)
+        print(f"round {round_index}/{rounds} done", file=sys.stderr)
+    return {
+        workload: {budget: 32 / statistics.median(runs) for budget, runs in by_budget.items()}
+        for workload, by_budget in times.items()
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--model", type=Path, required=True, help="a prepared CPU model directory")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--rounds", type=int, default=6)
+    args = parser.parse_args(argv)
+    rates = sweep(args.model, args.threads, args.rounds)
+    setup = f"{args.model.name}, threads={args.threads}, {args.rounds} rounds"
+    print(f"\n## Slice budget sweep ({setup})\n")
+    header = " | ".join(f"{b} tokens" if b else "whole" for b in BUDGETS)
+    print(f"| workload (seq/s, vs whole) | {header} |")
+    print("|---|" + "---:|" * len(BUDGETS))
+    for workload, by_budget in rates.items():
+        whole = by_budget[0]
+        cells = " | ".join(f"{rate:.2f} ({rate / whole:.2f}x)" for rate in by_budget.values())
+        print(f"| {workload} | {cells} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
