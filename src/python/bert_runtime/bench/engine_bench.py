@@ -4,8 +4,8 @@ baseline.
 Prints tables (markdown) of:
 1. sequences/s and median batch latency at seq 32/128 x batch 1/8/32 for ONNX Runtime fp32 and int8
    (our prepared models as shipped, and fp32 running whole batches instead of cache-sized slices)
-   and PyTorch eager (transformers: eager
-   attention with and without huge pages, and its default SDPA attention) when torch is importable;
+   and PyTorch eager (transformers: eager attention with and without huge pages, and its default
+   SDPA attention) when torch is importable;
    the baseline is the fastest PyTorch configuration, shape by shape;
 2. the per-round spread of the ratios at seq 128, batch 32;
 3. the GEMM ceiling: one feed-forward matmul per backend, what any graph-level work is bounded by;
@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -123,7 +123,7 @@ class Backend:
     precision: Precision | None  # None: the PyTorch baseline
     huge_pages: bool
     attention: str = "eager"  # PyTorch only: transformers' attn_implementation
-    slice_tokens: int | None = None  # ours only: EngineConfig.cpu_slice_tokens; None: its default
+    slice_tokens: int = EngineConfig.cpu_slice_tokens  # ours only; 0 runs whole batches
 
     @property
     def is_torch(self) -> bool:
@@ -167,9 +167,11 @@ class _Measurer:
                 workdir / "source", threads, backend.attention
             ).embed
         else:
-            config = EngineConfig(max_sequence_length=128, intra_op_threads=threads)
-            if backend.slice_tokens is not None:
-                config = replace(config, cpu_slice_tokens=backend.slice_tokens)
+            config = EngineConfig(
+                max_sequence_length=128,
+                intra_op_threads=threads,
+                cpu_slice_tokens=backend.slice_tokens,
+            )
             self.engine = Engine(workdir / backend.precision.value, config)
             self.embed = partial(embed_mean, self.engine)
 

@@ -28,7 +28,7 @@ from bert_runtime.manifest import MODEL_NAME
 from bert_runtime.preparation.optimize import quiet_preprocessing_advice, unshare_gemm_weights
 
 from .timing import timed_runs
-from .workload import full_length_inputs
+from .workload import cosine_min, full_length_inputs
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "per-channel, 7-bit (shipped)": {"per_channel": True, "reduce_range": True},
@@ -86,8 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     **options,
                 )
             rate, out = _measure(target, feeds, args.threads)
-            norms = np.linalg.norm(out, axis=1) * np.linalg.norm(reference, axis=1)
-            cosine = float(((out * reference).sum(1) / norms).min())
+            cosine = cosine_min(out, reference)
             print(f"| {name} | {rate:.2f} | {rate / base_rate:.2f}x | {cosine:.5f} |")
     return 0
 
