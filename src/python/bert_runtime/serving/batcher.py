@@ -4,8 +4,10 @@ Bounds: max batch size, a token budget counted on the padded shape, a maximum qu
 bounded queue (full -> `Overloaded`). Batches are built around the oldest waiting item (so nothing
 starves) from the waiting items of the same task whose lengths are closest to it, so padding stays
 small. Inference runs on a worker thread, off the event loop. If a batch fails, its items are
-retried one by one, so one bad item fails only its own future. `close()` stops intake and drains
-what is queued.
+retried one by one, so one bad item fails only its own future. A failing `on_batch` callback is
+logged and ignored. If the loop ever stops for another reason, every waiting submission fails with
+`ShuttingDown` instead of waiting forever, and `on_stop` tells the owner (who should stop serving).
+`close()` stops intake and drains what is queued.
 """
 
 from __future__ import annotations
@@ -71,12 +73,15 @@ class Batcher:
         *,
         max_positions: int,
         on_batch: Callable[[BatchStats], None] | None = None,
+        on_stop: Callable[[BaseException], None] | None = None,
     ) -> None:
         self._runner = runner
         self._config = config
         self._max_positions = max_positions
         self._on_batch = on_batch
+        self._on_stop = on_stop
         self._pending: list[_Item] = []
+        self._in_flight: list[_Item] = []
         self._wakeup = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
@@ -133,7 +138,10 @@ class Batcher:
         self._closing = True
         self._wakeup.set()
         if self._task is not None:
-            await self._task
+            # wait() rather than await: a loop that died was logged, and close() must still finish.
+            await asyncio.wait({self._task})
+            if not self._task.cancelled():
+                self._task.exception()  # retrieved, so asyncio does not report it a second time
         self._executor.shutdown(wait=True)
 
     def _retry_after(self, depth: int) -> float:
@@ -142,6 +150,23 @@ class Batcher:
 
     # --- the loop --------------------------------------------------------------------------------
     async def _loop(self) -> None:
+        try:
+            await self._serve()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as error:
+            logger.exception("the batcher loop stopped; failing every waiting submission")
+            if self._on_stop is not None:
+                self._on_stop(error)
+            raise
+        finally:
+            self._closing = True
+            stopped = ShuttingDown("the batcher stopped")
+            for item in [*self._in_flight, *self._pending]:
+                _fail(item, stopped)
+            self._pending = []
+
+    async def _serve(self) -> None:
         delay = self._config.max_queue_delay_ms / 1000
         while True:
             self._pending = [item for item in self._pending if not item.future.done()]
@@ -215,6 +240,7 @@ class Batcher:
         started = time.monotonic()
         wait = max(started - item.enqueued for item in batch)
         failed = False
+        self._in_flight = batch
         try:
             results = await loop.run_in_executor(self._executor, self._run, batch)
             for item, result in zip(batch, results, strict=True):
@@ -233,6 +259,7 @@ class Batcher:
                         _resolve(item, result)
                     except Exception as item_error:  # - belongs to this item only
                         _fail(item, item_error)
+        self._in_flight = []
         elapsed = time.monotonic() - started
         if elapsed > 0:
             rate = len(batch) / elapsed
@@ -242,7 +269,11 @@ class Batcher:
         if self._on_batch is not None:
             real = sum(item.length for item in batch)
             padded = self._padded(max(item.length for item in batch)) * len(batch)
-            self._on_batch(BatchStats(len(batch), real, padded, wait, elapsed, failed))
+            stats = BatchStats(len(batch), real, padded, wait, elapsed, failed)
+            try:
+                self._on_batch(stats)
+            except Exception:  # - metrics must never stop the serving loop
+                logger.exception("the on_batch callback failed; the batch's results stand")
 
     def _run(self, batch: list[_Item]) -> list[TaskResult]:
         return self._runner.run(

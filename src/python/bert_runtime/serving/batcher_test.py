@@ -231,3 +231,59 @@ def test_different_tasks_are_never_mixed_in_one_batch(engine: Engine, classifier
 
     results = asyncio.run(main())
     assert [type(r) for r in results] == [Embedding, Classification, Embedding, Classification]
+
+
+def test_a_failing_on_batch_callback_loses_no_request(engine: Engine) -> None:
+    sequences = engine.tokenizer.encode(["first", "second"])
+    calls: list[int] = []
+
+    def broken_metrics(stats: BatchStats) -> None:
+        calls.append(stats.size)
+        raise RuntimeError("metrics backend down")
+
+    async def main() -> list[TaskResult]:
+        config = BatcherConfig(max_batch_size=1, max_queue_delay_ms=0)
+        async with Batcher(engine, config, max_positions=64, on_batch=broken_metrics) as batcher:
+            first = await asyncio.wait_for(batcher.submit(sequences[0], EmbedRequest()), 30)
+            second = await asyncio.wait_for(batcher.submit(sequences[1], EmbedRequest()), 30)
+            return [first, second]
+
+    results = asyncio.run(main())
+    assert all(isinstance(r, Embedding) for r in results)
+    assert calls == [1, 1]
+
+
+class RunnerStopped(BaseException):
+    """Not an Exception, so it escapes the per-item error handling, as an interpreter stop would."""
+
+
+class StoppingRunner(GatedRunner):
+    def run(
+        self, sequences: Sequence[np.ndarray], requests: Sequence[TaskRequest], multiple: int
+    ) -> list[TaskResult]:
+        self.gate.wait(timeout=30)
+        raise RunnerStopped()
+
+
+def test_a_stopped_loop_fails_waiting_submissions_instead_of_hanging(engine: Engine) -> None:
+    runner = StoppingRunner(engine)
+    stops: list[BaseException] = []
+    sequences = engine.tokenizer.encode([f"text {i}" for i in range(5)])
+
+    async def main() -> list[TaskResult | BaseException]:
+        runner.gate.clear()
+        config = BatcherConfig(max_batch_size=2, max_queue_delay_ms=0)
+        batcher = Batcher(runner, config, max_positions=64, on_stop=stops.append)
+        tasks = [asyncio.ensure_future(batcher.submit(s, EmbedRequest())) for s in sequences]
+        await asyncio.sleep(0.05)  # the first batch is held at the gate, the rest are queued
+        runner.gate.set()
+        outcomes = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 30)
+        with pytest.raises(ShuttingDown):
+            await batcher.submit(sequences[0], EmbedRequest())
+        await batcher.close()
+        return outcomes
+
+    outcomes = asyncio.run(main())
+    assert len(outcomes) == 5
+    assert all(isinstance(outcome, ShuttingDown) for outcome in outcomes)
+    assert len(stops) == 1 and isinstance(stops[0], RunnerStopped)
