@@ -99,6 +99,7 @@ class ModelService:
             self.settings.batcher_config(),
             max_positions=engine.manifest.max_sequence_length,
             on_batch=self._record_batch,
+            on_stop=self._batcher_stopped,
         )
         self._batcher.start()
         self.metrics.model_load_seconds.set(time.monotonic() - started)
@@ -125,6 +126,12 @@ class ModelService:
         if stats.real_tokens:
             self.metrics.padding_ratio.observe(stats.padded_tokens / stats.real_tokens)
         self.metrics.queue_depth.set(self.queue_depth)
+
+    def _batcher_stopped(self, error: BaseException) -> None:
+        """The batcher can no longer serve: say so on every health route, so the pod is replaced."""
+        self.status = Status.FAILED
+        self.error = f"the batcher stopped: {error!r}"
+        self.metrics.model_ready.set(0)
 
     def encode(self, texts: Sequence[str]) -> list[np.ndarray]:
         engine = self._ready_engine()

@@ -53,9 +53,17 @@ async def health(state: State) -> Response[dict[str, Any]]:
     return _ready_response(service.status is Status.READY, body)
 
 
-@get("/v2/health/live", tags=["health"], summary="The process is up (200 also while loading)")
-async def live() -> dict[str, bool]:
-    return {"live": True}
+@get(
+    "/v2/health/live",
+    tags=["health"],
+    responses=NOT_READY,
+    summary="The process is up (200 also while loading); 503 once the model has failed",
+)
+async def live(state: State) -> Response[dict[str, Any]]:
+    service = _service(state)
+    if service.status is Status.FAILED:
+        return Response({"live": False, "error": service.error or "failed"}, status_code=503)
+    return Response({"live": True}, status_code=200)
 
 
 @get(
