@@ -2,17 +2,22 @@
 
 The output directory is written under a temporary name and renamed into place, so a reader never
 sees a half written model. The cache key covers every input (source file hashes, precision, device,
-builder version): if the directory already holds a model with that key, nothing is done.
+builder version): if the directory already holds a model with that key, nothing is done. Concurrent
+prepares into one parent directory take turns (an flock on it), so a model is built once, and the
+others find it done.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import onnx
@@ -54,24 +59,56 @@ def prepare(
     check_precision_for_device(device, precision)
     files = sources.fetch(source, cache_dir)
     key = cache_key(files, device, precision)
-    if (out / MANIFEST_NAME).is_file():
-        try:
-            existing = read_manifest(out)
-        except ModelSourceError:
-            existing = None
-        if existing is not None and existing.cache_key == key:
-            logger.info("%s is already prepared (key %s)", out, key)
-            return existing
+    existing = _prepared_with_key(out, key)
+    if existing is not None:
+        return existing
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        manifest = _build(files, staging, device=device, precision=precision, key=key)
-        _replace_dir(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    with _exclusive(out.parent):
+        # Another process may have finished this very model while we waited.
+        existing = _prepared_with_key(out, key)
+        if existing is not None:
+            return existing
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        try:
+            manifest = _build(files, staging, device=device, precision=precision, key=key)
+            _replace_dir(staging, out)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     return manifest
+
+
+def _prepared_with_key(out: Path, key: str) -> Manifest | None:
+    """The manifest of `out` if it already holds the model for `key`."""
+    if not (out / MANIFEST_NAME).is_file():
+        return None
+    try:
+        existing = read_manifest(out)
+    except ModelSourceError:
+        return None
+    if existing.cache_key != key:
+        return None
+    logger.info("%s is already prepared (key %s)", out, key)
+    return existing
+
+
+@contextmanager
+def _exclusive(directory: Path) -> Iterator[None]:
+    """
+    Hold an exclusive flock on `directory` (stdlib, and on the directory itself, so no lock file is
+    left behind); closing the descriptor releases it, also when the process dies.
+    """
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            logger.info("another prepare is writing into %s; waiting for it", directory)
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)
 
 
 def _build(

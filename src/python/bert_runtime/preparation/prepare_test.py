@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -240,6 +243,25 @@ def test_prepare_is_idempotent_and_rebuilds_when_inputs_change(tmp_path: Path) -
     assert [
         p.name for p in tmp_path.iterdir() if p.name.startswith(".")
     ] == [], "temp dirs left behind"
+
+
+def test_concurrent_prepares_of_one_target_all_succeed_and_build_once(tmp_path: Path) -> None:
+    out = tmp_path / "shared"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    command = [sys.executable, "-m", "bert_runtime.preparation.cli", str(TINY_BERT), "-v", "--out"]
+    processes = [
+        subprocess.Popen(
+            [*command, str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for _ in range(3)
+    ]
+    outcomes = [(p.wait(timeout=300), p.stderr.read().decode()) for p in processes if p.stderr]
+    assert [code for code, _ in outcomes] == [0, 0, 0], [err for _, err in outcomes]
+    assert sum("building" in err for _, err in outcomes) == 1, "more than one build ran"
+    assert sum("already prepared" in err for _, err in outcomes) == 2
+    manifest = read_manifest(out)
+    assert all(sha256_file(out / name) == digest for name, digest in manifest.output_sha256.items())
+    assert [p.name for p in tmp_path.iterdir()] == ["shared"], "staging files left behind"
 
 
 def test_manifest_records_inputs_outputs_and_hashes(prepared: Prepared) -> None:
