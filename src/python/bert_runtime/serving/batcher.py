@@ -57,6 +57,8 @@ class _Item:
     request: TaskRequest
     future: asyncio.Future[TaskResult]
     enqueued: float = field(default_factory=time.monotonic)
+    # The other items of the same submit_many call: once one fails, theirs are not needed.
+    siblings: list[_Item] = field(default_factory=list)
 
     @property
     def length(self) -> int:
@@ -114,24 +116,40 @@ class Batcher:
 
     async def submit(self, sequence: np.ndarray, request: TaskRequest) -> TaskResult:
         """Queue one sequence; resolves to its result, or raises its own error."""
-        if self._closing:
-            raise ShuttingDown("the batcher is shutting down")
-        self.start()
-        depth = self.queue_depth
-        if depth >= self._config.max_queue_size:
-            raise Overloaded(depth, self._retry_after(depth))
-        item = _Item(sequence, request, asyncio.get_running_loop().create_future())
-        self._pending.append(item)
-        self._wakeup.set()
+        (item,) = self._enqueue([sequence], request)
         return await item.future
 
     async def submit_many(
         self, sequences: Sequence[np.ndarray], request: TaskRequest
     ) -> list[TaskResult]:
-        """Queue several sequences with one request; all of them, or the first error."""
-        if self.queue_depth + len(sequences) > self._config.max_queue_size:
-            raise Overloaded(self.queue_depth, self._retry_after(self.queue_depth + len(sequences)))
-        return list(await asyncio.gather(*(self.submit(s, request) for s in sequences)))
+        """
+        Queue several sequences with one request, all or none; all the results, or the first error
+        (the request's other sequences still waiting are then dropped, not run).
+        """
+        items = self._enqueue(sequences, request)
+        try:
+            return list(await asyncio.gather(*(item.future for item in items)))
+        finally:
+            for item in items:
+                item.future.cancel()  # a no-op for resolved ones
+
+    def _enqueue(self, sequences: Sequence[np.ndarray], request: TaskRequest) -> list[_Item]:
+        """
+        Admit every sequence or none, without awaiting: concurrent requests cannot interleave.
+        """
+        if self._closing:
+            raise ShuttingDown("the batcher is shutting down")
+        self.start()
+        depth = self.queue_depth
+        if depth + len(sequences) > self._config.max_queue_size:
+            raise Overloaded(depth, self._retry_after(depth + len(sequences)))
+        loop = asyncio.get_running_loop()
+        items = [_Item(sequence, request, loop.create_future()) for sequence in sequences]
+        for item in items:
+            item.siblings = items
+        self._pending.extend(items)
+        self._wakeup.set()
+        return items
 
     async def close(self) -> None:
         """Stop accepting work, finish everything queued, release the worker thread."""
@@ -254,6 +272,8 @@ class Batcher:
                     "batch of %d failed (%s); retrying items one by one", len(batch), error
                 )
                 for item in batch:
+                    if item.future.done():  # cancelled, or a sibling already failed
+                        continue
                     try:
                         (result,) = await loop.run_in_executor(self._executor, self._run, [item])
                         _resolve(item, result)
@@ -289,5 +309,8 @@ def _resolve(item: _Item, result: TaskResult) -> None:
 
 
 def _fail(item: _Item, error: BaseException) -> None:
+    """Fail `item`; its siblings' results are no longer wanted, so they leave the queue at once."""
     if not item.future.done():
         item.future.set_exception(error)
+    for sibling in item.siblings:
+        sibling.future.cancel()  # a no-op for resolved ones

@@ -178,6 +178,51 @@ def test_full_queue_raises_overloaded_with_retry_after(engine: Engine) -> None:
     assert completed == 5
 
 
+def test_a_rejected_request_leaves_none_of_its_texts_queued(engine: Engine) -> None:
+    runner = GatedRunner(engine)
+    sequences = engine.tokenizer.encode(["held", "a1", "a2", "a3", "b1", "b2", "b3"])
+
+    async def main() -> tuple[list[TaskResult], BaseException | list[TaskResult], int]:
+        runner.gate.clear()
+        config = BatcherConfig(max_batch_size=8, max_queue_size=4, max_queue_delay_ms=0)
+        async with Batcher(runner, config, max_positions=64) as batcher:
+            held = asyncio.ensure_future(batcher.submit(sequences[0], EmbedRequest()))
+            await asyncio.sleep(0.05)  # running, held at the gate; the queue is empty
+            # Both requests are started before either enqueues anything.
+            first = asyncio.ensure_future(batcher.submit_many(sequences[1:4], EmbedRequest()))
+            second = asyncio.ensure_future(batcher.submit_many(sequences[4:7], EmbedRequest()))
+            rejected = (await asyncio.gather(second, return_exceptions=True))[0]
+            depth = batcher.queue_depth
+            runner.gate.set()
+            await held
+            return await first, rejected, depth
+
+    accepted, rejected, depth = asyncio.run(main())
+    assert len(accepted) == 3
+    assert isinstance(rejected, Overloaded)
+    assert depth == 3, "the rejected request's texts were queued anyway"
+    assert sum(runner.batches) == 4, "texts of the rejected request were run"
+
+
+def test_a_failing_text_drops_the_rest_of_its_request_from_the_queue(engine: Engine) -> None:
+    runner = GatedRunner(engine, poison=engine.tokenizer.encode(["fox"])[0][1])
+    # Batches of one: the poisoned first text fails while the other two still wait.
+    sequences = engine.tokenizer.encode(["the fox", "hello", "world"])
+
+    async def main() -> BaseException | list[TaskResult]:
+        config = BatcherConfig(max_batch_size=1, max_queue_delay_ms=0)
+        async with Batcher(runner, config, max_positions=64) as batcher:
+            runner.gate.clear()
+            request = asyncio.ensure_future(batcher.submit_many(sequences, EmbedRequest()))
+            await asyncio.sleep(0.05)
+            runner.gate.set()
+            return (await asyncio.gather(request, return_exceptions=True))[0]
+
+    outcome = asyncio.run(main())
+    assert isinstance(outcome, RuntimeError)
+    assert runner.batches == [1], "texts of a request that had already failed were run"
+
+
 def test_cancelled_submissions_do_not_disturb_the_others(engine: Engine) -> None:
     runner = GatedRunner(engine)
     sequences = engine.tokenizer.encode([f"text {i}" for i in range(10)])
