@@ -12,6 +12,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
 from bert_api import __version__
+from bert_api.disconnect import CancelOnDisconnect
 from bert_api.errors import (
     handle_bad_encoding,
     handle_http_exception,
@@ -45,7 +46,8 @@ def create_app(
     return Litestar(
         route_handlers=[*HEALTH_ROUTES, *INFERENCE_ROUTES],
         lifespan=[model_lifespan],
-        middleware=[request_metrics(metrics)],
+        # Outermost first: the metrics see the 499 of a request whose client left.
+        middleware=[request_metrics(metrics), CancelOnDisconnect],
         exception_handlers={
             HTTPException: handle_http_exception,
             BertRuntimeError: handle_runtime_error,

@@ -36,6 +36,8 @@ ERROR_TYPE_BY_STATUS = {
     415: "unsupported_media_type",
     422: "invalid_input",
     429: "overloaded",
+    # Never sent (the client has gone): recorded when a client leaves before its answer.
+    499: "client_closed",
     503: "unavailable",
 }
 

@@ -10,6 +10,8 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from bert_api.testing import run_server
 from bert_runtime.huge_pages import TUNABLE, huge_pages_status
@@ -71,6 +73,37 @@ def test_burst_against_a_small_queue_gets_only_200_or_429(tmp_path: Path) -> Non
                 assert int(response.headers["Retry-After"]) >= 1
                 assert response.json()["error"]["type"] == "overloaded"
         assert httpx.get(f"{server.url}/health").status_code == 200
+
+
+def _samples(url: str) -> dict[str, float]:
+    """Every sample on /metrics, keyed `name{label="value",...}`."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    samples: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f'{key}="{value}"' for key, value in sorted(sample.labels.items()))
+            samples[f"{sample.name}{{{labels}}}"] = sample.value
+    return samples
+
+
+def test_a_client_that_leaves_before_its_answer_has_its_texts_dropped(tmp_path: Path) -> None:
+    # A long queue delay: the abandoned texts would run one second after they arrive.
+    env = {"MODEL_NAME": str(TINY_BERT_MLM), "MAX_QUEUE_DELAY_MS": "1000"}
+    with run_server(env, tmp_path) as server:
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(f"{server.url}/embed", json={"inputs": ["gone", "too", "soon"]}, timeout=0.3)
+        time.sleep(1.5)
+        left = _samples(server.url)
+        assert left['inference_requests_total{status="499"}'] == 1
+        assert left['inference_errors_total{type="client_closed"}'] == 1
+        assert left["inference_batch_size_count{}"] == 0, "the abandoned texts were run"
+        assert left["inference_active_requests{}"] == 0
+
+        stayed = httpx.post(f"{server.url}/embed", json={"inputs": ["stayed"]}, timeout=30)
+        assert stayed.status_code == 200
+        after = _samples(server.url)
+        assert after["inference_batch_size_count{}"] == 1
+        assert after["inference_batch_size_sum{}"] == 1
 
 
 def test_sigterm_during_a_burst_finishes_in_flight_requests_and_exits_0(tmp_path: Path) -> None:

@@ -17,7 +17,8 @@ from bert_api.metrics import ServiceMetrics
 _NOT_INFERENCE = ("/health", "/v2/health", "/metrics", "/schema", "/docs")
 
 
-def _is_inference(scope: Scope) -> bool:
+def is_inference_request(scope: Scope) -> bool:
+    """A POST to an inference route (not health, metrics or the docs)."""
     path: str = scope.get("path", "")
     return (
         scope["type"] == ScopeType.HTTP
@@ -36,7 +37,7 @@ def request_metrics(metrics: ServiceMetrics) -> type:
             self.app = app
 
         async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-            if not _is_inference(scope):
+            if not is_inference_request(scope):
                 await self.app(scope, receive, send)
                 return
             status = 500

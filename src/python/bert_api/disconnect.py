@@ -1,0 +1,97 @@
+"""Cancel an inference request's handler when its client goes away, so its texts are not run.
+
+Under overload clients time out and retry; without this, every abandoned text would still be run,
+spending the capacity the retries need. Nothing can reach a client that has gone, so the answer
+recorded is 499 (nginx's "client closed request"), which only the request metrics see.
+Written here because Litestar has no such option; it is plain ASGI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from litestar.types import (
+    ASGIApp,
+    HTTPDisconnectEvent,
+    HTTPResponseBodyEvent,
+    HTTPResponseStartEvent,
+    Message,
+    Receive,
+    ReceiveMessage,
+    Scope,
+    Send,
+)
+
+from bert_api.request_metrics import is_inference_request
+
+CLIENT_CLOSED_REQUEST = 499
+_DISCONNECT: HTTPDisconnectEvent = {"type": "http.disconnect"}
+
+
+class CancelOnDisconnect:
+    """
+    ASGI middleware: once the body is read, a watcher task waits for the client's disconnect and
+    cancels the handler (which runs in the server's own task: one extra task per request, not two).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        handler = asyncio.current_task()
+        if handler is None or not is_inference_request(scope):
+            await self.app(scope, receive, send)
+            return
+        watcher: asyncio.Task[None] | None = None
+        client_gone = started = finished = False
+
+        async def watch() -> None:
+            nonlocal client_gone
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            # Servers also report a disconnect once the response is complete: not a departure.
+            if not finished:
+                client_gone = True
+                handler.cancel()
+
+        async def handler_receive() -> ReceiveMessage:
+            nonlocal watcher
+            if watcher is not None:  # the body is read; the watcher owns `receive` now
+                await asyncio.shield(watcher)
+                return _DISCONNECT
+            message = await receive()
+            if message["type"] == "http.request" and not message.get("more_body", False):
+                # Not before the body is read: the handler reads it, within its size limit.
+                watcher = asyncio.ensure_future(watch())
+            return message
+
+        async def handler_send(message: Message) -> None:
+            nonlocal started, finished
+            if message["type"] == "http.response.start":
+                started = True
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                finished = True
+            await send(message)
+
+        try:
+            await self.app(scope, handler_receive, handler_send)
+        except asyncio.CancelledError:
+            if not client_gone:
+                raise
+            handler.uncancel()
+            if not started:
+                start: HTTPResponseStartEvent = {
+                    "type": "http.response.start",
+                    "status": CLIENT_CLOSED_REQUEST,
+                    "headers": [],
+                }
+                body: HTTPResponseBodyEvent = {
+                    "type": "http.response.body",
+                    "body": b"",
+                    "more_body": False,
+                }
+                await send(start)
+                await send(body)
+        finally:
+            if watcher is not None:
+                watcher.cancel()
