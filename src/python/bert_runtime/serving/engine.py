@@ -105,19 +105,28 @@ class Engine:
         """
         Run one batch; every request must be of the same type.
 
-        On CPU a batch over `cpu_slice_tokens` padded tokens runs as consecutive slices (see
-        EngineConfig); results are those of the whole batch, in order.
+        On CPU a batch over `cpu_slice_tokens` padded tokens runs as slices (see EngineConfig) of
+        its rows sorted by length, so each slice pads only to rows of about its own length; results
+        are in the order given.
         """
         kinds = {type(r) for r in requests}
         if len(kinds) != 1 or len(requests) != len(sequences):
             raise InputError("a batch holds requests of exactly one task type, one per sequence")
         slice_tokens = 0 if self._on_cuda else self.config.cpu_slice_tokens
-        lengths = [len(s) for s in sequences]
+        if not slice_tokens:
+            return self._run_slice(sequences, requests, multiple)
+        order = sorted(range(len(sequences)), key=lambda row: len(sequences[row]))
+        lengths = [len(sequences[row]) for row in order]
         ceiling = self.manifest.max_sequence_length
-        results: list[TaskResult] = []
+        results: list[TaskResult | None] = [None] * len(sequences)
         for rows in row_slices(lengths, slice_tokens, multiple, ceiling):
-            results.extend(self._run_slice(sequences[rows], requests[rows], multiple))
-        return results
+            chosen = order[rows]
+            outcome = self._run_slice(
+                [sequences[row] for row in chosen], [requests[row] for row in chosen], multiple
+            )
+            for row, result in zip(chosen, outcome, strict=True):
+                results[row] = result
+        return [result for result in results if result is not None]
 
     def _run_slice(
         self, sequences: Sequence[np.ndarray], requests: Sequence[TaskRequest], multiple: int

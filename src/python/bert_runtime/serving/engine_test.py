@@ -156,21 +156,27 @@ def test_a_batch_run_in_slices_gives_the_whole_batchs_results(
     model = prepared_model(tmp_path_factory.mktemp("slices"), name)
     whole = Engine(model, EngineConfig(cpu_slice_tokens=0, warmup=False))
     sliced = Engine(model, EngineConfig(cpu_slice_tokens=48, warmup=False))
-    texts = [f"{'word ' * (i * 3)}the [MASK] sat on the [MASK] {i}" for i in range(9)]
+    # Long and short texts alternate: the slices are planned over the rows sorted by length.
+    texts = [
+        f"{'word ' * (i * 3)}the [MASK] sat on the [MASK] {i}" for i in (8, 0, 6, 2, 7, 1, 5, 3, 4)
+    ]
     sequences = whole.tokenizer.encode(texts)
     slice_sizes: list[int] = []
+    slice_lengths: list[list[int]] = []
     run_slice = sliced._run_slice
 
     def recording(*args: Any) -> list[TaskResult]:
         slice_sizes.append(len(args[0]))
+        slice_lengths.append([len(s) for s in args[0]])
         return run_slice(*args)
 
     monkeypatch.setattr(sliced, "_run_slice", recording)
     expected = whole.run(sequences, [request_] * len(sequences))
     got = sliced.run(sequences, [request_] * len(sequences))
-    lengths = [len(s) for s in sequences]
+    lengths = sorted(len(s) for s in sequences)
     rows = row_slices(lengths, 48, 8, sliced.manifest.max_sequence_length)
     assert slice_sizes == [r.stop - r.start for r in rows] and len(rows) > 2
+    assert [length for sizes in slice_lengths for length in sizes] == lengths
     assert len(got) == len(expected) == len(texts)
     for mine, theirs in zip(got, expected, strict=True):
         if isinstance(mine, FillMaskResult) and isinstance(theirs, FillMaskResult):
