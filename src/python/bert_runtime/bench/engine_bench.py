@@ -11,7 +11,7 @@ Prints tables (markdown) of:
 3. the GEMM ceiling: one feed-forward matmul per backend, what any graph-level work is bounded by;
 4. accuracy of the same run: fp32 vs PyTorch max-abs-diff, int8 vs fp32 embedding cosine;
 5. a mixed-length workload (lengths 8-128, mean ~40): the Batcher's length grouping vs pad-to-max
-   and vs pad-to-longest in arrival order;
+   and vs arrival-order batches of 32 padded to their longest (the engine sorts within each);
 6. peak RSS of each measuring process.
 
 Every backend runs in its own process (thread pools never compete) and all stay up: the parent
@@ -399,7 +399,7 @@ def _print_tables(
     print("| strategy | seq/s | vs pad-to-max |\n|---|---:|---:|")
     labels = {
         "pad_to_max": "arrival order, pad to 128",
-        "pad_to_longest": "arrival order, pad to longest",
+        "pad_to_longest": "arrival order, pad to longest (sorted within each batch of 32)",
         "batcher": "Batcher (length grouping)",
     }
     for name, label in labels.items():
