@@ -41,7 +41,15 @@ if TYPE_CHECKING:
     from bert_runtime.preparation.prepare import prepare
     from bert_runtime.serving.batcher import Batcher
     from bert_runtime.serving.engine import Engine
-    from bert_runtime.serving.tasks import ClassifyRequest, EmbedRequest, FillMaskRequest
+    from bert_runtime.serving.tasks import (
+        Classification,
+        ClassifyRequest,
+        Embedding,
+        EmbedRequest,
+        FillMaskRequest,
+        FillMaskResult,
+        MaskCandidate,
+    )
 
 __version__ = "0.1.0"
 
@@ -51,6 +59,10 @@ _LAZY = {
     "EmbedRequest": "bert_runtime.serving.tasks",
     "FillMaskRequest": "bert_runtime.serving.tasks",
     "ClassifyRequest": "bert_runtime.serving.tasks",
+    "Embedding": "bert_runtime.serving.tasks",
+    "FillMaskResult": "bert_runtime.serving.tasks",
+    "MaskCandidate": "bert_runtime.serving.tasks",
+    "Classification": "bert_runtime.serving.tasks",
     "prepare": "bert_runtime.preparation.prepare",
 }
 
@@ -64,10 +76,14 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "Batcher",
     "BatcherConfig",
+    "Classification",
     "ClassifyRequest",
     "EmbedRequest",
+    "Embedding",
     "Engine",
     "FillMaskRequest",
+    "FillMaskResult",
+    "MaskCandidate",
     "prepare",
     "BertRuntimeError",
     "ConfigError",

@@ -24,5 +24,7 @@ def test_lazy_names_resolve_to_the_real_objects() -> None:
     from bert_runtime.serving.engine import Engine
 
     assert bert_runtime.Engine is Engine
+    for name in bert_runtime.__all__:
+        assert getattr(bert_runtime, name) is not None, name
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         bert_runtime.Nope  # noqa: B018

@@ -26,12 +26,8 @@ from bert_runtime.preparation import cli
 from bert_runtime.preparation.prepare import prepare
 from bert_runtime.serving.engine import Engine
 from bert_runtime.serving.tasks import (
-    Classification,
-    ClassifyRequest,
     Embedding,
     EmbedRequest,
-    FillMaskRequest,
-    FillMaskResult,
 )
 from bert_runtime.testutil.models import MODEL_NAMES, TESTDATA, TINY_BERT, golden_texts, goldens
 
@@ -93,9 +89,8 @@ def test_fp32_fill_mask_matches_transformers(prepared: Prepared) -> None:
     texts = golden_texts()
     masked = [i for i in range(len(texts)) if f"tiny-bert-mlm/top_ids/{i}" in gold]
     assert masked, "the goldens hold no [MASK] text"
-    results = engine.run_texts([texts[i] for i in masked], FillMaskRequest(top_k=5))
+    results = engine.fill_mask([texts[i] for i in masked], top_k=5)
     for i, result in zip(masked, results, strict=True):
-        assert isinstance(result, FillMaskResult)
         assert len(result.masks) == len(gold[f"tiny-bert-mlm/mask_positions/{i}"])
         for m, candidates in enumerate(result.masks):
             assert [c.token_id for c in candidates] == gold[f"tiny-bert-mlm/top_ids/{i}"][
@@ -107,10 +102,10 @@ def test_fp32_fill_mask_matches_transformers(prepared: Prepared) -> None:
 
 def test_fp32_classification_matches_transformers(prepared: Prepared) -> None:
     engine = _engine(prepared("tiny-bert-cls", Precision.FP32))
-    results = engine.run_texts(golden_texts(), ClassifyRequest())
+    results = engine.classify(golden_texts())
+    assert len(results) == len(golden_texts())
     labels = ["negative", "neutral", "positive"]
     for i, result in enumerate(results):
-        assert isinstance(result, Classification)
         probabilities = np.array([result.scores[label] for label in labels])
         gold = goldens()[f"tiny-bert-cls/probabilities/{i}"]
         assert np.abs(probabilities - gold).max() <= 1e-4
@@ -164,8 +159,7 @@ def test_int8_result_moves_only_slightly_with_its_batch_mates(prepared: Prepared
 
 def test_int8_fill_mask_keeps_the_top_token(prepared: Prepared) -> None:
     engine = _engine(prepared("tiny-bert-mlm", Precision.INT8))
-    (result,) = engine.run_texts([golden_texts()[3]], FillMaskRequest(top_k=1))
-    assert isinstance(result, FillMaskResult)
+    (result,) = engine.fill_mask([golden_texts()[3]], top_k=1)
     tops = [candidates[0].token_id for candidates in result.masks]
     assert tops == goldens()["tiny-bert-mlm/top_ids/3"][:, 0].tolist()
 

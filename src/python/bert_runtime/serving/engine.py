@@ -23,6 +23,7 @@ from bert_runtime.serving.session import (
     run_bound,
 )
 from bert_runtime.serving.tasks import (
+    Classification,
     ClassifyRequest,
     Embedding,
     EmbedRequest,
@@ -189,8 +190,19 @@ class Engine:
 
     # --- convenience, for callers without a batcher ----------------------------------------------
     def embed(self, texts: Sequence[str], request: EmbedRequest | None = None) -> np.ndarray:
+        """One vector per text, a [texts, hidden] array (L2-normalized mean pooling by default)."""
         results = self.run_texts(texts, request or EmbedRequest())
         return np.stack([r.vector for r in results if isinstance(r, Embedding)])
+
+    def fill_mask(self, texts: Sequence[str], top_k: int = 5) -> list[FillMaskResult]:
+        """The `top_k` best tokens for every [MASK] of every text; each text needs one [MASK]."""
+        results = self.run_texts(texts, FillMaskRequest(top_k))
+        return [r for r in results if isinstance(r, FillMaskResult)]
+
+    def classify(self, texts: Sequence[str]) -> list[Classification]:
+        """The label (from the model's id2label) and softmax scores of every text."""
+        results = self.run_texts(texts, ClassifyRequest())
+        return [r for r in results if isinstance(r, Classification)]
 
     def run_texts(self, texts: Sequence[str], request: TaskRequest) -> list[TaskResult]:
         sequences = self.tokenizer.encode(texts)
