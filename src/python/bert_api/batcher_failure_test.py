@@ -7,7 +7,6 @@ engine raise; nothing else is replaced.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from litestar import Litestar
 from bert_api.app import create_app
 from bert_api.model_service import ModelService
 from bert_api.settings import Settings
-from bert_api.testing import free_port
+from bert_api.testing import free_port, wait_until_ready
 from bert_runtime.testutil.models import TINY_BERT_MLM
 
 
@@ -40,15 +39,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Litestar]]:
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    else:
+    if not wait_until_ready(url, 60):
         raise TimeoutError("the in-process server never became ready")
     try:
         yield url, app

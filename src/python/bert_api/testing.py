@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +23,23 @@ def free_port() -> int:
         return port
 
 
+def wait_until_ready(
+    url: str, timeout: float, check_alive: Callable[[], None] | None = None
+) -> bool:
+    """Poll `url`'s readiness route until it answers 200 (True) or `timeout` passes (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check_alive is not None:
+            check_alive()
+        try:
+            if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
+                return True
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
 @dataclass
 class RunningServer:
     url: str
@@ -30,19 +47,14 @@ class RunningServer:
     log: Path
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def check_alive() -> None:
             if self.process.poll() is not None:
                 raise RuntimeError(
                     f"server exited with {self.process.returncode}:\n{self.log.read_text()}"
                 )
-            try:
-                if httpx.get(f"{self.url}/v2/health/ready", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"server not ready after {timeout}s:\n{self.log.read_text()}")
+
+        if not wait_until_ready(self.url, timeout, check_alive):
+            raise TimeoutError(f"server not ready after {timeout}s:\n{self.log.read_text()}")
 
     def terminate(self, timeout: float = 30.0) -> int:
         if self.process.poll() is None:
