@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bert_runtime.config import Device, EngineConfig, Pooling, TruncationPolicy
 from bert_runtime.errors import InputError, InputTooLongError, ProviderUnavailableError
@@ -198,3 +200,28 @@ def _values(result: TaskResult) -> np.ndarray:
         return result.vector
     assert isinstance(result, Classification)
     return np.array(list(result.scores.values()))
+
+
+@pytest.fixture(scope="module")
+def small_slices(model_dir: Path) -> Engine:
+    return Engine(model_dir, EngineConfig(max_sequence_length=32, cpu_slice_tokens=40))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    texts=st.lists(
+        st.one_of(st.text(max_size=30), st.text(alphabet="abc def", min_size=20, max_size=90)),
+        min_size=1,
+        max_size=16,
+    )
+)
+def test_sliced_sorted_batches_give_each_text_its_own_result(
+    small_slices: Engine, texts: list[str]
+) -> None:
+    sequences = small_slices.tokenizer.encode(texts)
+    together = small_slices.run(sequences, [EmbedRequest()] * len(sequences))
+    assert [r.num_tokens for r in together] == [len(s) for s in sequences]
+    for sequence, result in zip(sequences, together, strict=True):
+        (alone,) = small_slices.run([sequence], [EmbedRequest()])
+        assert isinstance(result, Embedding) and isinstance(alone, Embedding)
+        np.testing.assert_allclose(result.vector, alone.vector, atol=2e-6, rtol=0)
