@@ -13,6 +13,7 @@ logged and ignored. If the loop ever stops for another reason, every waiting sub
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -59,6 +60,8 @@ class _Item:
     enqueued: float = field(default_factory=time.monotonic)
     # The other items of the same submit_many call: once one fails, theirs are not needed.
     siblings: list[_Item] = field(default_factory=list)
+    # Counted in the batcher's queue depth: until taken into a batch or resolved.
+    waiting: bool = True
 
     @property
     def length(self) -> int:
@@ -83,6 +86,8 @@ class Batcher:
         self._on_batch = on_batch
         self._on_stop = on_stop
         self._pending: list[_Item] = []
+        # Waiting items whose futures are not done (cancelled ones may still sit in _pending).
+        self._waiting = 0
         self._in_flight: list[_Item] = []
         self._wakeup = asyncio.Event()
         self._closing = False
@@ -93,11 +98,8 @@ class Batcher:
 
     @property
     def queue_depth(self) -> int:
-        """
-        Waiting items; a cancelled one counts until the next batch is formed (O(1): checked per
-        submit).
-        """
-        return len(self._pending)
+        """Items waiting for a batch; one whose request was cancelled stops counting at once."""
+        return self._waiting
 
     @property
     def closed(self) -> bool:
@@ -147,7 +149,9 @@ class Batcher:
         items = [_Item(sequence, request, loop.create_future()) for sequence in sequences]
         for item in items:
             item.siblings = items
+            item.future.add_done_callback(functools.partial(self._resolved, item))
         self._pending.extend(items)
+        self._waiting += len(items)
         self._wakeup.set()
         return items
 
@@ -208,6 +212,14 @@ class Batcher:
             if batch:
                 await self._execute(batch)
 
+    def _resolved(self, item: _Item, _: asyncio.Future[TaskResult]) -> None:
+        self._stop_waiting(item)
+
+    def _stop_waiting(self, item: _Item) -> None:
+        if item.waiting:
+            item.waiting = False
+            self._waiting -= 1
+
     def _padded(self, longest: int) -> int:
         return padded_length(longest, self._config.pad_to_multiple_of, self._max_positions)
 
@@ -248,6 +260,8 @@ class Batcher:
                     break
             if not added:
                 break
+        for item in chosen:
+            self._stop_waiting(item)
         taken = set(map(id, chosen))
         self._pending = [item for item in live if id(item) not in taken]
         # Longest first is irrelevant to the model; arrival order keeps logs readable.

@@ -223,6 +223,38 @@ def test_a_failing_text_drops_the_rest_of_its_request_from_the_queue(engine: Eng
     assert runner.batches == [1], "texts of a request that had already failed were run"
 
 
+def test_cancelled_submissions_free_their_queue_places_at_once(engine: Engine) -> None:
+    runner = GatedRunner(engine)
+    sequences = engine.tokenizer.encode([f"text {i}" for i in range(7)])
+
+    async def main() -> tuple[int, list[TaskResult]]:
+        runner.gate.clear()
+        config = BatcherConfig(max_batch_size=1, max_queue_size=4, max_queue_delay_ms=0)
+        async with Batcher(runner, config, max_positions=64) as batcher:
+            held = asyncio.ensure_future(batcher.submit(sequences[0], EmbedRequest()))
+            await asyncio.sleep(0.05)  # running, held at the gate
+            queued = [
+                asyncio.ensure_future(batcher.submit(s, EmbedRequest())) for s in sequences[1:5]
+            ]
+            await asyncio.sleep(0.01)
+            for task in queued[:2]:  # two clients give up while the batch still runs
+                task.cancel()
+            await asyncio.sleep(0.01)
+            depth = batcher.queue_depth
+            # Their places are free again: two more fit without Overloaded.
+            more = [
+                asyncio.ensure_future(batcher.submit(s, EmbedRequest())) for s in sequences[5:7]
+            ]
+            await asyncio.sleep(0.01)
+            runner.gate.set()
+            results = await asyncio.gather(held, *queued[2:], *more)
+            return depth, list(results)
+
+    depth, results = asyncio.run(main())
+    assert depth == 2
+    assert len(results) == 5 and all(isinstance(r, Embedding) for r in results)
+
+
 def test_cancelled_submissions_do_not_disturb_the_others(engine: Engine) -> None:
     runner = GatedRunner(engine)
     sequences = engine.tokenizer.encode([f"text {i}" for i in range(10)])
