@@ -79,7 +79,15 @@ class Engine:
             if request.top_k < 1:
                 raise InputError(f"top_k must be >= 1, got {request.top_k}")
             if sequence is not None and not np.any(sequence == self.tokenizer.mask_id):
-                raise InputError("text has no [MASK] token")
+                cut = len(sequence) >= self.max_length
+                raise InputError(
+                    "text has no [MASK] token"
+                    + (
+                        f" within its first {self.max_length} tokens (the rest was cut)"
+                        if cut
+                        else ""
+                    )
+                )
         elif isinstance(request, ClassifyRequest) and not self.supports_classification:
             raise InputError("this model has no classification head")
 

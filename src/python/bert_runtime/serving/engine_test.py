@@ -109,6 +109,12 @@ def test_fill_mask_needs_a_mask_token(tmp_path_factory: pytest.TempPathFactory) 
         engine.run_texts(["hello world"], FillMaskRequest())
     with pytest.raises(InputError, match="top_k"):
         engine.check_request(FillMaskRequest(top_k=0))
+    cut = Engine(
+        prepared_model(tmp_path_factory.mktemp("mlm-cut"), "tiny-bert-mlm"),
+        EngineConfig(max_sequence_length=8),
+    )
+    with pytest.raises(InputError, match=r"within its first 8 tokens \(the rest was cut\)"):
+        cut.fill_mask([LONG_TEXT + " [MASK]"])
 
 
 def test_batch_mixing_task_types_is_refused(engine: Engine) -> None:
