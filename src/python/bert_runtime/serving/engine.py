@@ -83,7 +83,7 @@ class Engine:
                 raise InputError(
                     "text has no [MASK] token"
                     + (
-                        f" within its first {self.max_length} tokens (the rest was cut)"
+                        f" within its first {self.max_length} tokens (longer texts are cut there)"
                         if cut
                         else ""
                     )

@@ -113,7 +113,9 @@ def test_fill_mask_needs_a_mask_token(tmp_path_factory: pytest.TempPathFactory) 
         prepared_model(tmp_path_factory.mktemp("mlm-cut"), "tiny-bert-mlm"),
         EngineConfig(max_sequence_length=8),
     )
-    with pytest.raises(InputError, match=r"within its first 8 tokens \(the rest was cut\)"):
+    with pytest.raises(
+        InputError, match=r"within its first 8 tokens \(longer texts are cut there\)"
+    ):
         cut.fill_mask([LONG_TEXT + " [MASK]"])
 
 
