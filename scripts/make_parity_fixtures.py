@@ -36,6 +36,13 @@ TEXTS = [
     "Café naïve résumé, hello!",
     "the cat sat on the mat and the dog sat on the rug because it was a lazy day",
 ]
+# Sentence pairs, for the classification head (token_type_ids 1 on the second text).
+PAIRS = [
+    ("a cat sat on the mat", "the dog sat on the rug"),
+    ("hello world", ""),
+    ("", "good day"),
+    ("is it good ?", "it is not very good , it was bad"),
+]
 WORDS = (
     "the quick brown fox jumps over lazy dog hello world a cat sat on mat rug and because it was day "
     "cafe naive resume is good bad not very"
@@ -118,8 +125,17 @@ def main(root: Path) -> None:
                     goldens[f"{name}/top_scores/{i}"] = scores.numpy()
             else:
                 goldens[f"{name}/probabilities/{i}"] = torch.softmax(output.logits[0], -1).numpy()
+        if name == "tiny-bert-cls":
+            for i, (first, second) in enumerate(PAIRS):
+                encoded = tokenizer(first, second, return_tensors="pt")
+                goldens[f"pair_input_ids/{i}"] = encoded["input_ids"][0].numpy()
+                goldens[f"pair_token_type_ids/{i}"] = encoded["token_type_ids"][0].numpy()
+                with torch.no_grad():
+                    logits = model(**encoded).logits[0]
+                goldens[f"{name}/pair_probabilities/{i}"] = torch.softmax(logits, -1).numpy()
     np.savez_compressed(root / "goldens.npz", **goldens)
-    (root / "goldens.json").write_text(json.dumps({"texts": TEXTS, "top_k": TOP_K}, indent=2) + "\n")
+    listing = {"texts": TEXTS, "pairs": [list(pair) for pair in PAIRS], "top_k": TOP_K}
+    (root / "goldens.json").write_text(json.dumps(listing, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,14 @@ from bert_runtime.serving.tasks import (
     Embedding,
     EmbedRequest,
 )
-from bert_runtime.testutil.models import MODEL_NAMES, TESTDATA, TINY_BERT, golden_texts, goldens
+from bert_runtime.testutil.models import (
+    MODEL_NAMES,
+    TESTDATA,
+    TINY_BERT,
+    golden_pairs,
+    golden_texts,
+    goldens,
+)
 
 Prepared = Callable[[str, Precision], Path]
 LAYERS = 2
@@ -110,6 +117,26 @@ def test_fp32_classification_matches_transformers(prepared: Prepared) -> None:
         gold = goldens()[f"tiny-bert-cls/probabilities/{i}"]
         assert np.abs(probabilities - gold).max() <= 1e-4
         assert result.label == labels[int(np.argmax(gold))]
+
+
+def test_fp32_pair_classification_matches_transformers(prepared: Prepared) -> None:
+    engine = _engine(prepared("tiny-bert-cls", Precision.FP32))
+    gold = goldens()
+    pairs = golden_pairs()
+    encoded = engine.tokenizer.encode_pairs(pairs)
+    for i, (ids, start) in enumerate(encoded):
+        assert ids.tolist() == gold[f"pair_input_ids/{i}"].tolist()
+        type_ids = gold[f"pair_token_type_ids/{i}"]
+        assert start == (int(np.argmax(type_ids)) if type_ids.any() else 0)
+    results = engine.classify_pairs(pairs)
+    labels = ["negative", "neutral", "positive"]
+    assert len(results) == len(pairs)
+    for i, result in enumerate(results):
+        probabilities = np.array([result.scores[label] for label in labels])
+        assert np.abs(probabilities - gold[f"tiny-bert-cls/pair_probabilities/{i}"]).max() <= 1e-4
+    # The second text's token types matter: read as one text, a pair scores differently.
+    (as_one_text,) = engine.classify([" ".join(pairs[0])])
+    assert max(abs(as_one_text.scores[k] - results[0].scores[k]) for k in labels) > 1e-3
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)

@@ -25,7 +25,7 @@ import numpy as np
 
 from bert_runtime.config import BatcherConfig
 from bert_runtime.errors import Overloaded, ShuttingDown
-from bert_runtime.serving.tasks import TaskRequest, TaskResult
+from bert_runtime.serving.tasks import TASK_REQUESTS, TaskRequest, TaskResult
 from bert_runtime.serving.tokenizer import padded_length
 
 logger = logging.getLogger(__name__)
@@ -122,11 +122,11 @@ class Batcher:
         return await item.future
 
     async def submit_many(
-        self, sequences: Sequence[np.ndarray], request: TaskRequest
+        self, sequences: Sequence[np.ndarray], request: TaskRequest | Sequence[TaskRequest]
     ) -> list[TaskResult]:
         """
-        Queue several sequences with one request, all or none; all the results, or the first error
-        (the request's other sequences still waiting are then dropped, not run).
+        Queue several sequences, all or none, with one request for all or one each; all the
+        results, or the first error (the other sequences still waiting are then dropped, not run).
         """
         items = self._enqueue(sequences, request)
         try:
@@ -135,7 +135,9 @@ class Batcher:
             for item in items:
                 item.future.cancel()  # a no-op for resolved ones
 
-    def _enqueue(self, sequences: Sequence[np.ndarray], request: TaskRequest) -> list[_Item]:
+    def _enqueue(
+        self, sequences: Sequence[np.ndarray], request: TaskRequest | Sequence[TaskRequest]
+    ) -> list[_Item]:
         """
         Admit every sequence or none, without awaiting: concurrent requests cannot interleave.
         """
@@ -145,8 +147,14 @@ class Batcher:
         depth = self.queue_depth
         if depth + len(sequences) > self._config.max_queue_size:
             raise Overloaded(depth, self._retry_after(depth + len(sequences)))
+        requests = [request] * len(sequences) if isinstance(request, TASK_REQUESTS) else request
+        if len(requests) != len(sequences):
+            raise ValueError(f"{len(sequences)} sequences but {len(requests)} requests")
         loop = asyncio.get_running_loop()
-        items = [_Item(sequence, request, loop.create_future()) for sequence in sequences]
+        items = [
+            _Item(sequence, each, loop.create_future())
+            for sequence, each in zip(sequences, requests, strict=True)
+        ]
         for item in items:
             item.siblings = items
             item.future.add_done_callback(functools.partial(self._resolved, item))

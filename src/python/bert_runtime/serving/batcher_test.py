@@ -364,3 +364,33 @@ def test_a_stopped_loop_fails_waiting_submissions_instead_of_hanging(engine: Eng
     assert len(outcomes) == 5
     assert all(isinstance(outcome, ShuttingDown) for outcome in outcomes)
     assert len(stops) == 1 and isinstance(stops[0], RunnerStopped)
+
+
+def test_pairs_and_single_texts_share_batches_with_their_own_token_types(
+    classifier: Engine,
+) -> None:
+    pairs = [("a cat sat on the mat", "the dog sat on the rug"), ("is it good ?", "it is bad")]
+    singles = ["a cat sat on the mat the dog sat on the rug", "hello world"]
+    encoded = classifier.tokenizer.encode_pairs(pairs)
+    pair_requests = [ClassifyRequest(second_text_start=start) for _, start in encoded]
+
+    async def main() -> tuple[list[TaskResult], list[TaskResult]]:
+        async with Batcher(
+            classifier, BatcherConfig(max_batch_size=8, max_queue_delay_ms=20), max_positions=64
+        ) as batcher:
+            return await asyncio.gather(
+                batcher.submit_many([ids for ids, _ in encoded], pair_requests),
+                batcher.submit_many(classifier.tokenizer.encode(singles), ClassifyRequest()),
+            )
+
+    batched_pairs, batched_singles = asyncio.run(main())
+    for mine, theirs in zip(
+        [*batched_pairs, *batched_singles],
+        [*classifier.classify_pairs(pairs), *classifier.classify(singles)],
+        strict=True,
+    ):
+        assert isinstance(mine, Classification)
+        assert mine.label == theirs.label
+        np.testing.assert_allclose(
+            list(mine.scores.values()), list(theirs.scores.values()), atol=2e-6, rtol=0
+        )

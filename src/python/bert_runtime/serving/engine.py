@@ -88,8 +88,12 @@ class Engine:
                         else ""
                     )
                 )
-        elif isinstance(request, ClassifyRequest) and not self.supports_classification:
-            raise InputError("this model has no classification head")
+        elif isinstance(request, ClassifyRequest):
+            if not self.supports_classification:
+                raise InputError("this model has no classification head")
+            start = request.second_text_start
+            if start < 0 or (sequence is not None and start >= len(sequence)):
+                raise InputError(f"second_text_start {start} is outside the text's tokens")
 
     # --- running ---------------------------------------------------------------------------------
     def warmup(self) -> None:
@@ -151,6 +155,9 @@ class Engine:
         fill_masks = [r for r in requests if isinstance(r, FillMaskRequest)]
         if fill_masks:
             return self._fill_mask(batch, fill_masks)
+        for row, request in enumerate(requests):
+            if isinstance(request, ClassifyRequest) and request.second_text_start:
+                batch.token_type_ids[row, request.second_text_start : batch.lengths[row]] = 1
         (probabilities,) = self._infer(batch, ["class_probabilities"])
         return [
             classification(probabilities[i], self.manifest.id2label, int(batch.lengths[i]))
@@ -210,6 +217,16 @@ class Engine:
     def classify(self, texts: Sequence[str]) -> list[Classification]:
         """The label (from the model's id2label) and softmax scores of every text."""
         results = self.run_texts(texts, ClassifyRequest())
+        return [r for r in results if isinstance(r, Classification)]
+
+    def classify_pairs(self, pairs: Sequence[tuple[str, str]]) -> list[Classification]:
+        """Like `classify`, for sentence pairs (NLI, cross-encoder rerankers, paraphrase)."""
+        encoded = self.tokenizer.encode_pairs(pairs)
+        requests = [ClassifyRequest(second_text_start=start) for _, start in encoded]
+        sequences = [ids for ids, _ in encoded]
+        for sequence, request in zip(sequences, requests, strict=True):
+            self.check_request(request, sequence)
+        results = self.run(sequences, requests)
         return [r for r in results if isinstance(r, Classification)]
 
     def run_texts(self, texts: Sequence[str], request: TaskRequest) -> list[TaskResult]:

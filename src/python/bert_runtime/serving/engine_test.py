@@ -119,6 +119,22 @@ def test_fill_mask_needs_a_mask_token(tmp_path_factory: pytest.TempPathFactory) 
         cut.fill_mask([LONG_TEXT + " [MASK]"])
 
 
+def test_pair_limits_and_bad_second_text_starts_are_input_errors(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    model = prepared_model(tmp_path_factory.mktemp("pairs"), "tiny-bert-cls")
+    strict = Engine(model, EngineConfig(max_sequence_length=8, truncation=TruncationPolicy.REJECT))
+    with pytest.raises(InputTooLongError):
+        strict.classify_pairs([("is it good ?", "it is not very good , it was bad")])
+    cutting = Engine(model, EngineConfig(max_sequence_length=8))
+    (result,) = cutting.classify_pairs([("is it good ?", "it is not very good , it was bad")])
+    assert result.num_tokens == 8
+    (sequence,) = cutting.tokenizer.encode(["hello world"])
+    for start in (-1, len(sequence)):
+        with pytest.raises(InputError, match="second_text_start"):
+            cutting.check_request(ClassifyRequest(second_text_start=start), sequence)
+
+
 def test_batch_mixing_task_types_is_refused(engine: Engine) -> None:
     sequences = engine.tokenizer.encode(["a", "b"])
     with pytest.raises(InputError, match="one task type"):

@@ -27,10 +27,13 @@ class FillMaskRequest:
 
 @dataclass(frozen=True)
 class ClassifyRequest:
-    pass
+    # For a sentence pair (TextTokenizer.encode_pairs): the token position where the second text
+    # starts, so its tokens get token_type_id 1. 0 for a single text.
+    second_text_start: int = 0
 
 
 TaskRequest = EmbedRequest | FillMaskRequest | ClassifyRequest
+TASK_REQUESTS = (EmbedRequest, FillMaskRequest, ClassifyRequest)
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,26 @@ class TextTokenizer:
                     raise InputTooLongError(index, len(sequence), self.max_length)
         return ids
 
+    def encode_pairs(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[np.ndarray, int]]:
+        """
+        Token ids of `[CLS] first [SEP] second [SEP]` per pair, with the position where the second
+        text starts (0 when it is empty: transformers then encodes the first text alone). Over the
+        limit, TRUNCATE cuts the longer text first; REJECT raises InputTooLongError.
+        """
+        if not pairs:
+            raise InputError("no text pairs to encode")
+        inputs = [(first, second) if second else first for first, second in pairs]
+        encodings = self._tokenizer.encode_batch(inputs)
+        encoded: list[tuple[np.ndarray, int]] = []
+        for index, encoding in enumerate(encodings):
+            ids = np.asarray(encoding.ids, dtype=np.int32)
+            if self.truncation is TruncationPolicy.REJECT and len(ids) > self.max_length:
+                raise InputTooLongError(index, len(ids), self.max_length)
+            type_ids = np.asarray(encoding.type_ids)
+            second = int(np.argmax(type_ids)) if type_ids.any() else 0
+            encoded.append((ids, second))
+        return encoded
+
     def token_strings(self, ids: Sequence[int] | np.ndarray) -> list[str]:
         return [self._tokenizer.id_to_token(int(i)) or "" for i in ids]
 

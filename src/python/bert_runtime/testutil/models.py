@@ -23,6 +23,11 @@ def golden_texts() -> list[str]:
     return texts
 
 
+def golden_pairs() -> list[tuple[str, str]]:
+    pairs: list[list[str]] = json.loads((TESTDATA / "goldens.json").read_text())["pairs"]
+    return [(first, second) for first, second in pairs]
+
+
 def goldens() -> dict[str, np.ndarray]:
     with np.load(TESTDATA / "goldens.npz") as loaded:
         return {name: loaded[name] for name in loaded.files}
