@@ -12,7 +12,13 @@ import pytest
 from bert_api.testing import RunningServer, run_server
 from bert_runtime.config import EngineConfig
 from bert_runtime.serving.engine import Engine
-from bert_runtime.testutil.models import TINY_BERT_CLS, TINY_BERT_MLM, golden_texts, goldens
+from bert_runtime.testutil.models import (
+    TINY_BERT_CLS,
+    TINY_BERT_MLM,
+    golden_pairs,
+    golden_texts,
+    goldens,
+)
 
 TEXTS = ["hello world", "the quick brown fox jumps over the lazy dog", ""]
 
@@ -160,6 +166,23 @@ def test_classify_matches_transformers_goldens(cls_server: RunningServer) -> Non
         np.testing.assert_allclose(got, gold, atol=1e-4)
         assert prediction["label"] == labels[int(np.argmax(gold))]
     assert "classify" in httpx.get(f"{cls_server.url}/v1/models/bert").json()["model"]["tasks"]
+
+
+def test_classify_pairs_matches_transformers_goldens(cls_server: RunningServer) -> None:
+    pairs = golden_pairs()
+    body = _post(cls_server, "/classify", {"pairs": [list(p) for p in pairs]}).json()
+    labels = ["negative", "neutral", "positive"]
+    assert len(body["predictions"]) == len(pairs)
+    for i, prediction in enumerate(body["predictions"]):
+        gold = goldens()[f"tiny-bert-cls/pair_probabilities/{i}"]
+        got = np.array([prediction["scores"][label] for label in labels])
+        np.testing.assert_allclose(got, gold, atol=1e-4)
+    assert body["usage"]["tokens"] == sum(len(goldens()[f"pair_input_ids/{i}"]) for i in range(4))
+    for bad in ({}, {"inputs": "x", "pairs": [["a", "b"]]}):
+        response = _post(cls_server, "/classify", bad)
+        assert response.status_code == 422
+        assert "exactly one of inputs" in response.json()["error"]["message"]
+    assert _post(cls_server, "/classify", {"pairs": [["only one"]]}).status_code in (400, 422)
 
 
 def test_tasks_missing_from_the_model_are_422(mlm_server: RunningServer) -> None:

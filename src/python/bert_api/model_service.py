@@ -23,7 +23,7 @@ from bert_runtime.manifest import MANIFEST_NAME
 from bert_runtime.serving.batcher import Batcher, BatchStats
 from bert_runtime.serving.engine import Engine
 from bert_runtime.serving.session import DeviceInfo
-from bert_runtime.serving.tasks import TaskRequest, TaskResult
+from bert_runtime.serving.tasks import ClassifyRequest, TaskRequest, TaskResult
 
 logger = logging.getLogger(__name__)
 
@@ -141,14 +141,30 @@ class ModelService:
         """Tokenize, check and batch `texts` for one task; results in input order."""
         engine = self._ready_engine()
         sequences = engine.tokenizer.encode(texts)
-        for index, sequence in enumerate(sequences):
+        return await self._submit(engine, sequences, [request] * len(sequences), "input")
+
+    async def run_pairs(self, pairs: Sequence[tuple[str, str]]) -> list[TaskResult]:
+        """Classify sentence pairs through the batcher; results in input order."""
+        engine = self._ready_engine()
+        encoded = engine.tokenizer.encode_pairs(pairs)
+        requests = [ClassifyRequest(second_text_start=start) for _, start in encoded]
+        return await self._submit(engine, [ids for ids, _ in encoded], requests, "pair")
+
+    async def _submit(
+        self,
+        engine: Engine,
+        sequences: Sequence[np.ndarray],
+        requests: Sequence[TaskRequest],
+        item_name: str,
+    ) -> list[TaskResult]:
+        for index, (sequence, request) in enumerate(zip(sequences, requests, strict=True)):
             try:
                 engine.check_request(request, sequence)
             except InputError as error:
-                raise InputError(f"input {index}: {error}") from error
+                raise InputError(f"{item_name} {index}: {error}") from error
         assert self._batcher is not None
         self.metrics.queue_depth.set(self.queue_depth + len(sequences))
-        return await self._batcher.submit_many(sequences, request)
+        return await self._batcher.submit_many(sequences, requests)
 
     def _ready_engine(self) -> Engine:
         if self.status is not Status.READY or self.engine is None:

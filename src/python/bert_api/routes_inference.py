@@ -13,6 +13,7 @@ from bert_api.errors import INFERENCE_ERRORS, ApiError
 from bert_api.guards import require_api_key, require_json
 from bert_api.model_service import ModelService
 from bert_api.schemas import (
+    ClassifyBody,
     EmbedBody,
     FillMaskBody,
     KServeInstance,
@@ -71,6 +72,19 @@ def _texts(state: State, inputs: Texts, field: str = "inputs") -> list[str]:
     return texts
 
 
+def _pairs(state: State, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Sentence pairs within the limits of the texts: one item per pair, each text checked."""
+    _texts(state, [first for first, _ in pairs], "pairs")
+    for index, (_, second) in enumerate(pairs):
+        if len(second) > state.settings.max_chars_per_item:
+            raise ApiError(
+                422,
+                f"pairs[{index}][1] has {len(second)} characters, more than the limit of "
+                f"{state.settings.max_chars_per_item}",
+            )
+    return pairs
+
+
 async def _run(state: State, texts: list[str], request: TaskRequest) -> list[TaskResult]:
     service: ModelService = state.service
     return await service.run(texts, request)
@@ -120,9 +134,16 @@ async def fill_mask(state: State, data: FillMaskBody) -> dict[str, Any]:
     }
 
 
-@inference_route("/classify", "tasks", "Sequence classification")
-async def classify(state: State, data: TextsBody) -> dict[str, Any]:
-    results = await _run(state, _texts(state, data.inputs), ClassifyRequest())
+@inference_route("/classify", "tasks", "Sequence classification of texts or sentence pairs")
+async def classify(state: State, data: ClassifyBody) -> dict[str, Any]:
+    service: ModelService = state.service
+    if (data.inputs is None) == (data.pairs is None):
+        raise ApiError(422, "send exactly one of inputs (texts) and pairs ([first, second] each)")
+    if data.pairs is not None:
+        results = await service.run_pairs(_pairs(state, data.pairs))
+    else:
+        assert data.inputs is not None
+        results = await _run(state, _texts(state, data.inputs), ClassifyRequest())
     return {
         "model": state.settings.served_model_name,
         "predictions": [_classification_json(r) for r in results],

@@ -28,6 +28,13 @@ class TextsBody(msgspec.Struct):
     inputs: Texts
 
 
+class ClassifyBody(msgspec.Struct):
+    """Texts (`inputs`) or sentence pairs (`pairs`: [[first, second], ...]), exactly one of them."""
+
+    inputs: Texts | None = None
+    pairs: Annotated[list[tuple[str, str]], msgspec.Meta(min_length=1)] | None = None
+
+
 class OpenAIEmbeddingsBody(msgspec.Struct):
     """OpenAI's /v1/embeddings request; token-array inputs are not supported."""
 
