@@ -23,7 +23,7 @@ from bert_runtime.manifest import MANIFEST_NAME
 from bert_runtime.serving.batcher import Batcher, BatchStats
 from bert_runtime.serving.engine import Engine
 from bert_runtime.serving.session import DeviceInfo
-from bert_runtime.serving.tasks import ClassifyRequest, TaskRequest, TaskResult
+from bert_runtime.serving.tasks import TaskRequest, TaskResult
 
 logger = logging.getLogger(__name__)
 
@@ -146,9 +146,8 @@ class ModelService:
     async def run_pairs(self, pairs: Sequence[tuple[str, str]]) -> list[TaskResult]:
         """Classify sentence pairs through the batcher; results in input order."""
         engine = self._ready_engine()
-        encoded = engine.tokenizer.encode_pairs(pairs)
-        requests = [ClassifyRequest(second_text_start=start) for _, start in encoded]
-        return await self._submit(engine, [ids for ids, _ in encoded], requests, "pair")
+        sequences, requests = engine.pair_inputs(pairs)
+        return await self._submit(engine, sequences, requests, "pair")
 
     async def _submit(
         self,

@@ -137,13 +137,12 @@ async def fill_mask(state: State, data: FillMaskBody) -> dict[str, Any]:
 @inference_route("/classify", "tasks", "Sequence classification of texts or sentence pairs")
 async def classify(state: State, data: ClassifyBody) -> dict[str, Any]:
     service: ModelService = state.service
-    if (data.inputs is None) == (data.pairs is None):
-        raise ApiError(422, "send exactly one of inputs (texts) and pairs ([first, second] each)")
-    if data.pairs is not None:
+    if data.pairs is not None and data.inputs is None:
         results = await service.run_pairs(_pairs(state, data.pairs))
-    else:
-        assert data.inputs is not None
+    elif data.inputs is not None and data.pairs is None:
         results = await _run(state, _texts(state, data.inputs), ClassifyRequest())
+    else:
+        raise ApiError(422, "send exactly one of inputs (texts) and pairs ([first, second] each)")
     return {
         "model": state.settings.served_model_name,
         "predictions": [_classification_json(r) for r in results],

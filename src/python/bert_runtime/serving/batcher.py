@@ -25,7 +25,7 @@ import numpy as np
 
 from bert_runtime.config import BatcherConfig
 from bert_runtime.errors import Overloaded, ShuttingDown
-from bert_runtime.serving.tasks import TASK_REQUESTS, TaskRequest, TaskResult
+from bert_runtime.serving.tasks import TaskRequest, TaskResult
 from bert_runtime.serving.tokenizer import padded_length
 
 logger = logging.getLogger(__name__)
@@ -147,7 +147,7 @@ class Batcher:
         depth = self.queue_depth
         if depth + len(sequences) > self._config.max_queue_size:
             raise Overloaded(depth, self._retry_after(depth + len(sequences)))
-        requests = [request] * len(sequences) if isinstance(request, TASK_REQUESTS) else request
+        requests = [request] * len(sequences) if isinstance(request, TaskRequest) else request
         if len(requests) != len(sequences):
             raise ValueError(f"{len(sequences)} sequences but {len(requests)} requests")
         loop = asyncio.get_running_loop()

@@ -79,15 +79,12 @@ class Engine:
             if request.top_k < 1:
                 raise InputError(f"top_k must be >= 1, got {request.top_k}")
             if sequence is not None and not np.any(sequence == self.tokenizer.mask_id):
-                cut = len(sequence) >= self.max_length
-                raise InputError(
-                    "text has no [MASK] token"
-                    + (
+                where = ""
+                if len(sequence) >= self.max_length:
+                    where = (
                         f" within its first {self.max_length} tokens (longer texts are cut there)"
-                        if cut
-                        else ""
                     )
-                )
+                raise InputError(f"text has no [MASK] token{where}")
         elif isinstance(request, ClassifyRequest):
             if not self.supports_classification:
                 raise InputError("this model has no classification head")
@@ -221,13 +218,19 @@ class Engine:
 
     def classify_pairs(self, pairs: Sequence[tuple[str, str]]) -> list[Classification]:
         """Like `classify`, for sentence pairs (NLI, cross-encoder rerankers, paraphrase)."""
-        encoded = self.tokenizer.encode_pairs(pairs)
-        requests = [ClassifyRequest(second_text_start=start) for _, start in encoded]
-        sequences = [ids for ids, _ in encoded]
+        sequences, requests = self.pair_inputs(pairs)
         for sequence, request in zip(sequences, requests, strict=True):
             self.check_request(request, sequence)
         results = self.run(sequences, requests)
         return [r for r in results if isinstance(r, Classification)]
+
+    def pair_inputs(
+        self, pairs: Sequence[tuple[str, str]]
+    ) -> tuple[list[np.ndarray], list[TaskRequest]]:
+        """Token ids and a ClassifyRequest (marking where the second text starts) per pair."""
+        encoded = self.tokenizer.encode_pairs(pairs)
+        requests: list[TaskRequest] = [ClassifyRequest(second_text_start=s) for _, s in encoded]
+        return [ids for ids, _ in encoded], requests
 
     def run_texts(self, texts: Sequence[str], request: TaskRequest) -> list[TaskResult]:
         sequences = self.tokenizer.encode(texts)

@@ -33,7 +33,6 @@ class ClassifyRequest:
 
 
 TaskRequest = EmbedRequest | FillMaskRequest | ClassifyRequest
-TASK_REQUESTS = (EmbedRequest, FillMaskRequest, ClassifyRequest)
 
 
 @dataclass(frozen=True)
