@@ -207,7 +207,8 @@ class Batcher:
                 await self._wakeup.wait()
                 continue
             deadline = self._pending[0].enqueued + delay
-            while not self._closing and len(self._pending) < self._config.max_batch_size:
+            # The live count: texts cancelled since the list was pruned do not fill a batch.
+            while not self._closing and self._waiting < self._config.max_batch_size:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break

@@ -276,6 +276,32 @@ def test_cancelled_submissions_do_not_disturb_the_others(engine: Engine) -> None
     assert depth == 0
 
 
+def test_cancelled_submissions_do_not_count_towards_a_full_batch(engine: Engine) -> None:
+    runner = GatedRunner(engine)
+    sequences = engine.tokenizer.encode([f"text {i}" for i in range(6)])
+
+    async def main() -> list[TaskResult]:
+        # A long delay: only a full batch (four live texts) may start it early.
+        config = BatcherConfig(max_batch_size=4, max_queue_delay_ms=2000)
+        async with Batcher(runner, config, max_positions=64) as batcher:
+            first, *given_up = (
+                asyncio.ensure_future(batcher.submit(s, EmbedRequest())) for s in sequences[:3]
+            )
+            await asyncio.sleep(0.01)
+            for task in given_up:
+                task.cancel()
+            rest = []
+            for sequence in sequences[3:]:  # one at a time, so the loop looks at each count
+                rest.append(asyncio.ensure_future(batcher.submit(sequence, EmbedRequest())))
+                await asyncio.sleep(0.01)
+            return list(await asyncio.gather(first, *rest))
+
+    results = asyncio.run(main())
+    assert len(results) == 4
+    # Two cancelled texts still listed must not make two live ones look like a full batch of four.
+    assert runner.batches == [4]
+
+
 def test_close_drains_queued_work_and_refuses_new_work(engine: Engine) -> None:
     sequences = engine.tokenizer.encode([f"text {i}" for i in range(50)])
 
