@@ -76,9 +76,9 @@ class CancelOnDisconnect:
         try:
             await self.app(scope, handler_receive, handler_send)
         except asyncio.CancelledError:
-            if not client_gone:
+            # Take back only our own cancellation; one the server asked for as well still stands.
+            if not client_gone or handler.uncancel() > 0:
                 raise
-            handler.uncancel()
             if not started:
                 start: HTTPResponseStartEvent = {
                     "type": "http.response.start",

@@ -1,0 +1,117 @@
+"""
+CancelOnDisconnect at the ASGI boundary: the server side (receive, send, cancelling the request's
+task) is played by the test, which is what lets it order a server cancellation and a client
+departure exactly. The end-to-end case over a real server is in lifecycle_test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import cast
+
+import pytest
+from litestar.types import Message, Receive, ReceiveMessage, Scope, Send
+
+from bert_api.disconnect import CLIENT_CLOSED_REQUEST, CancelOnDisconnect
+
+
+def _scope(method: str, path: str) -> Scope:
+    return cast(Scope, {"type": "http", "method": method, "path": path})
+
+
+SCOPE = _scope("POST", "/embed")
+
+
+class Exchange:
+    """One request as the server sees it: the messages it delivers and those the app sends."""
+
+    def __init__(self) -> None:
+        self.incoming: asyncio.Queue[ReceiveMessage] = asyncio.Queue()
+        self.incoming.put_nowait({"type": "http.request", "body": b"{}", "more_body": False})
+        self.sent: list[Message] = []
+        self.handling = asyncio.Event()
+
+    async def receive(self) -> ReceiveMessage:
+        return await self.incoming.get()
+
+    async def send(self, message: Message) -> None:
+        self.sent.append(message)
+
+    async def slow_app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Reads its body, then works until cancelled (a request waiting for its batch)."""
+        await receive()
+        self.handling.set()
+        await asyncio.sleep(3600)
+
+    def start(self) -> asyncio.Task[None]:
+        middleware = CancelOnDisconnect(self.slow_app)
+        return asyncio.ensure_future(middleware(SCOPE, self.receive, self.send))
+
+
+def test_a_departed_client_ends_its_request_with_499() -> None:
+    async def main() -> tuple[asyncio.Task[None], list[Message]]:
+        exchange = Exchange()
+        task = exchange.start()
+        await exchange.handling.wait()
+        exchange.incoming.put_nowait({"type": "http.disconnect"})
+        await asyncio.wait({task}, timeout=5)
+        return task, exchange.sent
+
+    task, sent = asyncio.run(main())
+    assert task.done() and not task.cancelled()
+    assert sent[0]["type"] == "http.response.start"
+    assert sent[0]["status"] == CLIENT_CLOSED_REQUEST
+
+
+def test_a_server_cancellation_at_the_same_moment_is_not_absorbed() -> None:
+    async def main() -> tuple[asyncio.Task[None], list[Message]]:
+        exchange = Exchange()
+        task = exchange.start()
+        await exchange.handling.wait()
+        # Both before the request's task runs again: the watcher sees the departure first.
+        exchange.incoming.put_nowait({"type": "http.disconnect"})
+        task.cancel()  # the server, for example shutting down
+        await asyncio.wait({task}, timeout=5)
+        return task, exchange.sent
+
+    task, sent = asyncio.run(main())
+    # The server asked for the task to stop: it must stop cancelled, not answer and return.
+    assert task.cancelled()
+    assert sent == []
+
+
+def test_other_requests_pass_through_untouched() -> None:
+    async def main() -> list[Message]:
+        exchange = Exchange()
+
+        async def answer(scope: Scope, receive: Receive, send: Send) -> None:
+            await receive()
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"ok", "more_body": False})
+
+        health = _scope("GET", "/health")
+        await CancelOnDisconnect(answer)(health, exchange.receive, exchange.send)
+        return exchange.sent
+
+    sent = asyncio.run(main())
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+
+
+@pytest.mark.parametrize("leave", [False, True])
+def test_a_disconnect_after_the_answer_is_not_a_departure(leave: bool) -> None:
+    async def main() -> list[Message]:
+        exchange = Exchange()
+
+        async def answer(scope: Scope, receive: Receive, send: Send) -> None:
+            await receive()
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"ok", "more_body": False})
+            if leave:  # servers report the finished connection as a disconnect
+                exchange.incoming.put_nowait({"type": "http.disconnect"})
+                await asyncio.sleep(0.01)
+
+        await CancelOnDisconnect(answer)(SCOPE, exchange.receive, exchange.send)
+        return exchange.sent
+
+    sent = asyncio.run(main())
+    assert [m.get("status") for m in sent] == [200, None]
