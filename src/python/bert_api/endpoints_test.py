@@ -182,7 +182,13 @@ def test_classify_pairs_matches_transformers_goldens(cls_server: RunningServer) 
         response = _post(cls_server, "/classify", bad)
         assert response.status_code == 422
         assert "exactly one of inputs" in response.json()["error"]["message"]
-    assert _post(cls_server, "/classify", {"pairs": [["only one"]]}).status_code in (400, 422)
+    assert _post(cls_server, "/classify", {"pairs": [["only one"]]}).status_code == 422
+    too_long = "a" * 20_001  # one over the default max_chars_per_item
+    for side in (0, 1):
+        pair = [too_long, "b"] if side == 0 else ["b", too_long]
+        response = _post(cls_server, "/classify", {"pairs": [["a", "b"], pair]})
+        assert response.status_code == 422
+        assert response.json()["error"]["message"].startswith(f"pairs[1][{side}] has 20001 ")
 
 
 def test_tasks_missing_from_the_model_are_422(mlm_server: RunningServer) -> None:

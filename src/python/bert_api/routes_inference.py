@@ -50,38 +50,35 @@ def inference_route(path: str, tag: str, summary: str) -> post:
     )
 
 
+def _check_count(state: State, count: int, field: str) -> None:
+    if not count:
+        raise ApiError(422, f"{field} is empty: send at least one text")
+    limit = state.settings.max_items_per_request
+    if count > limit:
+        raise ApiError(422, f"{field} has {count} items, more than the limit of {limit}")
+
+
+def _check_length(state: State, text: str, where: str) -> None:
+    limit = state.settings.max_chars_per_item
+    if len(text) > limit:
+        raise ApiError(422, f"{where} has {len(text)} characters, more than the limit of {limit}")
+
+
 def _texts(state: State, inputs: Texts, field: str = "inputs") -> list[str]:
     """Inputs as a list, within the configured limits."""
     texts = [inputs] if isinstance(inputs, str) else inputs
-    settings = state.settings
-    if not texts:
-        raise ApiError(422, f"{field} is empty: send at least one text")
-    if len(texts) > settings.max_items_per_request:
-        raise ApiError(
-            422,
-            f"{field} has {len(texts)} items, more than the limit of "
-            f"{settings.max_items_per_request}",
-        )
+    _check_count(state, len(texts), field)
     for index, text in enumerate(texts):
-        if len(text) > settings.max_chars_per_item:
-            raise ApiError(
-                422,
-                f"{field}[{index}] has {len(text)} characters, more than the limit of "
-                f"{settings.max_chars_per_item}",
-            )
+        _check_length(state, text, f"{field}[{index}]")
     return texts
 
 
 def _pairs(state: State, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """Sentence pairs within the limits of the texts: one item per pair, each text checked."""
-    _texts(state, [first for first, _ in pairs], "pairs")
-    for index, (_, second) in enumerate(pairs):
-        if len(second) > state.settings.max_chars_per_item:
-            raise ApiError(
-                422,
-                f"pairs[{index}][1] has {len(second)} characters, more than the limit of "
-                f"{state.settings.max_chars_per_item}",
-            )
+    _check_count(state, len(pairs), "pairs")
+    for index, pair in enumerate(pairs):
+        for side, text in enumerate(pair):
+            _check_length(state, text, f"pairs[{index}][{side}]")
     return pairs
 
 
