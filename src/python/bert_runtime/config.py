@@ -87,6 +87,10 @@ class EngineConfig:
     # seq 128, batch 32: docs/BENCHMARKS.md). 0 runs every batch whole, as on CUDA, where large
     # batches are what fills the GPU.
     cpu_slice_tokens: int = 1024
+    # Direct calls (embed, fill_mask, classify, classify_pairs, run_texts) given many texts run
+    # them as batches of at most this many padded tokens, so a whole corpus is never one batch
+    # (which on CUDA would have to fit in GPU memory at once). The Batcher has its own bound.
+    direct_batch_tokens: int = 8192
     warmup: bool = True
 
     def __post_init__(self) -> None:
@@ -103,6 +107,10 @@ class EngineConfig:
         _require(
             self.cpu_slice_tokens >= 0,
             f"cpu_slice_tokens must be >= 0, got {self.cpu_slice_tokens}",
+        )
+        _require(
+            self.direct_batch_tokens >= 1,
+            f"direct_batch_tokens must be >= 1, got {self.direct_batch_tokens}",
         )
 
 

@@ -25,9 +25,18 @@ def test_engine_rejects_sequence_length_outside_bert_positions(length: int) -> N
         EngineConfig(max_sequence_length=length)
 
 
-def test_engine_rejects_zero_threads() -> None:
-    with pytest.raises(ConfigError, match="intra_op_threads"):
-        EngineConfig(intra_op_threads=0)
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("intra_op_threads", 0),
+        ("device_id", -1),
+        ("cpu_slice_tokens", -1),
+        ("direct_batch_tokens", 0),
+    ],
+)
+def test_engine_error_names_the_bad_field(field: str, value: Any) -> None:
+    with pytest.raises(ConfigError, match=field):
+        EngineConfig(**{field: value})
 
 
 @pytest.mark.parametrize(

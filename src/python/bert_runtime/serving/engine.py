@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +38,9 @@ from bert_runtime.serving.tasks import (
 from bert_runtime.serving.tokenizer import Batch, TextTokenizer, pad_batch, row_slices
 
 logger = logging.getLogger(__name__)
+
+# Padded lengths of direct calls round up to this multiple, as the Batcher's default does.
+DIRECT_PAD_MULTIPLE = 8
 
 
 class Engine:
@@ -125,13 +128,27 @@ class Engine:
         slice_tokens = 0 if self._on_cuda else self.config.cpu_slice_tokens
         if not slice_tokens:
             return self._run_slice(sequences, requests, multiple)
+        return self._in_length_order(sequences, requests, slice_tokens, multiple, self._run_slice)
+
+    def _in_length_order(
+        self,
+        sequences: Sequence[np.ndarray],
+        requests: Sequence[TaskRequest],
+        max_tokens: int,
+        multiple: int,
+        run_rows: Callable[[list[np.ndarray], list[TaskRequest], int], list[TaskResult]],
+    ) -> list[TaskResult]:
+        """
+        `run_rows` over consecutive groups of the rows sorted by length, each within `max_tokens`
+        padded tokens; the results in the order given.
+        """
         order = sorted(range(len(sequences)), key=lambda row: len(sequences[row]))
         lengths = [len(sequences[row]) for row in order]
         ceiling = self.manifest.max_sequence_length
         results: list[TaskResult | None] = [None] * len(sequences)
-        for rows in row_slices(lengths, slice_tokens, multiple, ceiling):
+        for rows in row_slices(lengths, max_tokens, multiple, ceiling):
             chosen = order[rows]
-            outcome = self._run_slice(
+            outcome = run_rows(
                 [sequences[row] for row in chosen], [requests[row] for row in chosen], multiple
             )
             for row, result in zip(chosen, outcome, strict=True):
@@ -219,9 +236,7 @@ class Engine:
     def classify_pairs(self, pairs: Sequence[tuple[str, str]]) -> list[Classification]:
         """Like `classify`, for sentence pairs (NLI, cross-encoder rerankers, paraphrase)."""
         sequences, requests = self.pair_inputs(pairs)
-        for sequence, request in zip(sequences, requests, strict=True):
-            self.check_request(request, sequence)
-        results = self.run(sequences, requests)
+        results = self.run_sequences(sequences, requests)
         return [r for r in results if isinstance(r, Classification)]
 
     def pair_inputs(
@@ -233,7 +248,20 @@ class Engine:
         return [ids for ids, _ in encoded], requests
 
     def run_texts(self, texts: Sequence[str], request: TaskRequest) -> list[TaskResult]:
+        """Tokenize `texts` and run `request` on each (see `run_sequences`)."""
         sequences = self.tokenizer.encode(texts)
-        for sequence in sequences:
+        return self.run_sequences(sequences, [request] * len(sequences))
+
+    def run_sequences(
+        self, sequences: Sequence[np.ndarray], requests: Sequence[TaskRequest]
+    ) -> list[TaskResult]:
+        """
+        Check every request, then run any number of sequences as batches of similar lengths
+        within `direct_batch_tokens`; results in the order given.
+        """
+        if not sequences:
+            raise InputError("no sequences to run")
+        for sequence, request in zip(sequences, requests, strict=True):
             self.check_request(request, sequence)
-        return self.run(sequences, [request] * len(sequences))
+        budget = self.config.direct_batch_tokens
+        return self._in_length_order(sequences, requests, budget, DIRECT_PAD_MULTIPLE, self.run)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from bert_runtime.serving.tasks import (
     TaskRequest,
     TaskResult,
 )
-from bert_runtime.serving.tokenizer import row_slices
+from bert_runtime.serving.tokenizer import padded_length, row_slices
 from bert_runtime.testutil.models import golden_texts, prepared_model
 
 LONG_TEXT = "the quick brown fox " * 40
@@ -92,6 +93,44 @@ def test_empty_text_embeds_as_cls_sep(engine: Engine) -> None:
     assert ids.tolist() == [2, 3]
     vector = engine.embed([""])[0]
     assert np.isclose(np.linalg.norm(vector), 1.0, atol=1e-5)
+
+
+class RecordingEngine(Engine):
+    """An Engine that notes the lengths in each batch handed to `run`, its public batch entry."""
+
+    def __init__(self, model_dir: Path, config: EngineConfig) -> None:
+        self.batches: list[list[int]] = []
+        super().__init__(model_dir, config)
+
+    def run(
+        self, sequences: Sequence[np.ndarray], requests: Sequence[TaskRequest], multiple: int = 8
+    ) -> list[TaskResult]:
+        self.batches.append([len(s) for s in sequences])
+        return super().run(sequences, requests, multiple)
+
+
+def test_direct_calls_run_many_texts_as_bounded_batches(model_dir: Path) -> None:
+    config = EngineConfig(direct_batch_tokens=64, cpu_slice_tokens=0, warmup=False)
+    engine = RecordingEngine(model_dir, config)
+    texts = [f"{'word ' * (i % 7)}text {i}" for i in range(40)]
+    lengths = [len(s) for s in engine.tokenizer.encode(texts)]
+    vectors = engine.embed(texts)
+    batches = engine.batches
+    ceiling = engine.manifest.max_sequence_length
+    assert vectors.shape == (len(texts), engine.manifest.hidden_size)
+    assert len(batches) > 2
+    assert all(len(b) * padded_length(max(b), 8, ceiling) <= 64 for b in batches), batches
+    assert sorted(length for batch in batches for length in batch) == sorted(lengths)
+    # Each row is its own text's vector, whatever batch it ran in.
+    alone = np.stack([engine.embed([text])[0] for text in texts])
+    np.testing.assert_allclose(vectors, alone, atol=2e-6, rtol=0)
+
+
+def test_direct_calls_need_at_least_one_text(engine: Engine) -> None:
+    with pytest.raises(InputError, match="no texts"):
+        engine.embed([])
+    with pytest.raises(InputError, match="no sequences"):
+        engine.run_sequences([], [])
 
 
 def test_tasks_the_model_lacks_are_input_errors(engine: Engine) -> None:
