@@ -18,9 +18,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
+from bert_runtime.config import EngineConfig
 from bert_runtime.manifest import MODEL_NAME
+from bert_runtime.serving.session import create_session, session_options
 
 from .workload import full_length_inputs
 
@@ -28,11 +29,11 @@ from .workload import full_length_inputs
 def op_shares(model: Path, seq: int, batch: int, threads: int, runs: int) -> dict[str, float]:
     """Fraction of kernel time per operator type over `runs` runs after a warm-up."""
     with tempfile.TemporaryDirectory() as scratch:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
+        config = EngineConfig(intra_op_threads=threads)
+        options = session_options(config)
         options.enable_profiling = True
         options.profile_file_prefix = str(Path(scratch) / "profile")
-        session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+        session = create_session(model, config, options)
         ids = np.random.default_rng(0).integers(100, 30000, (batch, seq), dtype=np.int32)
         feeds = full_length_inputs(ids)
         for _ in range(runs + 1):

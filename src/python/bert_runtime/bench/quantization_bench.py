@@ -21,11 +21,12 @@ from typing import Any
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
+from bert_runtime.config import EngineConfig
 from bert_runtime.manifest import MODEL_NAME
 from bert_runtime.preparation.optimize import quiet_preprocessing_advice, unshare_gemm_weights
+from bert_runtime.serving.session import create_session
 
 from .timing import timed_runs
 from .workload import cosine_min, full_length_inputs
@@ -44,9 +45,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 
 def _measure(path: Path, feeds: dict[str, np.ndarray], threads: int) -> tuple[float, np.ndarray]:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    session = create_session(path, EngineConfig(intra_op_threads=threads))
     times = timed_runs(lambda: session.run(["mean_embedding"], feeds), repeats=5)
     out: np.ndarray = session.run(["mean_embedding"], feeds)[0]
     return len(feeds["input_ids"]) / statistics.median(times), out

@@ -34,14 +34,23 @@ class DeviceInfo:
     memory_used_bytes: int | None = None
 
 
-def create_session(model_path: Path, config: EngineConfig) -> ort.InferenceSession:
-    """
-    A session on the configured device; strict mode raises if CUDA was asked for but is not used.
-    """
+def session_options(config: EngineConfig) -> ort.SessionOptions:
+    """The options every session of ours uses; benchmarks add their own (profiling) on top."""
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if config.intra_op_threads is not None:
         options.intra_op_num_threads = config.intra_op_threads
+    return options
+
+
+def create_session(
+    model_path: Path, config: EngineConfig, options: ort.SessionOptions | None = None
+) -> ort.InferenceSession:
+    """
+    A session on the configured device; strict mode raises if CUDA was asked for but is not used.
+    `options` defaults to `session_options(config)`.
+    """
+    options = options or session_options(config)
     providers: list[str | tuple[str, dict[str, str]]] = [CPU_PROVIDER]
     if config.device is Device.CUDA:
         available = ort.get_available_providers()
