@@ -5,9 +5,13 @@ Developer-side only (needs PyTorch + transformers, which the project's resolves 
     python3.11 -m venv /tmp/parity && /tmp/parity/bin/pip install torch==2.13.0 transformers
     /tmp/parity/bin/python scripts/make_parity_fixtures.py src/python/bert_runtime/testdata
 
-It writes three checkpoints in Hugging Face layout (config.json, model.safetensors, tokenizer
+It writes four checkpoints in Hugging Face layout (config.json, model.safetensors, tokenizer
 files), each well under 1 MB, and `goldens.npz` with Hugging Face's outputs for fixed texts, each
-text run alone (no padding). Deterministic: a fixed seed, so rerunning it reproduces the same files.
+text run alone (no padding). Deterministic: a fixed seed, so rerunning it reproduces the same files
+(a checkpoint added later is made after the others, so theirs do not change).
+
+tiny-bert-rerank has one label, as cross-encoder rerankers do; its goldens are the scores of
+transformers' text-classification pipeline, which applies sigmoid (not softmax) to a single logit.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from transformers import (
     BertForSequenceClassification,
     BertModel,
     BertTokenizerFast,
+    pipeline,
 )
 
 TEXTS = [
@@ -91,6 +96,29 @@ def save_tokenizer(out: Path) -> BertTokenizerFast:
     return reloaded
 
 
+def pipeline_scores(
+    name: str, model: BertForSequenceClassification, tokenizer: BertTokenizerFast
+) -> dict[str, np.ndarray]:
+    """What transformers' text-classification pipeline reports, for texts and for pairs."""
+    classify = pipeline("text-classification", model=model, tokenizer=tokenizer)
+    goldens: dict[str, np.ndarray] = {}
+    inputs: list[tuple[str, str | dict[str, str]]] = [
+        (f"scores/{i}", text) for i, text in enumerate(TEXTS)
+    ]
+    inputs += [
+        (f"pair_scores/{i}", {"text": first, "text_pair": second})
+        for i, (first, second) in enumerate(PAIRS)
+    ]
+    for key, text in inputs:
+        (labels,) = classify([text], top_k=None)
+        goldens[f"{name}/{key}"] = np.array([labels[0]["score"]], np.float32)
+    for i, (first, second) in enumerate(PAIRS):
+        with torch.no_grad():
+            logits = model(**tokenizer(first, second, return_tensors="pt")).logits[0]
+        goldens[f"{name}/pair_logits/{i}"] = logits.numpy()
+    return goldens
+
+
 def main(root: Path) -> None:
     torch.manual_seed(1234)
     models = {
@@ -99,6 +127,8 @@ def main(root: Path) -> None:
         "tiny-bert-cls": BertForSequenceClassification(
             tiny_config(num_labels=3, id2label=LABELS, label2id={v: k for k, v in LABELS.items()})
         ),
+        # Made last: the models above keep the weights they had before it was added.
+        "tiny-bert-rerank": BertForSequenceClassification(tiny_config(num_labels=1)),
     }
     goldens: dict[str, np.ndarray] = {}
     for name, model in models.items():
@@ -123,8 +153,10 @@ def main(root: Path) -> None:
                     goldens[f"{name}/mask_positions/{i}"] = mask_positions.numpy()
                     goldens[f"{name}/top_ids/{i}"] = ids.numpy()
                     goldens[f"{name}/top_scores/{i}"] = scores.numpy()
-            else:
+            elif name == "tiny-bert-cls":
                 goldens[f"{name}/probabilities/{i}"] = torch.softmax(output.logits[0], -1).numpy()
+            else:
+                goldens[f"{name}/logits/{i}"] = output.logits[0].numpy()
         if name == "tiny-bert-cls":
             for i, (first, second) in enumerate(PAIRS):
                 encoded = tokenizer(first, second, return_tensors="pt")
@@ -133,6 +165,8 @@ def main(root: Path) -> None:
                 with torch.no_grad():
                     logits = model(**encoded).logits[0]
                 goldens[f"{name}/pair_probabilities/{i}"] = torch.softmax(logits, -1).numpy()
+        if name == "tiny-bert-rerank":
+            goldens.update(pipeline_scores(name, model, tokenizer))
     np.savez_compressed(root / "goldens.npz", **goldens)
     listing = {"texts": TEXTS, "pairs": [list(pair) for pair in PAIRS], "top_k": TOP_K}
     (root / "goldens.json").write_text(json.dumps(listing, indent=2) + "\n")

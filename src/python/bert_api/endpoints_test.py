@@ -165,6 +165,8 @@ def test_classify_matches_transformers_goldens(cls_server: RunningServer) -> Non
         got = np.array([prediction["scores"][label] for label in labels])
         np.testing.assert_allclose(got, gold, atol=1e-4)
         assert prediction["label"] == labels[int(np.argmax(gold))]
+        logits = np.array([prediction["logits"][label] for label in labels])
+        np.testing.assert_allclose(np.exp(logits) / np.exp(logits).sum(), got, atol=1e-6)
     assert "classify" in httpx.get(f"{cls_server.url}/v1/models/bert").json()["model"]["tasks"]
 
 

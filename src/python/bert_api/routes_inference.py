@@ -101,7 +101,12 @@ def _fill_mask_json(result: TaskResult) -> list[list[dict[str, Any]]]:
 
 def _classification_json(result: TaskResult) -> dict[str, Any]:
     assert isinstance(result, Classification)
-    return {"label": result.label, "score": result.score, "scores": result.scores}
+    return {
+        "label": result.label,
+        "score": result.score,
+        "scores": result.scores,
+        "logits": result.logits,
+    }
 
 
 def _usage(results: list[TaskResult]) -> int:

@@ -31,6 +31,9 @@ class Head(StrEnum):
     CLASSIFICATION = "classification"
 
 
+PROBLEM_TYPES = (None, "regression", "single_label_classification", "multi_label_classification")
+
+
 @dataclass(frozen=True)
 class BertConfig:
     """The subset of Hugging Face's BertConfig that shapes the graph."""
@@ -45,6 +48,9 @@ class BertConfig:
     type_vocab_size: int
     layer_norm_eps: float
     id2label: dict[int, str]
+    # Hugging Face's problem_type (regression, single_label_classification,
+    # multi_label_classification) or None: with the label count it picks the scores' function.
+    problem_type: str | None = None
 
     @property
     def head_size(self) -> int:
@@ -71,6 +77,11 @@ def read_config(path: Path) -> BertConfig:
         raise UnsupportedModelError(
             f"{path}: position_embedding_type {raw['position_embedding_type']!r} is not supported"
         )
+    if raw.get("problem_type") not in PROBLEM_TYPES:
+        raise UnsupportedModelError(
+            f"{path}: problem_type {raw['problem_type']!r} is not supported "
+            f"(supported: {', '.join(sorted(p for p in PROBLEM_TYPES if p))})"
+        )
     if raw.get("is_decoder") or raw.get("add_cross_attention"):
         raise UnsupportedModelError(f"{path}: decoder models are not supported")
     config = BertConfig(
@@ -84,6 +95,7 @@ def read_config(path: Path) -> BertConfig:
         type_vocab_size=int(raw.get("type_vocab_size", 2)),
         layer_norm_eps=float(raw.get("layer_norm_eps", 1e-12)),
         id2label={int(k): str(v) for k, v in (raw.get("id2label") or {}).items()},
+        problem_type=raw.get("problem_type"),
     )
     if config.hidden_size % config.num_attention_heads:
         raise UnsupportedModelError(

@@ -9,7 +9,8 @@ Add + Gelu) for the optimizer to fuse into `SkipLayerNormalization` and `BiasGel
 Inputs (int32, [batch, sequence]): input_ids, attention_mask, token_type_ids; with a fill-mask head
 also mask_positions (int64, [masks, 2]: row, position) and top_k (int64, [1]). Outputs:
 last_hidden_state, cls_embedding, mean_embedding, pooler_output (when the checkpoint has a pooler),
-class_probabilities (classification head), mask_top_scores / mask_top_ids (fill-mask head). The
+class_logits and class_probabilities (classification head; the latter are the scores transformers'
+pipeline reports, see `class_score_function`), mask_top_scores / mask_top_ids (fill-mask head). The
 fill-mask head runs only on the gathered [MASK] rows and does softmax + top-k in the graph, so
 embedding requests never pay for the vocabulary projection and only k scores per mask leave the
 device.
@@ -18,6 +19,7 @@ device.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -76,6 +78,36 @@ class _GraphBuilder:
         return out
 
 
+class ScoreFunction(StrEnum):
+    """How a classification head's logits become the scores it reports."""
+
+    SOFTMAX = "softmax"
+    SIGMOID = "sigmoid"
+    IDENTITY = "identity"
+
+
+# Softmax over the last axis is opset 13+'s default.
+_SCORE_OPS = {
+    ScoreFunction.SOFTMAX: "Softmax",
+    ScoreFunction.SIGMOID: "Sigmoid",
+    ScoreFunction.IDENTITY: "Identity",
+}
+
+
+def class_score_function(config: BertConfig, weights: Weights) -> ScoreFunction:
+    """
+    transformers' text-classification pipeline's default: raw values for regression, sigmoid for
+    multi-label or a single logit (cross-encoder rerankers: softmax of one logit is always 1),
+    softmax otherwise.
+    """
+    labels = int(weights.get("classifier.weight").shape[0])
+    if config.problem_type == "regression":
+        return ScoreFunction.IDENTITY
+    if config.problem_type == "multi_label_classification" or labels == 1:
+        return ScoreFunction.SIGMOID
+    return ScoreFunction.SOFTMAX
+
+
 def build_graph(config: BertConfig, weights: Weights, heads: list[Head]) -> onnx.ModelProto:
     """The full model: encoder, pooling outputs and the requested heads."""
     g = _GraphBuilder()
@@ -103,10 +135,14 @@ def build_graph(config: BertConfig, weights: Weights, heads: list[Head]) -> onnx
         outputs.append(_float_output("pooler_output", ["batch", config.hidden_size]))
         if Head.CLASSIFICATION in heads:
             logits = g.linear(pooled, weights, "classifier", "classifier")
-            g.op("Softmax", [logits], "class_probabilities", axis=-1)
-            outputs.append(
-                _float_output("class_probabilities", ["batch", len(config.id2label) or None])
-            )
+            labels = int(weights.get("classifier.weight").shape[0])
+            g.op("Identity", [logits], "class_logits")
+            function = class_score_function(config, weights)
+            g.op(_SCORE_OPS[function], [logits], "class_probabilities")
+            outputs += [
+                _float_output("class_logits", ["batch", labels]),
+                _float_output("class_probabilities", ["batch", labels]),
+            ]
 
     inputs = [
         helper.make_tensor_value_info(name, TensorProto.INT32, ["batch", "sequence"])

@@ -25,7 +25,7 @@ FUSED_OPS = (
     "BiasGelu",
 )
 # Kept in fp32 under fp16: reductions and the vocabulary softmax lose accuracy in half precision.
-_FP32_OPS = ["ReduceSum", "Div", "Max", "Softmax", "TopK", "GatherND", "Gather", "Cast"]
+_FP32_OPS = ["ReduceSum", "Div", "Max", "Softmax", "Sigmoid", "TopK", "GatherND", "Gather", "Cast"]
 
 
 def optimize(model: onnx.ModelProto, config: BertConfig, *, for_gpu: bool) -> onnx.ModelProto:

@@ -26,13 +26,13 @@ from bert_runtime.config import Device, Precision, check_precision_for_device
 from bert_runtime.errors import ModelSourceError
 from bert_runtime.manifest import MANIFEST_NAME, MODEL_NAME, Manifest, read_manifest, sha256_file
 from bert_runtime.preparation import sources
-from bert_runtime.preparation.checkpoint import Weights, read_config
-from bert_runtime.preparation.graph import OPSET, build_graph
+from bert_runtime.preparation.checkpoint import BertConfig, Head, Weights, read_config
+from bert_runtime.preparation.graph import OPSET, build_graph, class_score_function
 from bert_runtime.preparation.optimize import FUSED_OPS, apply_precision, count_ops, optimize
 from bert_runtime.preparation.tokenizer_files import write_tokenizer
 
 # Bump when the graph or its conversion changes, so caches rebuild.
-BUILDER_VERSION = "1"
+BUILDER_VERSION = "2"
 # Protobuf's limit: above it ONNX weights must live in an external data file.
 _EXTERNAL_DATA_THRESHOLD = 1_800_000_000
 
@@ -148,9 +148,17 @@ def _build(
         output_sha256={name: sha256_file(out / name) for name in outputs},
         fused_ops=fused,
         cache_key=key,
+        extra=_class_scores(config, weights, heads),
     )
     (out / MANIFEST_NAME).write_text(manifest.to_json())
     return manifest
+
+
+def _class_scores(config: BertConfig, weights: Weights, heads: list[Head]) -> dict[str, str]:
+    """The manifest's note of how a classification head scores (softmax, sigmoid or identity)."""
+    if Head.CLASSIFICATION not in heads:
+        return {}
+    return {"class_scores": class_score_function(config, weights).value}
 
 
 def _replace_dir(staging: Path, out: Path) -> None:

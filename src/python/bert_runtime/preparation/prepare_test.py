@@ -139,6 +139,73 @@ def test_fp32_pair_classification_matches_transformers(prepared: Prepared) -> No
     assert max(abs(as_one_text.scores[k] - results[0].scores[k]) for k in labels) > 1e-3
 
 
+def test_classification_logits_are_those_the_scores_come_from(prepared: Prepared) -> None:
+    (result,) = _engine(prepared("tiny-bert-cls", Precision.FP32)).classify(["good day"])
+    logits = np.array(list(result.logits.values()))
+    softmax = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+    assert list(result.logits) == list(result.scores) == ["negative", "neutral", "positive"]
+    np.testing.assert_allclose(softmax, list(result.scores.values()), atol=1e-6)
+
+
+def test_single_logit_reranker_is_scored_as_transformers_pipeline_does(
+    prepared: Prepared,
+) -> None:
+    """A cross-encoder has one logit: the pipeline applies sigmoid (softmax of one is always 1)."""
+    path = prepared("tiny-bert-rerank", Precision.FP32)
+    assert read_manifest(path).extra == {"class_scores": "sigmoid"}
+    engine = _engine(path)
+    gold = goldens()
+    pairs = golden_pairs()
+    for kind, results in (
+        ("", engine.classify(golden_texts())),
+        ("pair_", engine.classify_pairs(pairs)),
+    ):
+        for i, result in enumerate(results):
+            assert result.label == "LABEL_0"
+            assert abs(result.score - gold[f"tiny-bert-rerank/{kind}scores/{i}"][0]) <= 1e-4
+            logit = gold[f"tiny-bert-rerank/{kind}logits/{i}"][0]
+            assert abs(result.logits["LABEL_0"] - logit) <= 1e-4
+    # Different pairs get different scores (they would all be 1.0 under softmax).
+    scores = [r.score for r in engine.classify_pairs(pairs)]
+    assert max(scores) - min(scores) > 1e-3
+
+
+@pytest.mark.parametrize(
+    ("name", "problem_type", "expected"),
+    [
+        ("tiny-bert-cls", "multi_label_classification", "sigmoid"),
+        ("tiny-bert-cls", "single_label_classification", "softmax"),
+        ("tiny-bert-rerank", "regression", "identity"),
+    ],
+)
+def test_problem_type_picks_the_score_function(
+    tmp_path: Path, name: str, problem_type: str, expected: str
+) -> None:
+    source = tmp_path / "source"
+    shutil.copytree(TESTDATA / name, source)
+    config = json.loads((source / "config.json").read_text())
+    (source / "config.json").write_text(json.dumps({**config, "problem_type": problem_type}))
+    prepare(str(source), tmp_path / "out")
+    assert read_manifest(tmp_path / "out").extra == {"class_scores": expected}
+    for result in _engine(tmp_path / "out").classify(golden_texts()):
+        logits = np.array(list(result.logits.values()))
+        applied = {
+            "sigmoid": 1 / (1 + np.exp(-logits)),
+            "softmax": np.exp(logits) / np.exp(logits).sum(),
+            "identity": logits,
+        }[expected]
+        np.testing.assert_allclose(list(result.scores.values()), applied, atol=1e-6)
+
+
+def test_unknown_problem_type_is_named(tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    shutil.copytree(TESTDATA / "tiny-bert-cls", source)
+    config = json.loads((source / "config.json").read_text())
+    (source / "config.json").write_text(json.dumps({**config, "problem_type": "ranking"}))
+    with pytest.raises(UnsupportedModelError, match="problem_type 'ranking' is not supported"):
+        prepare(str(source), tmp_path / "out")
+
+
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_optimizer_fusions_happened(prepared: Prepared, name: str) -> None:
     path = prepared(name, Precision.FP32)

@@ -172,9 +172,18 @@ class Engine:
         for row, request in enumerate(requests):
             if isinstance(request, ClassifyRequest) and request.second_text_start:
                 batch.token_type_ids[row, request.second_text_start : batch.lengths[row]] = 1
-        (probabilities,) = self._infer(batch, ["class_probabilities"])
+        has_logits = "class_logits" in self.manifest.outputs
+        scores, *logits = self._infer(
+            batch,
+            ["class_probabilities", "class_logits"] if has_logits else ["class_probabilities"],
+        )
         return [
-            classification(probabilities[i], self.manifest.id2label, int(batch.lengths[i]))
+            classification(
+                scores[i],
+                logits[0][i] if logits else None,
+                self.manifest.id2label,
+                int(batch.lengths[i]),
+            )
             for i in range(len(requests))
         ]
 
@@ -229,7 +238,7 @@ class Engine:
         return [r for r in results if isinstance(r, FillMaskResult)]
 
     def classify(self, texts: Sequence[str]) -> list[Classification]:
-        """The label (from the model's id2label) and softmax scores of every text."""
+        """The label (from the model's id2label), scores and logits of every text."""
         results = self.run_texts(texts, ClassifyRequest())
         return [r for r in results if isinstance(r, Classification)]
 

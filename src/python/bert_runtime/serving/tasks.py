@@ -7,7 +7,7 @@ can share a batch; each item's own parameters (pooling, top_k) are applied to it
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -57,10 +57,17 @@ class FillMaskResult:
 
 @dataclass(frozen=True)
 class Classification:
+    """
+    The best label and every label's score: softmax, or sigmoid for single-logit (reranker) and
+    multi-label models, raw values for regression (as transformers' pipeline reports them), and
+    the raw logits (empty for a model prepared before they were an output).
+    """
+
     label: str
     score: float
     scores: dict[str, float]
     num_tokens: int
+    logits: dict[str, float] = field(default_factory=dict)
 
 
 TaskResult = Embedding | FillMaskResult | Classification
@@ -76,13 +83,14 @@ def pool(cls_rows: np.ndarray, mean_rows: np.ndarray, request: EmbedRequest) -> 
 
 
 def classification(
-    probabilities: np.ndarray, id2label: dict[int, str], num_tokens: int
+    scores: np.ndarray, logits: np.ndarray | None, id2label: dict[int, str], num_tokens: int
 ) -> Classification:
-    labels = [id2label.get(i, f"LABEL_{i}") for i in range(len(probabilities))]
-    best = int(np.argmax(probabilities))
+    labels = [id2label.get(i, f"LABEL_{i}") for i in range(len(scores))]
+    best = int(np.argmax(scores))
     return Classification(
         label=labels[best],
-        score=float(probabilities[best]),
-        scores={label: float(p) for label, p in zip(labels, probabilities, strict=True)},
+        score=float(scores[best]),
+        scores={label: float(p) for label, p in zip(labels, scores, strict=True)},
         num_tokens=num_tokens,
+        logits={} if logits is None else dict(zip(labels, map(float, logits), strict=True)),
     )

@@ -15,7 +15,9 @@ TESTDATA = Path(bert_runtime.__file__).parent / "testdata"
 TINY_BERT = TESTDATA / "tiny-bert"
 TINY_BERT_MLM = TESTDATA / "tiny-bert-mlm"
 TINY_BERT_CLS = TESTDATA / "tiny-bert-cls"
-MODEL_NAMES = ("tiny-bert", "tiny-bert-mlm", "tiny-bert-cls")
+# One label, as cross-encoder rerankers have: scored with sigmoid.
+TINY_BERT_RERANK = TESTDATA / "tiny-bert-rerank"
+MODEL_NAMES = ("tiny-bert", "tiny-bert-mlm", "tiny-bert-cls", "tiny-bert-rerank")
 
 
 def golden_texts() -> list[str]:
