@@ -98,6 +98,16 @@ CASES = [
     ),
     ("pair of one text", "POST", "/classify", JSON, b'{"pairs": [["a"]]}', 422, "invalid_input"),
     (
+        "rerank, no cross-encoder",
+        "POST",
+        "/rerank",
+        JSON,
+        b'{"query": "a", "texts": ["b"]}',
+        422,
+        "invalid_input",
+    ),
+    ("rerank, no query", "POST", "/rerank", JSON, b'{"texts": ["b"]}', 422, "invalid_input"),
+    (
         "inputs and pairs",
         "POST",
         "/classify",

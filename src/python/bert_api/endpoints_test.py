@@ -15,6 +15,7 @@ from bert_runtime.serving.engine import Engine
 from bert_runtime.testutil.models import (
     TINY_BERT_CLS,
     TINY_BERT_MLM,
+    TINY_BERT_RERANK,
     golden_pairs,
     golden_texts,
     goldens,
@@ -33,6 +34,13 @@ def mlm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServ
 @pytest.fixture(scope="module")
 def cls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     with run_server({"MODEL_NAME": str(TINY_BERT_CLS)}, tmp_path_factory.mktemp("cls")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def rerank_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    settings = {"MODEL_NAME": str(TINY_BERT_RERANK)}
+    with run_server(settings, tmp_path_factory.mktemp("rerank")) as server:
         yield server
 
 
@@ -191,6 +199,38 @@ def test_classify_pairs_matches_transformers_goldens(cls_server: RunningServer) 
         response = _post(cls_server, "/classify", {"pairs": [["a", "b"], pair]})
         assert response.status_code == 422
         assert response.json()["error"]["message"].startswith(f"pairs[1][{side}] has 20001 ")
+
+
+def test_rerank_scores_as_transformers_and_ranks_best_first(rerank_server: RunningServer) -> None:
+    gold = goldens()
+    for i, (query, text) in enumerate(golden_pairs()):
+        (row,) = _post(rerank_server, "/rerank", {"query": query, "texts": [text]}).json()
+        assert row["index"] == 0 and "text" not in row
+        assert abs(row["score"] - gold[f"tiny-bert-rerank/pair_scores/{i}"][0]) <= 1e-4
+        body = {"query": query, "texts": [text], "raw_scores": True}
+        (raw,) = _post(rerank_server, "/rerank", body).json()
+        assert abs(raw["score"] - gold[f"tiny-bert-rerank/pair_logits/{i}"][0]) <= 1e-4
+    query, texts = "a cat sat on the mat", golden_texts()
+    body = {"query": query, "texts": texts, "return_text": True}
+    ranked = _post(rerank_server, "/rerank", body).json()
+    assert sorted(row["index"] for row in ranked) == list(range(len(texts)))
+    assert [row["score"] for row in ranked] == sorted(
+        (row["score"] for row in ranked), reverse=True
+    )
+    for row in ranked:
+        assert row["text"] == texts[row["index"]]
+        (alone,) = _post(rerank_server, "/rerank", {"query": query, "texts": [row["text"]]}).json()
+        assert abs(alone["score"] - row["score"]) <= 1e-5
+    tasks = httpx.get(f"{rerank_server.url}/v1/models/bert").json()["model"]["tasks"]
+    assert tasks == ["embed", "classify", "rerank"]
+    assert _post(rerank_server, "/rerank", {"query": "a", "texts": []}).status_code == 422
+
+
+def test_rerank_needs_a_single_label_model(cls_server: RunningServer) -> None:
+    response = _post(cls_server, "/rerank", {"query": "a", "texts": ["b"]})
+    assert response.status_code == 422
+    assert "this model has 3: use /classify with pairs" in response.json()["error"]["message"]
+    assert "rerank" not in httpx.get(f"{cls_server.url}/v1/models/bert").json()["model"]["tasks"]
 
 
 def test_tasks_missing_from_the_model_are_422(mlm_server: RunningServer) -> None:

@@ -19,6 +19,7 @@ from bert_api.schemas import (
     KServeInstance,
     KServeV1Body,
     OpenAIEmbeddingsBody,
+    RerankBody,
     Texts,
     TextsBody,
     V2InferBody,
@@ -152,6 +153,33 @@ async def classify(state: State, data: ClassifyBody) -> dict[str, Any]:
     }
 
 
+@inference_route("/rerank", "tasks", "Texts ranked against a query (a cross-encoder; as in TEI)")
+async def rerank(state: State, data: RerankBody) -> list[dict[str, Any]]:
+    service: ModelService = state.service
+    engine = service.engine
+    if engine is not None and engine.num_labels != 1:
+        raise ApiError(
+            422,
+            f"/rerank needs a cross-encoder (a classification head with one label); this model "
+            f"has {engine.num_labels}: use /classify with pairs",
+        )
+    _check_length(state, data.query, "query")
+    texts = _texts(state, data.texts, "texts")
+    results = await service.run_pairs([(data.query, text) for text in texts])
+    ranked: list[dict[str, Any]] = []
+    for index, result in enumerate(results):
+        assert isinstance(result, Classification)
+        row: dict[str, Any] = {
+            "index": index,
+            "score": next(iter(result.logits.values())) if data.raw_scores else result.score,
+        }
+        if data.return_text:
+            row["text"] = texts[index]
+        ranked.append(row)
+    ranked.sort(key=lambda row: -row["score"])  # best first; a stable sort keeps ties in order
+    return ranked
+
+
 @inference_route("/tokenize", "tasks", "Token ids and strings")
 async def tokenize(state: State, data: TextsBody) -> dict[str, Any]:
     service: ModelService = state.service
@@ -273,4 +301,13 @@ async def v2_infer(state: State, model_name: str, data: V2InferBody) -> dict[str
     return body
 
 
-INFERENCE_ROUTES = [embed, fill_mask, classify, tokenize, openai_embeddings, v1_predict, v2_infer]
+INFERENCE_ROUTES = [
+    embed,
+    fill_mask,
+    classify,
+    rerank,
+    tokenize,
+    openai_embeddings,
+    v1_predict,
+    v2_infer,
+]

@@ -35,6 +35,18 @@ class ClassifyBody(msgspec.Struct):
     pairs: Annotated[list[tuple[str, str]], msgspec.Meta(min_length=1)] | None = None
 
 
+class RerankBody(msgspec.Struct):
+    """
+    Text Embeddings Inference's /rerank request: texts scored against a query by a cross-encoder.
+    """
+
+    query: str
+    texts: Annotated[list[str], msgspec.Meta(min_length=1)]
+    # The logit instead of its sigmoid.
+    raw_scores: bool = False
+    return_text: bool = False
+
+
 class OpenAIEmbeddingsBody(msgspec.Struct):
     """OpenAI's /v1/embeddings request; token-array inputs are not supported."""
 

@@ -140,7 +140,10 @@ def test_fp32_pair_classification_matches_transformers(prepared: Prepared) -> No
 
 
 def test_classification_logits_are_those_the_scores_come_from(prepared: Prepared) -> None:
-    (result,) = _engine(prepared("tiny-bert-cls", Precision.FP32)).classify(["good day"])
+    engine = _engine(prepared("tiny-bert-cls", Precision.FP32))
+    assert engine.num_labels == 3
+    assert _engine(prepared("tiny-bert", Precision.FP32)).num_labels == 0
+    (result,) = engine.classify(["good day"])
     logits = np.array(list(result.logits.values()))
     softmax = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
     assert list(result.logits) == list(result.scores) == ["negative", "neutral", "positive"]
@@ -154,6 +157,7 @@ def test_single_logit_reranker_is_scored_as_transformers_pipeline_does(
     path = prepared("tiny-bert-rerank", Precision.FP32)
     assert read_manifest(path).extra == {"class_scores": "sigmoid"}
     engine = _engine(path)
+    assert engine.num_labels == 1
     gold = goldens()
     pairs = golden_pairs()
     for kind, results in (

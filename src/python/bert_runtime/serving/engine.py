@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 
 from bert_runtime.config import EngineConfig, check_precision_for_device
 from bert_runtime.errors import InputError
@@ -43,6 +44,15 @@ logger = logging.getLogger(__name__)
 DIRECT_PAD_MULTIPLE = 8
 
 
+def _label_count(session: ort.InferenceSession, manifest: Manifest) -> int:
+    """The classification head's labels (its output's width), 0 without one."""
+    for output in session.get_outputs():
+        if output.name == "class_probabilities":
+            width = output.shape[-1]
+            return width if isinstance(width, int) else len(manifest.id2label)
+    return 0
+
+
 class Engine:
     """Loads a prepared model and runs batches of token-id sequences for one task type at a time."""
 
@@ -56,6 +66,7 @@ class Engine:
         self._session = create_session(model_dir / MODEL_NAME, self.config)
         self._on_cuda = CUDA_PROVIDER in self._session.get_providers()
         self._input_names = {i.name for i in self._session.get_inputs()}
+        self.num_labels = _label_count(self._session, self.manifest)
         self.load_seconds = time.perf_counter() - started
         self.warmup_seconds = 0.0
         if self.config.warmup:
