@@ -226,6 +226,33 @@ def test_rerank_scores_as_transformers_and_ranks_best_first(rerank_server: Runni
     assert _post(rerank_server, "/rerank", {"query": "a", "texts": []}).status_code == 422
 
 
+def test_kserve_v1_classifies_text_pairs(cls_server: RunningServer) -> None:
+    url = "/v1/models/bert:predict"
+    classify = {"task": "classify"}
+    pairs = golden_pairs()
+    instances: list[object] = [{"text": first, "text_pair": second} for first, second in pairs]
+    instances.append("good day")  # a plain text beside the pairs
+    body = _post(cls_server, url, {"instances": instances, "parameters": classify}).json()
+    labels = ["negative", "neutral", "positive"]
+    for i, prediction in enumerate(body["predictions"][: len(pairs)]):
+        gold = goldens()[f"tiny-bert-cls/pair_probabilities/{i}"]
+        np.testing.assert_allclose([prediction["scores"][k] for k in labels], gold, atol=1e-4)
+    (alone,) = _post(cls_server, "/classify", {"inputs": ["good day"]}).json()["predictions"]
+    np.testing.assert_allclose(
+        [body["predictions"][-1]["scores"][k] for k in labels],
+        [alone["scores"][k] for k in labels],
+        atol=1e-6,
+    )
+    pair = [{"text": "a", "text_pair": "b" * 20_001}]
+    response = _post(cls_server, url, {"instances": pair, "parameters": classify})
+    assert response.status_code == 422
+    assert response.json()["error"]["message"].startswith("instances[0].text_pair has 20001 ")
+    embed = {"instances": [{"text": "a", "text_pair": "b"}], "parameters": {"task": "embed"}}
+    response = _post(cls_server, url, embed)
+    assert response.status_code == 422
+    assert "text_pair needs parameters.task classify" in response.json()["error"]["message"]
+
+
 def test_rerank_needs_a_single_label_model(cls_server: RunningServer) -> None:
     response = _post(cls_server, "/rerank", {"query": "a", "texts": ["b"]})
     assert response.status_code == 422

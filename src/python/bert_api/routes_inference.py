@@ -74,12 +74,20 @@ def _texts(state: State, inputs: Texts, field: str = "inputs") -> list[str]:
     return texts
 
 
-def _pairs(state: State, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Sentence pairs within the limits of the texts: one item per pair, each text checked."""
-    _check_count(state, len(pairs), "pairs")
+def _pairs(
+    state: State,
+    pairs: list[tuple[str, str]],
+    field: str = "pairs",
+    sides: tuple[str, str] = ("[0]", "[1]"),
+) -> list[tuple[str, str]]:
+    """
+    Sentence pairs within the limits of the texts: one item per pair, each text checked (and
+    named `field[index]` plus its side's suffix).
+    """
+    _check_count(state, len(pairs), field)
     for index, pair in enumerate(pairs):
-        for side, text in enumerate(pair):
-            _check_length(state, text, f"pairs[{index}][{side}]")
+        for side, text in zip(sides, pair, strict=True):
+            _check_length(state, text, f"{field}[{index}]{side}")
     return pairs
 
 
@@ -254,8 +262,19 @@ async def v1_predict(state: State, model_name: str, data: KServeV1Body) -> dict[
     if name != state.settings.served_model_name:
         raise ApiError(404, f"unknown model {name!r}")
     task, request = _task_request(data.parameters)
-    instances = [i.text if isinstance(i, KServeInstance) else i for i in data.instances]
-    results = await _run(state, _texts(state, instances, "instances"), request)
+    instances = [i if isinstance(i, KServeInstance) else KServeInstance(i) for i in data.instances]
+    if not any(i.text_pair is not None for i in instances):
+        results = await _run(
+            state, _texts(state, [i.text for i in instances], "instances"), request
+        )
+    elif task != "classify":
+        raise ApiError(422, f"text_pair needs parameters.task classify, not {task}")
+    else:
+        # An instance without a pair is one text: its pair's second text is empty.
+        pairs = [(i.text, i.text_pair or "") for i in instances]
+        service: ModelService = state.service
+        checked = _pairs(state, pairs, "instances", (".text", ".text_pair"))
+        results = await service.run_pairs(checked)
     return {"predictions": [_prediction(task, r) for r in results]}
 
 

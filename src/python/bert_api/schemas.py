@@ -57,7 +57,10 @@ class OpenAIEmbeddingsBody(msgspec.Struct):
 
 
 class KServeInstance(msgspec.Struct):
+    """One text, or a sentence pair (`text_pair`, as in transformers' pipelines) for classify."""
+
     text: str
+    text_pair: str | None = None
 
 
 class KServeV1Body(msgspec.Struct):
