@@ -68,6 +68,8 @@ def test_model_metadata_names_provider_and_tasks(mlm_server: RunningServer) -> N
     assert v1["model"]["execution_provider"] == "CPUExecutionProvider"
     assert v1["model"]["tasks"] == ["embed", "fill-mask"]
     assert v1["model"]["hidden_size"] == 32
+    # Embedding defaults: no sentence-transformers settings, so mean pooling, normalized.
+    assert (v1["model"]["pooling"], v1["model"]["normalize"]) == ("mean", True)
     v2 = httpx.get(f"{mlm_server.url}/v2/models/bert").json()
     assert v2["platform"] == "onnxruntime_onnx"
     assert v2["inputs"] == [{"name": "text", "datatype": "BYTES", "shape": [-1]}]

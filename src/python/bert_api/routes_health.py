@@ -98,6 +98,8 @@ def model_info(state: State) -> dict[str, Any]:
             "precision": manifest.precision.value,
             "tasks": tasks,
             "labels": list(manifest.id2label.values()),
+            "pooling": manifest.pooling.value,
+            "normalize": manifest.normalize,
             "hidden_size": manifest.hidden_size,
             "max_sequence_length": engine.max_length,
             "truncation": engine.tokenizer.truncation.value,

@@ -125,7 +125,8 @@ def _usage(results: list[TaskResult]) -> int:
 @inference_route("/embed", "tasks", "Sentence embeddings")
 async def embed(state: State, data: EmbedBody) -> dict[str, Any]:
     texts = _texts(state, data.inputs)
-    results = await _run(state, texts, EmbedRequest(Pooling(data.pooling), data.normalize))
+    pooling = Pooling(data.pooling) if data.pooling else None
+    results = await _run(state, texts, EmbedRequest(pooling, data.normalize))
     rows = _embedding_rows(results)
     return {
         "model": state.settings.served_model_name,
@@ -234,13 +235,14 @@ def _task_request(parameters: dict[str, Any] | None) -> tuple[str, TaskRequest]:
         return task, FillMaskRequest(top_k)
     if task == "classify":
         return task, ClassifyRequest()
-    pooling = parameters.get("pooling", "mean")
-    if pooling not in ("mean", "cls"):
+    # Absent (or null): the model's own default.
+    pooling = parameters.get("pooling")
+    if pooling not in (None, "mean", "cls"):
         raise ApiError(422, f"parameters.pooling must be mean or cls, got {pooling!r}")
-    normalize = parameters.get("normalize", True)
-    if not isinstance(normalize, bool):
+    normalize = parameters.get("normalize")
+    if normalize is not None and not isinstance(normalize, bool):
         raise ApiError(422, "parameters.normalize must be a boolean")
-    return task, EmbedRequest(Pooling(pooling), normalize)
+    return task, EmbedRequest(Pooling(pooling) if pooling else None, normalize)
 
 
 def _prediction(task: str, result: TaskResult) -> Any:

@@ -14,9 +14,11 @@ Texts = str | Annotated[list[str], msgspec.Meta(min_length=1)]
 
 
 class EmbedBody(msgspec.Struct):
+    """Pooling and normalization left out (or null) are the model's own (GET /v1/models/<name>)."""
+
     inputs: Texts
-    pooling: Literal["mean", "cls"] = "mean"
-    normalize: bool = True
+    pooling: Literal["mean", "cls"] | None = None
+    normalize: bool | None = None
 
 
 class FillMaskBody(msgspec.Struct):

@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bert_runtime.config import Device, Precision
+from bert_runtime.config import Device, Pooling, Precision
 from bert_runtime.errors import ModelSourceError
 
 MANIFEST_NAME = "manifest.json"
@@ -46,6 +46,10 @@ class Manifest:
     cache_key: str
     format_version: int = FORMAT_VERSION
     extra: dict[str, str] = field(default_factory=dict)
+    # What an embedding request naming neither gets: a sentence-transformers model's own pooling
+    # and normalization (modules.json), else mean pooling, normalized.
+    pooling: Pooling = Pooling.MEAN
+    normalize: bool = True
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
@@ -60,6 +64,8 @@ class Manifest:
             )
         raw["device"] = Device(raw["device"])
         raw["precision"] = Precision(raw["precision"])
+        if "pooling" in raw:  # manifests written before it was recorded have the default
+            raw["pooling"] = Pooling(raw["pooling"])
         raw["id2label"] = {int(k): v for k, v in raw["id2label"].items()}
         return cls(**raw)
 

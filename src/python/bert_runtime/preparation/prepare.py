@@ -27,6 +27,7 @@ from bert_runtime.errors import ModelSourceError
 from bert_runtime.manifest import MANIFEST_NAME, MODEL_NAME, Manifest, read_manifest, sha256_file
 from bert_runtime.preparation import sources
 from bert_runtime.preparation.checkpoint import BertConfig, Head, Weights, read_config
+from bert_runtime.preparation.embedding_defaults import read_embedding_defaults
 from bert_runtime.preparation.graph import OPSET, build_graph, class_score_function
 from bert_runtime.preparation.optimize import FUSED_OPS, apply_precision, count_ops, optimize
 from bert_runtime.preparation.tokenizer_files import write_tokenizer
@@ -115,6 +116,7 @@ def _build(
     files: sources.SourceFiles, out: Path, *, device: Device, precision: Precision, key: str
 ) -> Manifest:
     config = read_config(files.path(sources.CONFIG_FILE))
+    embedding = read_embedding_defaults(files)
     weights = Weights.load(files.path(sources.WEIGHTS_FILE))
     heads = weights.heads(config)
     logger.info("building %s graph with heads %s", config.architecture, [h.value for h in heads])
@@ -149,6 +151,8 @@ def _build(
         fused_ops=fused,
         cache_key=key,
         extra=_class_scores(config, weights, heads),
+        pooling=embedding.pooling,
+        normalize=embedding.normalize,
     )
     (out / MANIFEST_NAME).write_text(manifest.to_json())
     return manifest

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,7 +21,12 @@ import pytest
 from safetensors.numpy import load_file, save_file
 
 from bert_runtime.config import Device, EngineConfig, Pooling, Precision
-from bert_runtime.errors import ConfigError, MissingModelFilesError, UnsupportedModelError
+from bert_runtime.errors import (
+    ConfigError,
+    MissingModelFilesError,
+    ModelSourceError,
+    UnsupportedModelError,
+)
 from bert_runtime.manifest import MODEL_NAME, read_manifest, sha256_file
 from bert_runtime.preparation import cli
 from bert_runtime.preparation.prepare import prepare
@@ -208,6 +214,96 @@ def test_unknown_problem_type_is_named(tmp_path: Path) -> None:
     (source / "config.json").write_text(json.dumps({**config, "problem_type": "ranking"}))
     with pytest.raises(UnsupportedModelError, match="problem_type 'ranking' is not supported"):
         prepare(str(source), tmp_path / "out")
+
+
+def _sentence_transformers_layout(
+    root: Path, pooling: dict[str, bool], modules: list[str] | None = None
+) -> Path:
+    """tiny-bert laid out as sentence-transformers saves a model: modules.json, 1_Pooling."""
+    source = root / "source"
+    shutil.copytree(TINY_BERT, source)
+    kinds = modules or ["Transformer", "Pooling"]
+    listing = [
+        {
+            "idx": i,
+            "name": str(i),
+            "path": "" if kind == "Transformer" else f"{i}_{kind}",
+            "type": f"sentence_transformers.models.{kind}",
+        }
+        for i, kind in enumerate(kinds)
+    ]
+    (source / "modules.json").write_text(json.dumps(listing))
+    (source / "1_Pooling").mkdir()
+    settings = {"word_embedding_dimension": 32, "pooling_mode_cls_token": False, **pooling}
+    (source / "1_Pooling" / "config.json").write_text(json.dumps(settings))
+    return source
+
+
+def test_a_sentence_transformers_models_pooling_is_its_default(tmp_path: Path) -> None:
+    source = _sentence_transformers_layout(tmp_path, {"pooling_mode_cls_token": True})
+    prepare(str(source), tmp_path / "out")
+    manifest = read_manifest(tmp_path / "out")
+    assert (manifest.pooling, manifest.normalize) == (Pooling.CLS, False)  # no Normalize module
+    engine = _engine(tmp_path / "out")
+    vectors = engine.embed(golden_texts())
+    for i, vector in enumerate(vectors):
+        # sentence-transformers' CLS pooling is the first token's hidden state, unnormalized.
+        gold = goldens()[f"tiny-bert/last_hidden_state/{i}"][0]
+        assert np.abs(vector - gold).max() <= 1e-4
+    # A request that names its own pooling still gets it.
+    mean = engine.embed(golden_texts(), EmbedRequest(Pooling.MEAN, normalize=False))
+    for i, vector in enumerate(mean):
+        gold = goldens()[f"tiny-bert/last_hidden_state/{i}"].mean(axis=0)
+        assert np.abs(vector - gold).max() <= 1e-4
+
+
+def test_a_normalize_module_makes_embeddings_unit_length(tmp_path: Path) -> None:
+    modules = ["Transformer", "Pooling", "Normalize"]
+    source = _sentence_transformers_layout(tmp_path, {"pooling_mode_mean_tokens": True}, modules)
+    prepare(str(source), tmp_path / "out")
+    manifest = read_manifest(tmp_path / "out")
+    assert (manifest.pooling, manifest.normalize) == (Pooling.MEAN, True)
+    vectors = _engine(tmp_path / "out").embed(golden_texts())
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("pooling", "modules", "message"),
+    [
+        ({"pooling_mode_max_tokens": True}, None, "asks for pooling_mode_max_tokens"),
+        (
+            {"pooling_mode_mean_tokens": True, "pooling_mode_cls_token": True},
+            None,
+            "pooling_mode_cls_token + pooling_mode_mean_tokens",
+        ),
+        (
+            {"pooling_mode_mean_tokens": True},
+            ["Transformer", "Pooling", "Dense", "Normalize"],
+            "lists sentence_transformers.models.Dense, which bert_runtime does not apply",
+        ),
+    ],
+)
+def test_sentence_transformers_modules_it_cannot_apply_are_refused(
+    tmp_path: Path, pooling: dict[str, bool], modules: list[str] | None, message: str
+) -> None:
+    source = _sentence_transformers_layout(tmp_path, pooling, modules)
+    with pytest.raises(UnsupportedModelError, match=re.escape(message)):
+        prepare(str(source), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_malformed_modules_json_is_a_clear_error(tmp_path: Path) -> None:
+    source = _sentence_transformers_layout(tmp_path, {"pooling_mode_mean_tokens": True})
+    (source / "modules.json").write_text('{"0": "Transformer"}')
+    with pytest.raises(ModelSourceError, match="modules.json is not a list of typed modules"):
+        prepare(str(source), tmp_path / "out")
+
+
+def test_a_model_without_sentence_transformers_files_pools_mean_normalized(
+    prepared: Prepared,
+) -> None:
+    manifest = read_manifest(prepared("tiny-bert", Precision.FP32))
+    assert (manifest.pooling, manifest.normalize) == (Pooling.MEAN, True)
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)

@@ -17,7 +17,17 @@ WEIGHTS_FILE = "model.safetensors"
 # One of these makes a tokenizer; tokenizer.json (the fast tokenizer) is preferred.
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")
 OPTIONAL_FILES = ("tokenizer_config.json", "special_tokens_map.json")
-_ALL_FILES = [CONFIG_FILE, WEIGHTS_FILE, *TOKENIZER_FILES, *OPTIONAL_FILES]
+# A sentence-transformers model's module list and pooling settings (its embedding defaults).
+MODULES_FILE = "modules.json"
+POOLING_CONFIG_FILE = "1_Pooling/config.json"
+_ALL_FILES = [
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    *TOKENIZER_FILES,
+    *OPTIONAL_FILES,
+    MODULES_FILE,
+    POOLING_CONFIG_FILE,
+]
 
 
 @dataclass(frozen=True)

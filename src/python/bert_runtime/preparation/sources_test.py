@@ -6,6 +6,7 @@ CLI in a child process with its own environment, as a user would.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from bert_runtime.config import Pooling
 from bert_runtime.errors import MissingModelFilesError, ModelSourceError
 from bert_runtime.manifest import read_manifest
 from bert_runtime.preparation import sources
@@ -64,6 +66,33 @@ def test_hub_repo_is_downloaded_and_prepared(
     assert manifest.revision == commit_of(repo_dir)
     assert any("/resolve/" in r and r.endswith("model.safetensors") for r in requests)
     assert not any(r.endswith("README.md") for r in requests), "downloaded a file it does not need"
+
+
+def test_a_sentence_transformers_repos_pooling_is_downloaded_with_it(
+    hub: tuple[str, Path, list[str]], tmp_path: Path
+) -> None:
+    url, repo_dir, requests = hub
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {
+            "idx": 1,
+            "name": "1",
+            "path": "1_Pooling",
+            "type": "sentence_transformers.models.Pooling",
+        },
+    ]
+    (repo_dir / "modules.json").write_text(json.dumps(modules))
+    (repo_dir / "1_Pooling").mkdir()
+    (repo_dir / "1_Pooling" / "config.json").write_text('{"pooling_mode_cls_token": true}')
+    out = tmp_path / "out"
+    done = _prepare(
+        [REPO, "--out", str(out), "--cache-dir", str(tmp_path / "cache")], HF_ENDPOINT=url
+    )
+    assert done.returncode == 0, done.stderr
+    assert any(r.endswith("/1_Pooling/config.json") for r in requests)
+    manifest = read_manifest(out)
+    assert (manifest.pooling, manifest.normalize) == (Pooling.CLS, False)
+    assert "1_Pooling/config.json" in manifest.input_sha256
 
 
 def test_pinned_revision_and_offline_reuse_of_the_cache(

@@ -174,7 +174,7 @@ class Engine:
         if embeds:
             cls_rows, mean_rows = self._infer(batch, ["cls_embedding", "mean_embedding"])
             return [
-                Embedding(pool(cls_rows[i], mean_rows[i], r), int(batch.lengths[i]))
+                Embedding(self._pool(cls_rows[i], mean_rows[i], r), int(batch.lengths[i]))
                 for i, r in enumerate(embeds)
             ]
         fill_masks = [r for r in requests if isinstance(r, FillMaskRequest)]
@@ -197,6 +197,12 @@ class Engine:
             )
             for i in range(len(requests))
         ]
+
+    def _pool(self, cls_row: np.ndarray, mean_row: np.ndarray, request: EmbedRequest) -> np.ndarray:
+        """The request's pooling and normalization, or the model's own where it names none."""
+        pooling = request.pooling or self.manifest.pooling
+        normalize = self.manifest.normalize if request.normalize is None else request.normalize
+        return pool(cls_row, mean_row, pooling, normalize)
 
     def _fill_mask(self, batch: Batch, requests: Sequence[FillMaskRequest]) -> list[TaskResult]:
         positions = np.argwhere(batch.input_ids == self.tokenizer.mask_id).astype(np.int64)
@@ -239,7 +245,10 @@ class Engine:
 
     # --- convenience, for callers without a batcher ----------------------------------------------
     def embed(self, texts: Sequence[str], request: EmbedRequest | None = None) -> np.ndarray:
-        """One vector per text, a [texts, hidden] array (L2-normalized mean pooling by default)."""
+        """
+        One vector per text, a [texts, hidden] array: by default pooled and normalized as the model
+        says (a sentence-transformers model's own settings; L2-normalized mean pooling otherwise).
+        """
         results = self.run_texts(texts, request or EmbedRequest())
         return np.stack([r.vector for r in results if isinstance(r, Embedding)])
 

@@ -16,8 +16,10 @@ from bert_runtime.config import Pooling
 
 @dataclass(frozen=True)
 class EmbedRequest:
-    pooling: Pooling = Pooling.MEAN
-    normalize: bool = True
+    """None takes the model's own default (its manifest's `pooling` / `normalize`)."""
+
+    pooling: Pooling | None = None
+    normalize: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -73,10 +75,12 @@ class Classification:
 TaskResult = Embedding | FillMaskResult | Classification
 
 
-def pool(cls_rows: np.ndarray, mean_rows: np.ndarray, request: EmbedRequest) -> np.ndarray:
-    """Pick the pooled vector the request asked for, L2-normalized when asked."""
-    vector = (cls_rows if request.pooling is Pooling.CLS else mean_rows).astype(np.float32)
-    if request.normalize:
+def pool(
+    cls_row: np.ndarray, mean_row: np.ndarray, pooling: Pooling, normalize: bool
+) -> np.ndarray:
+    """Pick the pooled vector asked for, L2-normalized when asked."""
+    vector = (cls_row if pooling is Pooling.CLS else mean_row).astype(np.float32)
+    if normalize:
         norm = float(np.linalg.norm(vector))
         vector = vector / max(norm, 1e-12)
     return vector

@@ -1,0 +1,64 @@
+"""
+A sentence-transformers model's own pooling and normalization, so that the embeddings a client gets
+without asking for either are the ones sentence-transformers itself would give.
+
+sentence-transformers describes a model as a list of modules (`modules.json`): the transformer,
+then usually Pooling (`1_Pooling/config.json` says which) and Normalize. A model with modules we do
+not apply (Dense projections, other pooling modes) is refused rather than served with embeddings
+that quietly differ from the library's.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from bert_runtime.config import Pooling
+from bert_runtime.errors import MissingModelFilesError, ModelSourceError, UnsupportedModelError
+from bert_runtime.preparation.sources import MODULES_FILE, SourceFiles
+
+_APPLIED_MODULES = ("Transformer", "Pooling", "Normalize")
+_POOLING_MODES = {"pooling_mode_cls_token": Pooling.CLS, "pooling_mode_mean_tokens": Pooling.MEAN}
+
+
+@dataclass(frozen=True)
+class EmbeddingDefaults:
+    """What an embedding request that names neither pooling nor normalization gets."""
+
+    pooling: Pooling = Pooling.MEAN
+    normalize: bool = True
+
+
+def read_embedding_defaults(files: SourceFiles) -> EmbeddingDefaults:
+    """The model's sentence-transformers settings, or mean pooling, normalized, without them."""
+    if MODULES_FILE not in files.present():
+        return EmbeddingDefaults()
+    modules = json.loads(files.path(MODULES_FILE).read_text())
+    if not isinstance(modules, list) or not all(
+        isinstance(m, dict) and isinstance(m.get("type"), str) for m in modules
+    ):
+        raise ModelSourceError(f"{files.source}: {MODULES_FILE} is not a list of typed modules")
+    # "sentence_transformers.models.Pooling" -> "Pooling"
+    kinds = {m["type"].rsplit(".", 1)[-1]: m for m in modules}
+    others = [m["type"] for m in modules if m["type"].rsplit(".", 1)[-1] not in _APPLIED_MODULES]
+    if others:
+        raise UnsupportedModelError(
+            f"{files.source}: {MODULES_FILE} lists {', '.join(others)}, which bert_runtime does "
+            f"not apply (it applies {', '.join(_APPLIED_MODULES)})"
+        )
+    pooling = Pooling.MEAN
+    if "Pooling" in kinds:
+        name = f"{kinds['Pooling']['path']}/config.json"
+        if not files.path(name).is_file():
+            raise MissingModelFilesError(files.source, [name])
+        settings = json.loads(files.path(name).read_text())
+        modes = sorted(
+            k for k, v in settings.items() if k.startswith("pooling_mode_") and v is True
+        )
+        if len(modes) != 1 or modes[0] not in _POOLING_MODES:
+            raise UnsupportedModelError(
+                f"{files.source}: {name} asks for {' + '.join(modes) or 'no pooling mode'}; "
+                f"bert_runtime pools with one of {', '.join(sorted(_POOLING_MODES))}"
+            )
+        pooling = _POOLING_MODES[modes[0]]
+    return EmbeddingDefaults(pooling, normalize="Normalize" in kinds)
