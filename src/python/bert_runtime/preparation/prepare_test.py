@@ -156,6 +156,21 @@ def test_classification_logits_are_those_the_scores_come_from(prepared: Prepared
     np.testing.assert_allclose(softmax, list(result.scores.values()), atol=1e-6)
 
 
+def test_a_directory_prepared_before_class_logits_still_classifies(
+    prepared: Prepared, tmp_path: Path
+) -> None:
+    old = tmp_path / "old"
+    shutil.copytree(prepared("tiny-bert-cls", Precision.FP32), old)
+    manifest = json.loads((old / "manifest.json").read_text())
+    manifest["outputs"].remove("class_logits")
+    for key in ("pooling", "normalize"):  # not recorded back then either
+        del manifest[key]
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    (result,) = _engine(old).classify(["good day"])
+    assert result.logits == {} and set(result.scores) == {"negative", "neutral", "positive"}
+    assert _engine(old).embed(["good day"]).shape == (1, 32)
+
+
 def test_single_logit_reranker_is_scored_as_transformers_pipeline_does(
     prepared: Prepared,
 ) -> None:
