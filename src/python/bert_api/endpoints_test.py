@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import json
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -19,6 +22,7 @@ from bert_runtime.testutil.models import (
     golden_pairs,
     golden_texts,
     goldens,
+    prepared_model,
 )
 
 TEXTS = ["hello world", "the quick brown fox jumps over the lazy dog", ""]
@@ -253,6 +257,18 @@ def test_kserve_v1_classifies_text_pairs(cls_server: RunningServer) -> None:
     response = _post(cls_server, url, embed)
     assert response.status_code == 422
     assert "text_pair needs parameters.task classify" in response.json()["error"]["message"]
+
+
+def test_rerank_refuses_a_reranker_prepared_before_logits(tmp_path: Path) -> None:
+    old = tmp_path / "old"
+    shutil.copytree(prepared_model(tmp_path, "tiny-bert-rerank"), old)
+    manifest = json.loads((old / "manifest.json").read_text())
+    manifest["outputs"].remove("class_logits")
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    with run_server({"MODEL_NAME": str(old)}, tmp_path) as server:
+        response = _post(server, "/rerank", {"query": "a", "texts": ["b"]})
+    assert response.status_code == 422
+    assert "prepare it again" in response.json()["error"]["message"]
 
 
 def test_rerank_needs_a_single_label_model(cls_server: RunningServer) -> None:

@@ -172,6 +172,11 @@ async def rerank(state: State, data: RerankBody) -> list[dict[str, Any]]:
             f"/rerank needs a cross-encoder (a classification head with one label); this model "
             f"has {engine.num_labels}: use /classify with pairs",
         )
+    if engine is not None and "class_logits" not in engine.manifest.outputs:
+        # Such a graph scored one logit with softmax: every text would rank 1.0.
+        raise ApiError(
+            422, "this model directory was prepared by an older bert_runtime: prepare it again"
+        )
     _check_length(state, data.query, "query")
     texts = _texts(state, data.texts, "texts")
     results = await service.run_pairs([(data.query, text) for text in texts])
