@@ -228,6 +228,12 @@ def _check_dashboard_service_queries(
     }
     service = [query for query in panel_queries() if is_service_query(query.expr)]
     assert {(q.panel, q.legend) for q in service} == set(sane), "every service query needs a check"
+    # The gauges hold what the latest scrape saw, which may be from before the last request ended
+    # (CI flake: "Active requests" = [1.0]). Wait for a scrape after it; one that stays above 0
+    # (a request never counted out) still fails here, by timing out.
+    _query_until(
+        prometheus, "sum(inference_active_requests)", lambda v: v == [0.0], "the traffic to end"
+    )
     for query in service:
         values = _query_until(prometheus, query.expr, lambda v: True, query.panel)
         assert sane[(query.panel, query.legend)](values), f"{query.panel}: {query.expr} = {values}"
