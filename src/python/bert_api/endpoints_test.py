@@ -271,6 +271,45 @@ def test_rerank_refuses_a_reranker_prepared_before_logits(tmp_path: Path) -> Non
     assert "prepare it again" in response.json()["error"]["message"]
 
 
+def _bytes_input(name: str, data: list[str]) -> dict[str, object]:
+    return {"name": name, "shape": [len(data)], "datatype": "BYTES", "data": data}
+
+
+def test_open_inference_v2_classifies_text_pairs(cls_server: RunningServer) -> None:
+    url = "/v2/models/bert/infer"
+    classify = {"task": "classify"}
+    firsts, seconds = (list(side) for side in zip(*golden_pairs(), strict=True))
+    inputs = [_bytes_input("text", firsts), _bytes_input("text_pair", seconds)]
+    body = _post(cls_server, url, {"inputs": inputs, "parameters": classify}).json()
+    (output,) = body["outputs"]
+    labels = ["negative", "neutral", "positive"]
+    assert output["shape"] == [len(firsts)]
+    for i, prediction in enumerate(output["data"]):
+        gold = goldens()[f"tiny-bert-cls/pair_probabilities/{i}"]
+        np.testing.assert_allclose([prediction["scores"][k] for k in labels], gold, atol=1e-4)
+    for bad, message in (
+        ({"inputs": inputs, "parameters": {"task": "embed"}}, "needs parameters.task classify"),
+        (
+            {"inputs": [inputs[0], _bytes_input("other", seconds)], "parameters": classify},
+            "must be named text_pair",
+        ),
+        (
+            {"inputs": [inputs[0], _bytes_input("text_pair", seconds[:2])], "parameters": classify},
+            "input text_pair has 2 elements, input 'text' 4",
+        ),
+        (
+            {
+                "inputs": [inputs[0], _bytes_input("text_pair", ["a", "b", "c", "d" * 20_001])],
+                "parameters": classify,
+            },
+            "inputs[1].data[3] has 20001 characters",
+        ),
+    ):
+        response = _post(cls_server, url, bad)
+        assert response.status_code == 422, bad
+        assert message in response.json()["error"]["message"]
+
+
 def test_rerank_needs_a_single_label_model(cls_server: RunningServer) -> None:
     response = _post(cls_server, "/rerank", {"query": "a", "texts": ["b"]})
     assert response.status_code == 422

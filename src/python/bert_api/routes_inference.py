@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from bert_api.schemas import (
     Texts,
     TextsBody,
     V2InferBody,
+    V2Tensor,
 )
 from bert_runtime.config import Pooling
 from bert_runtime.serving.tasks import (
@@ -78,16 +80,16 @@ def _pairs(
     state: State,
     pairs: list[tuple[str, str]],
     field: str = "pairs",
-    sides: tuple[str, str] = ("[0]", "[1]"),
+    where: Callable[[int, int], str] = lambda index, side: f"pairs[{index}][{side}]",
 ) -> list[tuple[str, str]]:
     """
     Sentence pairs within the limits of the texts: one item per pair, each text checked (and
-    named `field[index]` plus its side's suffix).
+    named in errors by `where(pair index, 0 or 1)`).
     """
     _check_count(state, len(pairs), field)
     for index, pair in enumerate(pairs):
-        for side, text in zip(sides, pair, strict=True):
-            _check_length(state, text, f"{field}[{index}]{side}")
+        for side, text in enumerate(pair):
+            _check_length(state, text, where(index, side))
     return pairs
 
 
@@ -280,7 +282,8 @@ async def v1_predict(state: State, model_name: str, data: KServeV1Body) -> dict[
         # An instance without a pair is one text: its pair's second text is empty.
         pairs = [(i.text, i.text_pair or "") for i in instances]
         service: ModelService = state.service
-        checked = _pairs(state, pairs, "instances", (".text", ".text_pair"))
+        sides = ("text", "text_pair")
+        checked = _pairs(state, pairs, "instances", lambda i, side: f"instances[{i}].{sides[side]}")
         results = await service.run_pairs(checked)
     return {"predictions": [_prediction(task, r) for r in results]}
 
@@ -289,19 +292,27 @@ async def v1_predict(state: State, model_name: str, data: KServeV1Body) -> dict[
 async def v2_infer(state: State, model_name: str, data: V2InferBody) -> dict[str, Any]:
     if model_name != state.settings.served_model_name:
         raise ApiError(404, f"unknown model {model_name!r}")
-    if len(data.inputs) != 1 or data.inputs[0].datatype != "BYTES":
-        raise ApiError(422, "send exactly one input tensor of datatype BYTES holding the texts")
-    tensor = data.inputs[0]
-    if not all(isinstance(t, str) for t in tensor.data):
-        raise ApiError(422, f"input {tensor.name!r}: every element of data must be a string")
-    if int(np.prod(tensor.shape)) != len(tensor.data):
+    if not 1 <= len(data.inputs) <= 2 or any(t.datatype != "BYTES" for t in data.inputs):
         raise ApiError(
             422,
-            f"input {tensor.name!r}: shape {tensor.shape} does not match "
-            f"{len(tensor.data)} elements",
+            "send one input tensor of datatype BYTES holding the texts (and, for classify, a "
+            "second one named text_pair holding the second text of each pair)",
         )
+    for tensor in data.inputs:
+        if not all(isinstance(t, str) for t in tensor.data):
+            raise ApiError(422, f"input {tensor.name!r}: every element of data must be a string")
+        if int(np.prod(tensor.shape)) != len(tensor.data):
+            raise ApiError(
+                422,
+                f"input {tensor.name!r}: shape {tensor.shape} does not match "
+                f"{len(tensor.data)} elements",
+            )
     task, request = _task_request(data.parameters)
-    results = await _run(state, _texts(state, tensor.data, "inputs[0].data"), request)
+    texts, *second = data.inputs
+    if not second:
+        results = await _run(state, _texts(state, texts.data, "inputs[0].data"), request)
+    else:
+        results = await _v2_pairs(state, task, texts, second[0])
     body: dict[str, Any] = {"model_name": model_name, "model_version": "1"}
     if data.id is not None:
         body["id"] = data.id
@@ -325,6 +336,27 @@ async def v2_infer(state: State, model_name: str, data: V2InferBody) -> dict[str
             }
         ]
     return body
+
+
+async def _v2_pairs(
+    state: State, task: str, texts: V2Tensor, text_pair: V2Tensor
+) -> list[TaskResult]:
+    """Classify the pairs of two V2 input tensors, element by element."""
+    if task != "classify" or text_pair.name != "text_pair":
+        raise ApiError(
+            422,
+            "a second input tensor must be named text_pair and needs parameters.task classify",
+        )
+    if len(text_pair.data) != len(texts.data):
+        raise ApiError(
+            422,
+            f"input text_pair has {len(text_pair.data)} elements, input {texts.name!r} "
+            f"{len(texts.data)}: one second text per text",
+        )
+    pairs = list(zip(texts.data, text_pair.data, strict=True))
+    service: ModelService = state.service
+    checked = _pairs(state, pairs, "inputs[0].data", lambda i, side: f"inputs[{side}].data[{i}]")
+    return await service.run_pairs(checked)
 
 
 INFERENCE_ROUTES = [
