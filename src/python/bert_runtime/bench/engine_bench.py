@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -194,9 +193,23 @@ class _Measurer:
             assert self.engine is not None
             return _mixed_workload(self.engine, request["count"], seed=7)
         if op == "status":
-            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            return {"peak_rss_mib": rss, "anon_huge_mib": huge_pages_status().anon_huge_bytes >> 20}
+            return {
+                "peak_rss_mib": _peak_rss_mib(),
+                "anon_huge_mib": huge_pages_status().anon_huge_bytes >> 20,
+            }
         raise ValueError(f"unknown op {op!r}")
+
+
+def _peak_rss_mib() -> float:
+    """
+    This process's own peak resident memory (VmHWM). Not getrusage's ru_maxrss: Linux carries it
+    across exec, so a worker started by a parent that had just prepared bert-base (5.6 GB) would
+    report the parent's peak as its own.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("/proc/self/status has no VmHWM (not Linux?)")
 
 
 def _serve_requests(backend: Backend, workdir: Path, threads: int) -> None:
