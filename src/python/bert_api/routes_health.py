@@ -89,7 +89,7 @@ def model_info(state: State) -> dict[str, Any]:
     tasks = ["embed"]
     tasks += ["fill-mask"] if engine.supports_fill_mask else []
     tasks += ["classify"] if engine.supports_classification else []
-    tasks += ["rerank"] if engine.num_labels == 1 else []
+    tasks += ["rerank"] if engine.supports_rerank else []
     info.update(
         {
             "source": manifest.source,

@@ -174,8 +174,8 @@ async def rerank(state: State, data: RerankBody) -> list[dict[str, Any]]:
             f"/rerank needs a cross-encoder (a classification head with one label); this model "
             f"has {engine.num_labels}: use /classify with pairs",
         )
-    if engine is not None and "class_logits" not in engine.manifest.outputs:
-        # Such a graph scored one logit with softmax: every text would rank 1.0.
+    if engine is not None and not engine.supports_rerank:
+        # One label, but from a graph that scored it with softmax: every text would rank 1.0.
         raise ApiError(
             422, "this model directory was prepared by an older bert_runtime: prepare it again"
         )

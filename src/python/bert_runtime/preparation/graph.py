@@ -94,16 +94,20 @@ _SCORE_OPS = {
 }
 
 
+def classifier_labels(weights: Weights) -> int:
+    """The classification head's label count: its weight's rows (id2label may be absent)."""
+    return int(weights.get("classifier.weight").shape[0])
+
+
 def class_score_function(config: BertConfig, weights: Weights) -> ScoreFunction:
     """
     transformers' text-classification pipeline's default: raw values for regression, sigmoid for
     multi-label or a single logit (cross-encoder rerankers: softmax of one logit is always 1),
     softmax otherwise.
     """
-    labels = int(weights.get("classifier.weight").shape[0])
     if config.problem_type == "regression":
         return ScoreFunction.IDENTITY
-    if config.problem_type == "multi_label_classification" or labels == 1:
+    if config.problem_type == "multi_label_classification" or classifier_labels(weights) == 1:
         return ScoreFunction.SIGMOID
     return ScoreFunction.SOFTMAX
 
@@ -135,7 +139,7 @@ def build_graph(config: BertConfig, weights: Weights, heads: list[Head]) -> onnx
         outputs.append(_float_output("pooler_output", ["batch", config.hidden_size]))
         if Head.CLASSIFICATION in heads:
             logits = g.linear(pooled, weights, "classifier", "classifier")
-            labels = int(weights.get("classifier.weight").shape[0])
+            labels = classifier_labels(weights)
             g.op("Identity", [logits], "class_logits")
             function = class_score_function(config, weights)
             g.op(_SCORE_OPS[function], [logits], "class_probabilities")

@@ -40,8 +40,8 @@ from bert_runtime.serving.tokenizer import Batch, TextTokenizer, pad_batch, row_
 
 logger = logging.getLogger(__name__)
 
-# Padded lengths of direct calls round up to this multiple, as the Batcher's default does.
-DIRECT_PAD_MULTIPLE = 8
+# Padded lengths round up to this multiple unless the caller says otherwise (the Batcher's default).
+PAD_MULTIPLE = 8
 
 
 def _label_count(session: ort.InferenceSession, manifest: Manifest) -> int:
@@ -67,6 +67,9 @@ class Engine:
         self._on_cuda = CUDA_PROVIDER in self._session.get_providers()
         self._input_names = {i.name for i in self._session.get_inputs()}
         self.num_labels = _label_count(self._session, self.manifest)
+        # Directories prepared before class_logits existed have the scores alone.
+        class_outputs: tuple[str, ...] = ("class_probabilities", "class_logits")
+        self._class_outputs = [name for name in class_outputs if name in self.manifest.outputs]
         self.load_seconds = time.perf_counter() - started
         self.warmup_seconds = 0.0
         if self.config.warmup:
@@ -80,6 +83,14 @@ class Engine:
     @property
     def supports_classification(self) -> bool:
         return "class_probabilities" in self.manifest.outputs
+
+    @property
+    def supports_rerank(self) -> bool:
+        """
+        A one-label head whose score is the sigmoid of its logit; graphs from before class_logits
+        scored one logit with softmax (always 1.0).
+        """
+        return self.num_labels == 1 and "class_logits" in self._class_outputs
 
     @property
     def device_info(self) -> DeviceInfo:
@@ -118,13 +129,16 @@ class Engine:
         self.warmup_seconds = time.perf_counter() - started
         logger.info("warm-up took %.3fs", self.warmup_seconds)
 
-    def pad(self, sequences: Sequence[np.ndarray], multiple: int = 8) -> Batch:
+    def pad(self, sequences: Sequence[np.ndarray], multiple: int = PAD_MULTIPLE) -> Batch:
         return pad_batch(
             sequences, self.tokenizer.pad_id, multiple, self.manifest.max_sequence_length
         )
 
     def run(
-        self, sequences: Sequence[np.ndarray], requests: Sequence[TaskRequest], multiple: int = 8
+        self,
+        sequences: Sequence[np.ndarray],
+        requests: Sequence[TaskRequest],
+        multiple: int = PAD_MULTIPLE,
     ) -> list[TaskResult]:
         """
         Run one batch; every request must be of the same type.
@@ -183,11 +197,7 @@ class Engine:
         for row, request in enumerate(requests):
             if isinstance(request, ClassifyRequest) and request.second_text_start:
                 batch.token_type_ids[row, request.second_text_start : batch.lengths[row]] = 1
-        has_logits = "class_logits" in self.manifest.outputs
-        scores, *logits = self._infer(
-            batch,
-            ["class_probabilities", "class_logits"] if has_logits else ["class_probabilities"],
-        )
+        scores, *logits = self._infer(batch, self._class_outputs)
         return [
             classification(
                 scores[i],
@@ -293,4 +303,4 @@ class Engine:
         for sequence, request in zip(sequences, requests, strict=True):
             self.check_request(request, sequence)
         budget = self.config.direct_batch_tokens
-        return self._in_length_order(sequences, requests, budget, DIRECT_PAD_MULTIPLE, self.run)
+        return self._in_length_order(sequences, requests, budget, PAD_MULTIPLE, self.run)

@@ -69,11 +69,14 @@ class TextTokenizer:
             raise InputError("no texts to encode")
         encodings = self._tokenizer.encode_batch(list(texts))
         ids = [np.asarray(e.ids, dtype=np.int32) for e in encodings]
-        if self.truncation is TruncationPolicy.REJECT:
-            for index, sequence in enumerate(ids):
-                if len(sequence) > self.max_length:
-                    raise InputTooLongError(index, len(sequence), self.max_length)
+        for index, sequence in enumerate(ids):
+            self._check_length(index, sequence)
         return ids
+
+    def _check_length(self, index: int, ids: np.ndarray) -> None:
+        """Under REJECT, a text over the limit is an error (TRUNCATE has already cut it)."""
+        if self.truncation is TruncationPolicy.REJECT and len(ids) > self.max_length:
+            raise InputTooLongError(index, len(ids), self.max_length)
 
     def encode_pairs(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[np.ndarray, int]]:
         """
@@ -88,8 +91,7 @@ class TextTokenizer:
         encoded: list[tuple[np.ndarray, int]] = []
         for index, encoding in enumerate(encodings):
             ids = np.asarray(encoding.ids, dtype=np.int32)
-            if self.truncation is TruncationPolicy.REJECT and len(ids) > self.max_length:
-                raise InputTooLongError(index, len(ids), self.max_length)
+            self._check_length(index, ids)
             type_ids = np.asarray(encoding.type_ids)
             second = int(np.argmax(type_ids)) if type_ids.any() else 0
             encoded.append((ids, second))
