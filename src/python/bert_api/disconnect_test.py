@@ -43,6 +43,12 @@ class Exchange:
         self.handling.set()
         await asyncio.sleep(3600)
 
+    async def quick_app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Reads its body and answers 200 at once."""
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok", "more_body": False})
+
     def start(self) -> asyncio.Task[None]:
         middleware = CancelOnDisconnect(self.slow_app)
         return asyncio.ensure_future(middleware(SCOPE, self.receive, self.send))
@@ -83,14 +89,8 @@ def test_a_server_cancellation_at_the_same_moment_is_not_absorbed() -> None:
 def test_other_requests_pass_through_untouched() -> None:
     async def main() -> list[Message]:
         exchange = Exchange()
-
-        async def answer(scope: Scope, receive: Receive, send: Send) -> None:
-            await receive()
-            await send({"type": "http.response.start", "status": 200, "headers": []})
-            await send({"type": "http.response.body", "body": b"ok", "more_body": False})
-
         health = _scope("GET", "/health")
-        await CancelOnDisconnect(answer)(health, exchange.receive, exchange.send)
+        await CancelOnDisconnect(exchange.quick_app)(health, exchange.receive, exchange.send)
         return exchange.sent
 
     sent = asyncio.run(main())
@@ -103,9 +103,7 @@ def test_a_disconnect_after_the_answer_is_not_a_departure(leave: bool) -> None:
         exchange = Exchange()
 
         async def answer(scope: Scope, receive: Receive, send: Send) -> None:
-            await receive()
-            await send({"type": "http.response.start", "status": 200, "headers": []})
-            await send({"type": "http.response.body", "body": b"ok", "more_body": False})
+            await exchange.quick_app(scope, receive, send)
             if leave:  # servers report the finished connection as a disconnect
                 exchange.incoming.put_nowait({"type": "http.disconnect"})
                 await asyncio.sleep(0.01)

@@ -62,8 +62,8 @@ async def health(state: State) -> Response[dict[str, Any]]:
 async def live(state: State) -> Response[dict[str, Any]]:
     service = _service(state)
     if service.status is Status.FAILED:
-        return Response({"live": False, "error": service.error or "failed"}, status_code=503)
-    return Response({"live": True}, status_code=200)
+        return _ready_response(False, {"live": False, "error": service.error or "failed"})
+    return _ready_response(True, {"live": True})
 
 
 @get(
