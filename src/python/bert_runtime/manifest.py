@@ -30,6 +30,8 @@ class Manifest:
     precision: Precision
     opset: int
     builder_version: str
+    # The longest input the model takes: its position embeddings, or a sentence-transformers
+    # model's max_seq_length (sentence_bert_config.json) when that is shorter.
     max_sequence_length: int
     hidden_size: int
     vocab_size: int

@@ -5,7 +5,8 @@ without asking for either are the ones sentence-transformers itself would give.
 sentence-transformers describes a model as a list of modules (`modules.json`): the transformer,
 then usually Pooling (`1_Pooling/config.json` says which) and Normalize. A model with modules we do
 not apply (Dense projections, other pooling modes) is refused rather than served with embeddings
-that quietly differ from the library's.
+that quietly differ from the library's. Its `sentence_bert_config.json` says how many tokens the
+library feeds the model (`max_seq_length`, often below the position embeddings' 512).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 from bert_runtime.config import Pooling
 from bert_runtime.errors import MissingModelFilesError, ModelSourceError, UnsupportedModelError
-from bert_runtime.preparation.sources import MODULES_FILE, SourceFiles
+from bert_runtime.preparation.sources import MODULES_FILE, SENTENCE_CONFIG_FILE, SourceFiles
 
 _APPLIED_MODULES = ("Transformer", "Pooling", "Normalize")
 _POOLING_MODES = {"pooling_mode_cls_token": Pooling.CLS, "pooling_mode_mean_tokens": Pooling.MEAN}
@@ -27,12 +28,15 @@ class EmbeddingDefaults:
 
     pooling: Pooling = Pooling.MEAN
     normalize: bool = True
+    # sentence-transformers' max_seq_length: it truncates longer inputs there, so we do too.
+    max_length: int | None = None
 
 
 def read_embedding_defaults(files: SourceFiles) -> EmbeddingDefaults:
     """The model's sentence-transformers settings, or mean pooling, normalized, without them."""
+    max_length = _read_max_length(files)
     if MODULES_FILE not in files.present():
-        return EmbeddingDefaults()
+        return EmbeddingDefaults(max_length=max_length)
     modules = json.loads(files.path(MODULES_FILE).read_text())
     if not isinstance(modules, list) or not all(
         isinstance(m, dict) and isinstance(m.get("type"), str) for m in modules
@@ -61,4 +65,23 @@ def read_embedding_defaults(files: SourceFiles) -> EmbeddingDefaults:
                 f"bert_runtime pools with one of {', '.join(sorted(_POOLING_MODES))}"
             )
         pooling = _POOLING_MODES[modes[0]]
-    return EmbeddingDefaults(pooling, normalize="Normalize" in kinds)
+    return EmbeddingDefaults(pooling, normalize="Normalize" in kinds, max_length=max_length)
+
+
+def _read_max_length(files: SourceFiles) -> int | None:
+    """`max_seq_length` from sentence_bert_config.json, None without the file or the key."""
+    if SENTENCE_CONFIG_FILE not in files.present():
+        return None
+    settings = json.loads(files.path(SENTENCE_CONFIG_FILE).read_text())
+    if not isinstance(settings, dict):
+        raise ModelSourceError(f"{files.source}: {SENTENCE_CONFIG_FILE} is not a JSON object")
+    value = settings.get("max_seq_length")
+    if value is None:
+        return None
+    # bool is an int subclass; `true` is no length.
+    if not isinstance(value, int) or isinstance(value, bool) or value < 2:
+        raise ModelSourceError(
+            f"{files.source}: {SENTENCE_CONFIG_FILE} max_seq_length must be an integer >= 2, "
+            f"got {value!r}"
+        )
+    return value

@@ -27,7 +27,10 @@ from bert_runtime.errors import ModelSourceError
 from bert_runtime.manifest import MANIFEST_NAME, MODEL_NAME, Manifest, read_manifest, sha256_file
 from bert_runtime.preparation import sources
 from bert_runtime.preparation.checkpoint import BertConfig, Head, Weights, read_config
-from bert_runtime.preparation.embedding_defaults import read_embedding_defaults
+from bert_runtime.preparation.embedding_defaults import (
+    EmbeddingDefaults,
+    read_embedding_defaults,
+)
 from bert_runtime.preparation.graph import OPSET, build_graph, class_score_function
 from bert_runtime.preparation.optimize import FUSED_OPS, apply_precision, count_ops, optimize
 from bert_runtime.preparation.tokenizer_files import write_tokenizer
@@ -139,7 +142,7 @@ def _build(
         precision=precision,
         opset=OPSET,
         builder_version=BUILDER_VERSION,
-        max_sequence_length=config.max_position_embeddings,
+        max_sequence_length=_max_sequence_length(config, embedding),
         hidden_size=config.hidden_size,
         vocab_size=config.vocab_size,
         heads=[h.value for h in heads],
@@ -156,6 +159,13 @@ def _build(
     )
     (out / MANIFEST_NAME).write_text(manifest.to_json())
     return manifest
+
+
+def _max_sequence_length(config: BertConfig, embedding: EmbeddingDefaults) -> int:
+    """The position embeddings' length, or sentence-transformers' max_seq_length when shorter."""
+    if embedding.max_length is None:
+        return config.max_position_embeddings
+    return min(config.max_position_embeddings, embedding.max_length)
 
 
 def _class_scores(config: BertConfig, weights: Weights, heads: list[Head]) -> dict[str, str]:

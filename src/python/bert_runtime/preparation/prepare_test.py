@@ -314,6 +314,62 @@ def test_a_malformed_modules_json_is_a_clear_error(tmp_path: Path) -> None:
         prepare(str(source), tmp_path / "out")
 
 
+def test_sentence_transformers_max_seq_length_is_the_models_input_limit(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    source = _sentence_transformers_layout(tmp_path, {"pooling_mode_mean_tokens": True})
+    (source / "sentence_bert_config.json").write_text(
+        json.dumps({"max_seq_length": 8, "do_lower_case": False})
+    )
+    prepare(str(source), tmp_path / "out")
+    assert read_manifest(tmp_path / "out").max_sequence_length == 8
+    # A server asking for more gets the model's 8, as sentence-transformers would cut there.
+    with caplog.at_level(logging.WARNING, logger="bert_runtime.serving.engine"):
+        capped = Engine(tmp_path / "out", EngineConfig(max_sequence_length=64))
+    assert capped.max_length == 8
+    assert "max_sequence_length 64 is more than" in caplog.text
+    assert "its limit is 8 tokens" in caplog.text
+    long_text = "the quick brown fox jumps over the lazy dog and the cat sat on the mat"
+    request = EmbedRequest(Pooling.MEAN, normalize=False)
+    plain = tmp_path / "plain"
+    prepare(str(TINY_BERT), plain)
+    cut_by_hand = Engine(plain, EngineConfig(max_sequence_length=8)).embed([long_text], request)
+    uncut = _engine(plain).embed([long_text], request)
+    got = capped.embed([long_text], request)
+    np.testing.assert_array_equal(got, cut_by_hand)
+    assert np.abs(got - uncut).max() > 1e-3
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [({"max_seq_length": 512}, 64), ({"do_lower_case": False}, 64), ({"max_seq_length": 16}, 16)],
+)
+def test_sentence_bert_config_longer_than_the_positions_or_silent_keeps_them(
+    tmp_path: Path, settings: dict[str, object], expected: int
+) -> None:
+    source = _sentence_transformers_layout(tmp_path, {"pooling_mode_mean_tokens": True})
+    (source / "sentence_bert_config.json").write_text(json.dumps(settings))
+    prepare(str(source), tmp_path / "out")
+    assert read_manifest(tmp_path / "out").max_sequence_length == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"max_seq_length": "256"}', "max_seq_length must be an integer >= 2, got '256'"),
+        ('{"max_seq_length": true}', "max_seq_length must be an integer >= 2, got True"),
+        ("[256]", "sentence_bert_config.json is not a JSON object"),
+    ],
+)
+def test_a_malformed_sentence_bert_config_is_a_clear_error(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    source = _sentence_transformers_layout(tmp_path, {"pooling_mode_mean_tokens": True})
+    (source / "sentence_bert_config.json").write_text(text)
+    with pytest.raises(ModelSourceError, match=re.escape(message)):
+        prepare(str(source), tmp_path / "out")
+
+
 def test_a_model_without_sentence_transformers_files_pools_mean_normalized(
     prepared: Prepared,
 ) -> None:

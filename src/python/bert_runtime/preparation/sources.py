@@ -17,9 +17,10 @@ WEIGHTS_FILE = "model.safetensors"
 # One of these makes a tokenizer; tokenizer.json (the fast tokenizer) is preferred.
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")
 OPTIONAL_FILES = ("tokenizer_config.json", "special_tokens_map.json")
-# A sentence-transformers model's module list and pooling settings (its embedding defaults).
+# A sentence-transformers model's module list, pooling settings and input length (its defaults).
 MODULES_FILE = "modules.json"
 POOLING_CONFIG_FILE = "1_Pooling/config.json"
+SENTENCE_CONFIG_FILE = "sentence_bert_config.json"
 _ALL_FILES = [
     CONFIG_FILE,
     WEIGHTS_FILE,
@@ -27,6 +28,7 @@ _ALL_FILES = [
     *OPTIONAL_FILES,
     MODULES_FILE,
     POOLING_CONFIG_FILE,
+    SENTENCE_CONFIG_FILE,
 ]
 
 

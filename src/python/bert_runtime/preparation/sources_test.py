@@ -68,7 +68,7 @@ def test_hub_repo_is_downloaded_and_prepared(
     assert not any(r.endswith("README.md") for r in requests), "downloaded a file it does not need"
 
 
-def test_a_sentence_transformers_repos_pooling_is_downloaded_with_it(
+def test_a_sentence_transformers_repos_pooling_and_length_are_downloaded_with_it(
     hub: tuple[str, Path, list[str]], tmp_path: Path
 ) -> None:
     url, repo_dir, requests = hub
@@ -84,6 +84,7 @@ def test_a_sentence_transformers_repos_pooling_is_downloaded_with_it(
     (repo_dir / "modules.json").write_text(json.dumps(modules))
     (repo_dir / "1_Pooling").mkdir()
     (repo_dir / "1_Pooling" / "config.json").write_text('{"pooling_mode_cls_token": true}')
+    (repo_dir / "sentence_bert_config.json").write_text('{"max_seq_length": 16}')
     out = tmp_path / "out"
     done = _prepare(
         [REPO, "--out", str(out), "--cache-dir", str(tmp_path / "cache")], HF_ENDPOINT=url
@@ -92,7 +93,8 @@ def test_a_sentence_transformers_repos_pooling_is_downloaded_with_it(
     assert any(r.endswith("/1_Pooling/config.json") for r in requests)
     manifest = read_manifest(out)
     assert (manifest.pooling, manifest.normalize) == (Pooling.CLS, False)
-    assert "1_Pooling/config.json" in manifest.input_sha256
+    assert manifest.max_sequence_length == 16
+    assert {"1_Pooling/config.json", "sentence_bert_config.json"} <= set(manifest.input_sha256)
 
 
 def test_pinned_revision_and_offline_reuse_of_the_cache(

@@ -61,6 +61,13 @@ class Engine:
         self.manifest: Manifest = read_manifest(model_dir)
         check_precision_for_device(self.config.device, self.manifest.precision)
         self.max_length = min(self.config.max_sequence_length, self.manifest.max_sequence_length)
+        if self.max_length < self.config.max_sequence_length:
+            logger.warning(
+                "max_sequence_length %d is more than %s takes; its limit is %d tokens",
+                self.config.max_sequence_length,
+                self.manifest.source,
+                self.max_length,
+            )
         self.tokenizer = TextTokenizer.from_dir(model_dir, self.max_length, self.config.truncation)
         started = time.perf_counter()
         self._session = create_session(model_dir / MODEL_NAME, self.config)
