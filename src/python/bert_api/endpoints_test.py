@@ -118,6 +118,34 @@ def test_openai_embeddings_float_and_base64_agree(
     assert _post(mlm_server, "/v1/embeddings", {"input": "x", "model": "gpt"}).status_code == 404
 
 
+def test_openai_embeddings_shortened_to_dimensions_are_unit_length_prefixes(
+    mlm_server: RunningServer, engine: Engine
+) -> None:
+    body = {"input": TEXTS, "dimensions": 8}
+    floats = _post(mlm_server, "/v1/embeddings", body).json()
+    encoded = _post(mlm_server, "/v1/embeddings", {**body, "encoding_format": "base64"}).json()
+    got = np.array([d["embedding"] for d in floats["data"]])
+    full = engine.embed(TEXTS)  # the model's default: mean, normalized
+    expected = full[:, :8] / np.linalg.norm(full[:, :8], axis=1, keepdims=True)
+    assert got.shape == (len(TEXTS), 8)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    decoded = [np.frombuffer(base64.b64decode(d["embedding"]), "<f4") for d in encoded["data"]]
+    np.testing.assert_allclose(np.stack(decoded), got, atol=1e-7)
+    whole = _post(mlm_server, "/v1/embeddings", {"input": TEXTS, "dimensions": 32}).json()
+    np.testing.assert_allclose([d["embedding"] for d in whole["data"]], full, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("dimensions", "message"), [(33, "dimensions is 33, more than the model's 32"), (0, ">= 1")]
+)
+def test_openai_embeddings_dimensions_out_of_range_are_refused(
+    mlm_server: RunningServer, dimensions: int, message: str
+) -> None:
+    answer = _post(mlm_server, "/v1/embeddings", {"input": "x", "dimensions": dimensions})
+    assert answer.status_code == 422
+    assert message in answer.json()["error"]["message"]
+
+
 def test_fill_mask_matches_transformers_goldens(mlm_server: RunningServer) -> None:
     text = golden_texts()[3]
     body = _post(mlm_server, "/fill-mask", {"inputs": [text], "top_k": 5}).json()

@@ -208,17 +208,35 @@ async def tokenize(state: State, data: TextsBody) -> dict[str, Any]:
     }
 
 
+def _shortened(vector: np.ndarray, dimensions: int | None, normalized: bool) -> np.ndarray:
+    """The first `dimensions` values, back to unit length when the full vector was."""
+    if dimensions is None or dimensions == vector.shape[0]:
+        return vector
+    cut = vector[:dimensions]
+    if not normalized:
+        return cut
+    norm = float(np.linalg.norm(cut))
+    return cut / norm if norm > 0 else cut
+
+
 @inference_route("/v1/embeddings", "openai", "OpenAI-compatible embeddings")
 async def openai_embeddings(state: State, data: OpenAIEmbeddingsBody) -> dict[str, Any]:
     name = state.settings.served_model_name
     if data.model not in (None, name):
         raise ApiError(404, f"unknown model {data.model!r} (this server serves {name!r})")
+    service: ModelService = state.service
+    hidden = service.engine.manifest.hidden_size if service.engine is not None else None
+    if data.dimensions is not None and hidden is not None and data.dimensions > hidden:
+        raise ApiError(422, f"dimensions is {data.dimensions}, more than the model's {hidden}")
     results = await _run(state, _texts(state, data.input, "input"), EmbedRequest())
+    assert service.engine is not None  # it answered
+    normalized = service.engine.manifest.normalize
     rows = []
     for index, row in enumerate(_embedding_rows(results)):
-        vector: Any = row.vector.tolist()
+        values = _shortened(row.vector, data.dimensions, normalized)
+        vector: Any = values.tolist()
         if data.encoding_format == "base64":
-            vector = base64.b64encode(row.vector.astype("<f4").tobytes()).decode()
+            vector = base64.b64encode(values.astype("<f4").tobytes()).decode()
         rows.append({"object": "embedding", "index": index, "embedding": vector})
     tokens = _usage(results)
     return {

@@ -55,6 +55,9 @@ class OpenAIEmbeddingsBody(msgspec.Struct):
     input: Texts
     model: str | None = None
     encoding_format: Literal["float", "base64"] = "float"
+    # Keep the first this many dimensions (normalized again when the model normalizes), as
+    # OpenAI's shortened embeddings; meaningful for Matryoshka-trained models.
+    dimensions: Annotated[int, msgspec.Meta(ge=1)] | None = None
     user: str | None = None
 
 
