@@ -76,6 +76,24 @@ CASES = [
         422,
         "invalid_input",
     ),
+    (
+        "too many tokens, truncate false",
+        "POST",
+        "/embed",
+        JSON,
+        json.dumps({"inputs": LONG_TEXT, "truncate": False}).encode(),
+        422,
+        "invalid_input",
+    ),
+    (
+        "bad truncation direction",
+        "POST",
+        "/embed",
+        JSON,
+        b'{"inputs": "a", "truncation_direction": "middle"}',
+        422,
+        "invalid_input",
+    ),
     ("no mask token", "POST", "/fill-mask", JSON, b'{"inputs": "hello"}', 422, "invalid_input"),
     (
         "top_k zero",
@@ -246,6 +264,15 @@ def test_health_metrics_and_metadata_stay_open_without_the_api_key(server: Runni
 def test_unknown_fields_are_ignored_for_forward_compatibility(server: RunningServer) -> None:
     response = httpx.post(f"{server.url}/embed", headers=AUTH, json={"inputs": "a", "future": 1})
     assert response.status_code == 200
+
+
+def test_a_request_may_ask_to_truncate_what_the_server_rejects(server: RunningServer) -> None:
+    for body in ({"truncate": True}, {"truncate": True, "truncation_direction": "Left"}):
+        response = httpx.post(
+            f"{server.url}/embed", headers=AUTH, json={"inputs": LONG_TEXT, **body}
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["usage"]["tokens"] == 64  # cut to the model's 64 positions
 
 
 def test_the_right_api_key_is_accepted(server: RunningServer) -> None:

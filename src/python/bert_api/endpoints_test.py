@@ -146,6 +146,49 @@ def test_openai_embeddings_dimensions_out_of_range_are_refused(
     assert message in answer.json()["error"]["message"]
 
 
+# 48 one-token words: over the tiny models' 64 positions, with different words at each end.
+LONG_TEXT = "hello world " + "the quick brown fox " * 15 + "the cat sat on the mat"
+
+
+def test_embed_follows_the_requests_truncation(mlm_server: RunningServer, engine: Engine) -> None:
+    from bert_runtime.config import Truncation, TruncationSide
+    from bert_runtime.serving.tasks import Embedding, EmbedRequest
+
+    def embedded(body: dict[str, object]) -> np.ndarray:
+        answer = _post(mlm_server, "/embed", {"inputs": [LONG_TEXT], **body})
+        assert answer.status_code == 200, answer.text
+        return np.array(answer.json()["embeddings"][0])
+
+    left_ids = engine.tokenizer.encode([LONG_TEXT], Truncation(side=TruncationSide.LEFT))
+    (left,) = engine.run(left_ids, [EmbedRequest()])
+    assert isinstance(left, Embedding)
+    (right,) = engine.embed([LONG_TEXT])
+    np.testing.assert_allclose(embedded({"truncation_direction": "Left"}), left.vector, atol=1e-5)
+    np.testing.assert_allclose(embedded({"truncate": True}), right, atol=1e-5)
+    np.testing.assert_allclose(embedded({}), right, atol=1e-5)  # the server's TRUNCATION
+    assert np.abs(left.vector - right).max() > 1e-3
+    refused = _post(mlm_server, "/embed", {"inputs": ["short", LONG_TEXT], "truncate": False})
+    assert refused.status_code == 422
+    assert "input 1 has" in refused.json()["error"]["message"]
+
+
+def test_rerank_and_classify_pairs_follow_the_requests_truncation(
+    rerank_server: RunningServer,
+) -> None:
+    def rerank(body: dict[str, object]) -> httpx.Response:
+        return _post(rerank_server, "/rerank", {"query": "cat", "texts": [LONG_TEXT], **body})
+
+    left = rerank({"truncation_direction": "left", "raw_scores": True}).json()[0]["score"]
+    right = rerank({"raw_scores": True}).json()[0]["score"]
+    assert left != pytest.approx(right, abs=1e-4)
+    pairs = {"pairs": [["cat", LONG_TEXT]], "truncation_direction": "left"}
+    classified = _post(rerank_server, "/classify", pairs).json()["predictions"][0]
+    assert next(iter(classified["logits"].values())) == pytest.approx(left, abs=1e-5)
+    refused = rerank({"truncate": False})
+    assert refused.status_code == 422
+    assert "pair 0 has" in refused.json()["error"]["message"]
+
+
 def test_fill_mask_matches_transformers_goldens(mlm_server: RunningServer) -> None:
     text = golden_texts()[3]
     body = _post(mlm_server, "/fill-mask", {"inputs": [text], "top_k": 5}).json()

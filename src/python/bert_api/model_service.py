@@ -18,6 +18,7 @@ import numpy as np
 
 from bert_api.metrics import ServiceMetrics
 from bert_api.settings import Settings
+from bert_runtime.config import Truncation
 from bert_runtime.errors import InputError, ShuttingDown
 from bert_runtime.manifest import MANIFEST_NAME
 from bert_runtime.serving.batcher import Batcher, BatchStats
@@ -137,16 +138,23 @@ class ModelService:
         engine = self._ready_engine()
         return engine.tokenizer.encode(texts)
 
-    async def run(self, texts: Sequence[str], request: TaskRequest) -> list[TaskResult]:
-        """Tokenize, check and batch `texts` for one task; results in input order."""
+    async def run(
+        self, texts: Sequence[str], request: TaskRequest, truncation: Truncation | None = None
+    ) -> list[TaskResult]:
+        """
+        Tokenize (`truncation`: the request's own, else the server's), check and batch `texts`
+        for one task; results in input order.
+        """
         engine = self._ready_engine()
-        sequences = engine.tokenizer.encode(texts)
+        sequences = engine.tokenizer.encode(texts, truncation)
         return await self._submit(engine, sequences, [request] * len(sequences), "input")
 
-    async def run_pairs(self, pairs: Sequence[tuple[str, str]]) -> list[TaskResult]:
+    async def run_pairs(
+        self, pairs: Sequence[tuple[str, str]], truncation: Truncation | None = None
+    ) -> list[TaskResult]:
         """Classify sentence pairs through the batcher; results in input order."""
         engine = self._ready_engine()
-        sequences, requests = engine.pair_inputs(pairs)
+        sequences, requests = engine.pair_inputs(pairs, truncation)
         return await self._submit(engine, sequences, requests, "pair")
 
     async def _submit(

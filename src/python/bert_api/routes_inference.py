@@ -23,10 +23,11 @@ from bert_api.schemas import (
     RerankBody,
     Texts,
     TextsBody,
+    TruncationFields,
     V2InferBody,
     V2Tensor,
 )
-from bert_runtime.config import Pooling
+from bert_runtime.config import Pooling, Truncation, TruncationPolicy, TruncationSide
 from bert_runtime.serving.tasks import (
     Classification,
     ClassifyRequest,
@@ -93,9 +94,22 @@ def _pairs(
     return pairs
 
 
-async def _run(state: State, texts: list[str], request: TaskRequest) -> list[TaskResult]:
+def _truncation(body: TruncationFields) -> Truncation | None:
+    """The request's own truncation, or None for the server's."""
+    side = TruncationSide(body.truncation_direction.lower())
+    if body.truncate is None and side is TruncationSide.RIGHT:
+        return None
+    policy = None
+    if body.truncate is not None:
+        policy = TruncationPolicy.TRUNCATE if body.truncate else TruncationPolicy.REJECT
+    return Truncation(policy, side)
+
+
+async def _run(
+    state: State, texts: list[str], request: TaskRequest, truncation: Truncation | None = None
+) -> list[TaskResult]:
     service: ModelService = state.service
-    return await service.run(texts, request)
+    return await service.run(texts, request, truncation)
 
 
 def _embedding_rows(results: list[TaskResult]) -> list[Embedding]:
@@ -128,7 +142,7 @@ def _usage(results: list[TaskResult]) -> int:
 async def embed(state: State, data: EmbedBody) -> dict[str, Any]:
     texts = _texts(state, data.inputs)
     pooling = Pooling(data.pooling) if data.pooling else None
-    results = await _run(state, texts, EmbedRequest(pooling, data.normalize))
+    results = await _run(state, texts, EmbedRequest(pooling, data.normalize), _truncation(data))
     rows = _embedding_rows(results)
     return {
         "model": state.settings.served_model_name,
@@ -151,10 +165,11 @@ async def fill_mask(state: State, data: FillMaskBody) -> dict[str, Any]:
 @inference_route("/classify", "tasks", "Sequence classification of texts or sentence pairs")
 async def classify(state: State, data: ClassifyBody) -> dict[str, Any]:
     service: ModelService = state.service
+    truncation = _truncation(data)
     if data.pairs is not None and data.inputs is None:
-        results = await service.run_pairs(_pairs(state, data.pairs))
+        results = await service.run_pairs(_pairs(state, data.pairs), truncation)
     elif data.inputs is not None and data.pairs is None:
-        results = await _run(state, _texts(state, data.inputs), ClassifyRequest())
+        results = await _run(state, _texts(state, data.inputs), ClassifyRequest(), truncation)
     else:
         raise ApiError(422, "send exactly one of inputs (texts) and pairs ([first, second] each)")
     return {
@@ -181,7 +196,7 @@ async def rerank(state: State, data: RerankBody) -> list[dict[str, Any]]:
         )
     _check_length(state, data.query, "query")
     texts = _texts(state, data.texts, "texts")
-    results = await service.run_pairs([(data.query, text) for text in texts])
+    results = await service.run_pairs([(data.query, text) for text in texts], _truncation(data))
     ranked: list[dict[str, Any]] = []
     for index, result in enumerate(results):
         assert isinstance(result, Classification)

@@ -11,9 +11,22 @@ import msgspec
 TopK = Annotated[int, msgspec.Meta(ge=1, le=100)]
 # One text or a non-empty list of texts; upper limits on counts and lengths come from the settings.
 Texts = str | Annotated[list[str], msgspec.Meta(min_length=1)]
+# Text Embeddings Inference spells the direction "Right" / "Left".
+TruncationDirection = Literal["right", "left", "Right", "Left"]
 
 
-class EmbedBody(msgspec.Struct):
+class TruncationFields(msgspec.Struct, kw_only=True):
+    """
+    Text Embeddings Inference's per-request truncation: `truncate` true cuts texts over the
+    maximum sequence length, false rejects them with 422, left out the server's TRUNCATION decides;
+    `truncation_direction` says which end is cut.
+    """
+
+    truncate: bool | None = None
+    truncation_direction: TruncationDirection = "right"
+
+
+class EmbedBody(TruncationFields):
     """Pooling and normalization left out (or null) are the model's own (GET /v1/models/<name>)."""
 
     inputs: Texts
@@ -30,14 +43,14 @@ class TextsBody(msgspec.Struct):
     inputs: Texts
 
 
-class ClassifyBody(msgspec.Struct):
+class ClassifyBody(TruncationFields):
     """Texts (`inputs`) or sentence pairs (`pairs`: [[first, second], ...]), exactly one of them."""
 
     inputs: Texts | None = None
     pairs: Annotated[list[tuple[str, str]], msgspec.Meta(min_length=1)] | None = None
 
 
-class RerankBody(msgspec.Struct):
+class RerankBody(TruncationFields):
     """
     Text Embeddings Inference's /rerank request: texts scored against a query by a cross-encoder.
     """

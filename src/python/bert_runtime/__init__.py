@@ -21,7 +21,9 @@ from bert_runtime.config import (
     EngineConfig,
     Pooling,
     Precision,
+    Truncation,
     TruncationPolicy,
+    TruncationSide,
     check_precision_for_device,
 )
 from bert_runtime.errors import (
@@ -98,7 +100,9 @@ __all__ = [
     "Precision",
     "ProviderUnavailableError",
     "ShuttingDown",
+    "Truncation",
     "TruncationPolicy",
+    "TruncationSide",
     "UnsupportedModelError",
     "check_precision_for_device",
 ]

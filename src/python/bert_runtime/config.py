@@ -45,6 +45,24 @@ class TruncationPolicy(StrEnum):
     REJECT = "reject"
 
 
+class TruncationSide(StrEnum):
+    """Which end of a text too long for the model is cut (transformers' `truncation_side`)."""
+
+    RIGHT = "right"
+    LEFT = "left"
+
+
+@dataclass(frozen=True)
+class Truncation:
+    """
+    One call's own truncation (Text Embeddings Inference's `truncate` and `truncation_direction`):
+    a policy over the engine's (None keeps the engine's) and the end to cut.
+    """
+
+    policy: TruncationPolicy | None = None
+    side: TruncationSide = TruncationSide.RIGHT
+
+
 # fp16 kernels are a CUDA feature (CPU runs them slower than fp32); ONNX Runtime's dynamic int8
 # kernels are CPU ones.
 _PRECISIONS_BY_DEVICE: dict[Device, frozenset[Precision]] = {

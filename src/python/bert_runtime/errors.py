@@ -45,12 +45,12 @@ class InputError(BertRuntimeError, ValueError):
 class InputTooLongError(InputError):
     """A text exceeds the maximum sequence length and the truncation policy is to reject it."""
 
-    def __init__(self, index: int, num_tokens: int, max_tokens: int) -> None:
+    def __init__(self, index: int, num_tokens: int, max_tokens: int, kind: str = "input") -> None:
         self.index = index
         self.num_tokens = num_tokens
         self.max_tokens = max_tokens
         super().__init__(
-            f"input {index} has {num_tokens} tokens, more than the maximum of {max_tokens} "
+            f"{kind} {index} has {num_tokens} tokens, more than the maximum of {max_tokens} "
             "(truncation is off)"
         )
 

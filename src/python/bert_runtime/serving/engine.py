@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from bert_runtime.config import EngineConfig, check_precision_for_device
+from bert_runtime.config import EngineConfig, Truncation, check_precision_for_device
 from bert_runtime.errors import InputError
 from bert_runtime.manifest import MODEL_NAME, Manifest, read_manifest
 from bert_runtime.serving.session import (
@@ -286,10 +286,10 @@ class Engine:
         return [r for r in results if isinstance(r, Classification)]
 
     def pair_inputs(
-        self, pairs: Sequence[tuple[str, str]]
+        self, pairs: Sequence[tuple[str, str]], truncation: Truncation | None = None
     ) -> tuple[list[np.ndarray], list[TaskRequest]]:
         """Token ids and a ClassifyRequest (marking where the second text starts) per pair."""
-        encoded = self.tokenizer.encode_pairs(pairs)
+        encoded = self.tokenizer.encode_pairs(pairs, truncation)
         requests: list[TaskRequest] = [ClassifyRequest(second_text_start=s) for _, s in encoded]
         return [ids for ids, _ in encoded], requests
 

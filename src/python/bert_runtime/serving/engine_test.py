@@ -13,7 +13,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bert_runtime.config import Device, EngineConfig, Pooling, TruncationPolicy
+from bert_runtime.config import (
+    Device,
+    EngineConfig,
+    Pooling,
+    Truncation,
+    TruncationPolicy,
+    TruncationSide,
+)
 from bert_runtime.errors import InputError, InputTooLongError, ProviderUnavailableError
 from bert_runtime.manifest import MODEL_NAME
 from bert_runtime.serving.engine import Engine
@@ -79,6 +86,73 @@ def test_reject_policy_names_the_offending_input(model_dir: Path) -> None:
     )
     with pytest.raises(InputTooLongError, match="input 1 has"):
         engine.tokenizer.encode(["short", LONG_TEXT])
+
+
+# 48 words, each one token: cut to 32 (30 words between [CLS] and [SEP]) either end shows.
+ENDS_TEXT = "hello world " + "the quick brown fox " * 10 + "the cat sat on the mat"
+
+
+def _whole(model_dir: Path, text: str) -> list[int]:
+    """`text`'s ids uncut (the model's 64 positions hold it)."""
+    (ids,) = Engine(model_dir, EngineConfig(max_sequence_length=64)).tokenizer.encode([text])
+    return [int(i) for i in ids]
+
+
+def test_a_call_can_cut_the_left_end_instead(engine: Engine, model_dir: Path) -> None:
+    whole = _whole(model_dir, ENDS_TEXT)
+    assert len(whole) == 50
+    (left,) = engine.tokenizer.encode([ENDS_TEXT], Truncation(side=TruncationSide.LEFT))
+    (right,) = engine.tokenizer.encode([ENDS_TEXT])
+    assert left.tolist() == [2, *whole[-31:-1], 3]
+    assert right.tolist() == [*whole[:31], 3]
+    # The override is the call's own: the next call without one cuts the right end again.
+    (again,) = engine.tokenizer.encode([ENDS_TEXT])
+    assert again.tolist() == right.tolist()
+
+
+def test_a_call_can_reject_or_truncate_whatever_the_engine_does(
+    engine: Engine, model_dir: Path
+) -> None:
+    with pytest.raises(InputTooLongError, match="input 1 has 50 tokens"):
+        engine.tokenizer.encode(["short", ENDS_TEXT], Truncation(TruncationPolicy.REJECT))
+    strict = Engine(
+        model_dir, EngineConfig(max_sequence_length=32, truncation=TruncationPolicy.REJECT)
+    )
+    with pytest.raises(InputTooLongError):
+        strict.tokenizer.encode([ENDS_TEXT])
+    # The engine's policy is kept when a call names only the side: REJECT still rejects.
+    with pytest.raises(InputTooLongError):
+        strict.tokenizer.encode([ENDS_TEXT], Truncation(side=TruncationSide.LEFT))
+    (cut,) = strict.tokenizer.encode([ENDS_TEXT], Truncation(TruncationPolicy.TRUNCATE))
+    assert cut.tolist() == [*_whole(model_dir, ENDS_TEXT)[:31], 3]
+
+
+def test_a_pair_cut_from_the_left_keeps_the_query_and_the_texts_end(
+    engine: Engine, model_dir: Path
+) -> None:
+    query = "the cat"
+    whole = _whole(model_dir, ENDS_TEXT)[1:-1]
+    sequences, _ = engine.pair_inputs([(query, ENDS_TEXT)], Truncation(side=TruncationSide.LEFT))
+    (ids,) = sequences
+    # [CLS] the cat [SEP] <the text's last 27 tokens> [SEP]: longest-first cuts only the text.
+    assert len(ids) == 32
+    assert ids.tolist()[4:-1] == whole[-27:]
+    with pytest.raises(InputTooLongError, match="pair 0 has 53 tokens"):
+        engine.pair_inputs([(query, ENDS_TEXT)], Truncation(TruncationPolicy.REJECT))
+
+
+def test_calls_with_different_truncations_at_once_each_get_their_own(engine: Engine) -> None:
+    options = [
+        None,
+        Truncation(side=TruncationSide.LEFT),
+        Truncation(TruncationPolicy.TRUNCATE, TruncationSide.RIGHT),
+    ]
+    expected = [engine.tokenizer.encode([ENDS_TEXT], o)[0].tolist() for o in options]
+    assert expected[0] == expected[2] != expected[1]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        calls = [options[i % 3] for i in range(300)]
+        got = list(pool.map(lambda o: engine.tokenizer.encode([ENDS_TEXT], o)[0].tolist(), calls))
+    assert got == [expected[i % 3] for i in range(300)]
 
 
 def test_sequence_limit_is_capped_by_the_model_positions(model_dir: Path) -> None:

@@ -4,6 +4,7 @@ Tokenization with the Hugging Face fast tokenizer, and padding of token-id seque
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
-from bert_runtime.config import TruncationPolicy
+from bert_runtime.config import Truncation, TruncationPolicy, TruncationSide
 from bert_runtime.errors import InputError, InputTooLongError, ModelSourceError
 
 
@@ -37,16 +38,39 @@ class TextTokenizer:
     """Texts -> token ids, with an explicit policy for texts over the maximum length."""
 
     def __init__(self, tokenizer: Tokenizer, max_length: int, truncation: TruncationPolicy) -> None:
-        self._tokenizer = tokenizer
         self.max_length = max_length
         self.truncation = truncation
-        self._tokenizer.no_padding()
-        if truncation is TruncationPolicy.TRUNCATE:
-            self._tokenizer.enable_truncation(max_length)
-        else:
-            self._tokenizer.no_truncation()
+        tokenizer.no_padding()
+        self._tokenizer = self._configured(tokenizer, truncation, TruncationSide.RIGHT)
+        # Truncation is a setting of a `tokenizers.Tokenizer`, not an argument of encode, so each
+        # (policy, side) a call asks for gets its own copy, made once.
+        self._variants = {(truncation, TruncationSide.RIGHT): self._tokenizer}
+        self._variants_lock = threading.Lock()
         self.pad_id = self._token_id("[PAD]") or 0
         self.mask_id = self._token_id("[MASK]")
+
+    def _configured(
+        self, tokenizer: Tokenizer, policy: TruncationPolicy, side: TruncationSide
+    ) -> Tokenizer:
+        if policy is TruncationPolicy.TRUNCATE:
+            tokenizer.enable_truncation(self.max_length, direction=side.value)
+        else:
+            tokenizer.no_truncation()
+        return tokenizer
+
+    def _resolve(self, truncation: Truncation | None) -> tuple[Tokenizer, TruncationPolicy]:
+        """The tokenizer that cuts as `truncation` says, and the policy it follows."""
+        if truncation is None:
+            return self._tokenizer, self.truncation
+        policy = truncation.policy or self.truncation
+        # Nothing is cut under REJECT, so the side does not matter.
+        side = truncation.side if policy is TruncationPolicy.TRUNCATE else TruncationSide.RIGHT
+        with self._variants_lock:
+            found = self._variants.get((policy, side))
+            if found is None:
+                copy = Tokenizer.from_str(self._tokenizer.to_str())
+                found = self._variants[(policy, side)] = self._configured(copy, policy, side)
+        return found, policy
 
     @classmethod
     def from_dir(
@@ -61,24 +85,32 @@ class TextTokenizer:
         found = self._tokenizer.token_to_id(token)
         return None if found is None else int(found)
 
-    def encode(self, texts: Sequence[str]) -> list[np.ndarray]:
+    def encode(
+        self, texts: Sequence[str], truncation: Truncation | None = None
+    ) -> list[np.ndarray]:
         """
         Token ids (with [CLS]/[SEP]) per text, unpadded; raises InputTooLongError under REJECT.
+        `truncation` overrides the tokenizer's policy for this call.
         """
         if not texts:
             raise InputError("no texts to encode")
-        encodings = self._tokenizer.encode_batch(list(texts))
+        tokenizer, policy = self._resolve(truncation)
+        encodings = tokenizer.encode_batch(list(texts))
         ids = [np.asarray(e.ids, dtype=np.int32) for e in encodings]
         for index, sequence in enumerate(ids):
-            self._check_length(index, sequence)
+            self._check_length(index, sequence, policy)
         return ids
 
-    def _check_length(self, index: int, ids: np.ndarray) -> None:
+    def _check_length(
+        self, index: int, ids: np.ndarray, policy: TruncationPolicy, kind: str = "input"
+    ) -> None:
         """Under REJECT, a text over the limit is an error (TRUNCATE has already cut it)."""
-        if self.truncation is TruncationPolicy.REJECT and len(ids) > self.max_length:
-            raise InputTooLongError(index, len(ids), self.max_length)
+        if policy is TruncationPolicy.REJECT and len(ids) > self.max_length:
+            raise InputTooLongError(index, len(ids), self.max_length, kind)
 
-    def encode_pairs(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[np.ndarray, int]]:
+    def encode_pairs(
+        self, pairs: Sequence[tuple[str, str]], truncation: Truncation | None = None
+    ) -> list[tuple[np.ndarray, int]]:
         """
         Token ids of `[CLS] first [SEP] second [SEP]` per pair, with the position where the second
         text starts (0 when it is empty: transformers then encodes the first text alone). Over the
@@ -86,12 +118,13 @@ class TextTokenizer:
         """
         if not pairs:
             raise InputError("no text pairs to encode")
+        tokenizer, policy = self._resolve(truncation)
         inputs = [(first, second) if second else first for first, second in pairs]
-        encodings = self._tokenizer.encode_batch(inputs)
+        encodings = tokenizer.encode_batch(inputs)
         encoded: list[tuple[np.ndarray, int]] = []
         for index, encoding in enumerate(encodings):
             ids = np.asarray(encoding.ids, dtype=np.int32)
-            self._check_length(index, ids)
+            self._check_length(index, ids, policy, "pair")
             type_ids = np.asarray(encoding.type_ids)
             second = int(np.argmax(type_ids)) if type_ids.any() else 0
             encoded.append((ids, second))
