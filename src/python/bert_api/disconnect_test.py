@@ -86,15 +86,35 @@ def test_a_server_cancellation_at_the_same_moment_is_not_absorbed() -> None:
     assert sent == []
 
 
-def test_other_requests_pass_through_untouched() -> None:
-    async def main() -> list[Message]:
-        exchange = Exchange()
-        health = _scope("GET", "/health")
-        await CancelOnDisconnect(exchange.quick_app)(health, exchange.receive, exchange.send)
-        return exchange.sent
+def test_other_requests_are_not_watched() -> None:
+    """
+    A health check whose client leaves mid-answer is still answered in full: only inference
+    routes are cancelled, and the others get the server's own receive and send.
+    """
 
-    sent = asyncio.run(main())
-    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    async def main() -> tuple[list[Message], bool]:
+        exchange = Exchange()
+        seen: dict[str, object] = {}
+
+        async def health_app(scope: Scope, receive: Receive, send: Send) -> None:
+            seen.update(receive=receive, send=send)
+            await receive()
+            exchange.incoming.put_nowait({"type": "http.disconnect"})
+            await asyncio.sleep(0.05)  # where an inference request would be cancelled
+            await exchange.quick_app(scope, _body_once, send)
+
+        health = _scope("GET", "/health")
+        await CancelOnDisconnect(health_app)(health, exchange.receive, exchange.send)
+        untouched = seen["receive"] == exchange.receive and seen["send"] == exchange.send
+        return exchange.sent, untouched
+
+    sent, untouched = asyncio.run(main())
+    assert untouched
+    assert [m.get("status") for m in sent] == [200, None]
+
+
+async def _body_once() -> ReceiveMessage:
+    return {"type": "http.request", "body": b"", "more_body": False}
 
 
 @pytest.mark.parametrize("leave", [False, True])
