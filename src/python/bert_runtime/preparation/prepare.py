@@ -27,12 +27,9 @@ from bert_runtime.errors import ModelSourceError
 from bert_runtime.manifest import MANIFEST_NAME, MODEL_NAME, Manifest, read_manifest, sha256_file
 from bert_runtime.preparation import sources
 from bert_runtime.preparation.checkpoint import BertConfig, Head, Weights, read_config
-from bert_runtime.preparation.embedding_defaults import (
-    EmbeddingDefaults,
-    read_embedding_defaults,
-)
 from bert_runtime.preparation.graph import OPSET, build_graph, class_score_function
 from bert_runtime.preparation.optimize import FUSED_OPS, apply_precision, count_ops, optimize
+from bert_runtime.preparation.st_settings import SentenceTransformersSettings, read_st_settings
 from bert_runtime.preparation.tokenizer_files import write_tokenizer
 
 # Bump when the graph or its conversion changes, so caches rebuild.
@@ -119,7 +116,7 @@ def _build(
     files: sources.SourceFiles, out: Path, *, device: Device, precision: Precision, key: str
 ) -> Manifest:
     config = read_config(files.path(sources.CONFIG_FILE))
-    embedding = read_embedding_defaults(files)
+    st_settings = read_st_settings(files)
     weights = Weights.load(files.path(sources.WEIGHTS_FILE))
     heads = weights.heads(config)
     logger.info("building %s graph with heads %s", config.architecture, [h.value for h in heads])
@@ -131,7 +128,7 @@ def _build(
     external = model.ByteSize() > _EXTERNAL_DATA_THRESHOLD
     onnx.save(model, model_path, save_as_external_data=external, location=f"{MODEL_NAME}.data")
     shutil.copyfile(files.path(sources.CONFIG_FILE), out / sources.CONFIG_FILE)
-    write_tokenizer(files, out)
+    write_tokenizer(files, out, lowercase_input=st_settings.lowercase)
 
     outputs = sorted(p.name for p in out.iterdir() if p.is_file())
     manifest = Manifest(
@@ -142,7 +139,7 @@ def _build(
         precision=precision,
         opset=OPSET,
         builder_version=BUILDER_VERSION,
-        max_sequence_length=_max_sequence_length(config, embedding),
+        max_sequence_length=_max_sequence_length(config, st_settings),
         hidden_size=config.hidden_size,
         vocab_size=config.vocab_size,
         heads=[h.value for h in heads],
@@ -154,18 +151,18 @@ def _build(
         fused_ops=fused,
         cache_key=key,
         extra=_class_scores(config, weights, heads),
-        pooling=embedding.pooling,
-        normalize=embedding.normalize,
+        pooling=st_settings.pooling,
+        normalize=st_settings.normalize,
     )
     (out / MANIFEST_NAME).write_text(manifest.to_json())
     return manifest
 
 
-def _max_sequence_length(config: BertConfig, embedding: EmbeddingDefaults) -> int:
+def _max_sequence_length(config: BertConfig, st_settings: SentenceTransformersSettings) -> int:
     """The position embeddings' length, or sentence-transformers' max_seq_length when shorter."""
-    if embedding.max_length is None:
+    if st_settings.max_length is None:
         return config.max_position_embeddings
-    return min(config.max_position_embeddings, embedding.max_length)
+    return min(config.max_position_embeddings, st_settings.max_length)
 
 
 def _class_scores(config: BertConfig, weights: Weights, heads: list[Head]) -> dict[str, str]:

@@ -353,12 +353,33 @@ def test_sentence_bert_config_longer_than_the_positions_or_silent_keeps_them(
     assert read_manifest(tmp_path / "out").max_sequence_length == expected
 
 
+def test_do_lower_case_lowercases_texts_before_a_cased_tokenizer(tmp_path: Path) -> None:
+    source = _sentence_transformers_layout(tmp_path, {"pooling_mode_mean_tokens": True})
+    tokenizer = json.loads((source / "tokenizer.json").read_text())
+    tokenizer["normalizer"]["lowercase"] = False  # a cased model's tokenizer
+    (source / "tokenizer.json").write_text(json.dumps(tokenizer))
+    prepare(str(source), tmp_path / "cased")
+    (source / "sentence_bert_config.json").write_text('{"do_lower_case": true}')
+    prepare(str(source), tmp_path / "lowered")
+    cased = _engine(tmp_path / "cased").tokenizer
+    lowered = _engine(tmp_path / "lowered").tokenizer
+    unknown = cased.encode(["Hello World"])[0].tolist()
+    assert unknown[1:3] == [1, 1]  # [UNK] [UNK]: the vocabulary is lowercase
+    # As sentence-transformers feeds it "hello world"; the tokenizer's own normalizer still runs.
+    expected = cased.encode(["hello world"])[0].tolist()
+    assert lowered.encode(["Hello World"])[0].tolist() == expected
+    assert (
+        lowered.encode(["HÉLLO\tworld"])[0].tolist() == cased.encode(["héllo\tworld"])[0].tolist()
+    )
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
         ('{"max_seq_length": "256"}', "max_seq_length must be an integer >= 2, got '256'"),
         ('{"max_seq_length": true}', "max_seq_length must be an integer >= 2, got True"),
         ("[256]", "sentence_bert_config.json is not a JSON object"),
+        ('{"do_lower_case": "yes"}', "do_lower_case must be true or false, got 'yes'"),
     ],
 )
 def test_a_malformed_sentence_bert_config_is_a_clear_error(

@@ -5,14 +5,20 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tokenizers import Tokenizer
+from tokenizers import Tokenizer, normalizers
 from tokenizers.implementations.bert_wordpiece import BertWordPieceTokenizer
 
 from bert_runtime.preparation import sources
 
 
-def write_tokenizer(files: sources.SourceFiles, out: Path) -> None:
-    """Copy tokenizer.json, or build it from vocab.txt for checkpoints that ship only that."""
+def write_tokenizer(
+    files: sources.SourceFiles, out: Path, *, lowercase_input: bool = False
+) -> None:
+    """
+    Copy tokenizer.json, or build it from vocab.txt for checkpoints that ship only that.
+    `lowercase_input` (sentence-transformers' do_lower_case) puts lowercasing in front of the
+    tokenizer's own normalizer, so serving needs no setting of its own for it.
+    """
     settings = {}
     config_path = files.path("tokenizer_config.json")
     if config_path.is_file():
@@ -25,4 +31,10 @@ def write_tokenizer(files: sources.SourceFiles, out: Path) -> None:
         built = BertWordPieceTokenizer(str(files.path("vocab.txt")), lowercase=lowercase)
         built.save(str(out / "tokenizer.json"))
     # Fail here, not at serving time, if the file is unreadable.
-    Tokenizer.from_file(str(out / "tokenizer.json"))
+    tokenizer = Tokenizer.from_file(str(out / "tokenizer.json"))
+    if lowercase_input:
+        steps = [normalizers.Lowercase()]
+        if tokenizer.normalizer is not None:
+            steps.append(tokenizer.normalizer)
+        tokenizer.normalizer = normalizers.Sequence(steps)
+        tokenizer.save(str(out / "tokenizer.json"))

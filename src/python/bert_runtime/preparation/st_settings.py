@@ -1,12 +1,14 @@
 """
-A sentence-transformers model's own pooling and normalization, so that the embeddings a client gets
-without asking for either are the ones sentence-transformers itself would give.
+A sentence-transformers model's own settings (pooling, normalization, input length, lowercasing), so
+that the embeddings a client gets without asking for more are the ones sentence-transformers itself
+would give.
 
 sentence-transformers describes a model as a list of modules (`modules.json`): the transformer,
 then usually Pooling (`1_Pooling/config.json` says which) and Normalize. A model with modules we do
 not apply (Dense projections, other pooling modes) is refused rather than served with embeddings
 that quietly differ from the library's. Its `sentence_bert_config.json` says how many tokens the
-library feeds the model (`max_seq_length`, often below the position embeddings' 512).
+library feeds the model (`max_seq_length`, often below the position embeddings' 512) and whether it
+lowercases texts before the tokenizer sees them (`do_lower_case`).
 """
 
 from __future__ import annotations
@@ -23,20 +25,23 @@ _POOLING_MODES = {"pooling_mode_cls_token": Pooling.CLS, "pooling_mode_mean_toke
 
 
 @dataclass(frozen=True)
-class EmbeddingDefaults:
-    """What an embedding request that names neither pooling nor normalization gets."""
+class SentenceTransformersSettings:
+    """What a model's sentence-transformers files say; the defaults are a plain checkpoint's."""
 
+    # What an embedding request that names neither pooling nor normalization gets.
     pooling: Pooling = Pooling.MEAN
     normalize: bool = True
     # sentence-transformers' max_seq_length: it truncates longer inputs there, so we do too.
     max_length: int | None = None
+    # do_lower_case: the library lowercases texts before tokenizing them.
+    lowercase: bool = False
 
 
-def read_embedding_defaults(files: SourceFiles) -> EmbeddingDefaults:
-    """The model's sentence-transformers settings, or mean pooling, normalized, without them."""
-    max_length = _read_max_length(files)
+def read_st_settings(files: SourceFiles) -> SentenceTransformersSettings:
+    """The model's sentence-transformers settings, or a plain checkpoint's without them."""
+    max_length, lowercase = _read_sentence_config(files)
     if MODULES_FILE not in files.present():
-        return EmbeddingDefaults(max_length=max_length)
+        return SentenceTransformersSettings(max_length=max_length, lowercase=lowercase)
     modules = json.loads(files.path(MODULES_FILE).read_text())
     if not isinstance(modules, list) or not all(
         isinstance(m, dict) and isinstance(m.get("type"), str) for m in modules
@@ -65,23 +70,29 @@ def read_embedding_defaults(files: SourceFiles) -> EmbeddingDefaults:
                 f"bert_runtime pools with one of {', '.join(sorted(_POOLING_MODES))}"
             )
         pooling = _POOLING_MODES[modes[0]]
-    return EmbeddingDefaults(pooling, normalize="Normalize" in kinds, max_length=max_length)
+    return SentenceTransformersSettings(
+        pooling, normalize="Normalize" in kinds, max_length=max_length, lowercase=lowercase
+    )
 
 
-def _read_max_length(files: SourceFiles) -> int | None:
-    """`max_seq_length` from sentence_bert_config.json, None without the file or the key."""
+def _read_sentence_config(files: SourceFiles) -> tuple[int | None, bool]:
+    """`max_seq_length` (None if absent) and `do_lower_case` from sentence_bert_config.json."""
     if SENTENCE_CONFIG_FILE not in files.present():
-        return None
+        return None, False
     settings = json.loads(files.path(SENTENCE_CONFIG_FILE).read_text())
     if not isinstance(settings, dict):
         raise ModelSourceError(f"{files.source}: {SENTENCE_CONFIG_FILE} is not a JSON object")
     value = settings.get("max_seq_length")
-    if value is None:
-        return None
     # bool is an int subclass; `true` is no length.
-    if not isinstance(value, int) or isinstance(value, bool) or value < 2:
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 2):
         raise ModelSourceError(
             f"{files.source}: {SENTENCE_CONFIG_FILE} max_seq_length must be an integer >= 2, "
             f"got {value!r}"
         )
-    return value
+    lowercase = settings.get("do_lower_case", False)
+    if not isinstance(lowercase, bool):
+        raise ModelSourceError(
+            f"{files.source}: {SENTENCE_CONFIG_FILE} do_lower_case must be true or false, "
+            f"got {lowercase!r}"
+        )
+    return value, lowercase
