@@ -23,6 +23,7 @@ from bert_runtime.testutil.models import (
     golden_texts,
     goldens,
     prepared_model,
+    sentence_transformers_layout,
 )
 
 TEXTS = ["hello world", "the quick brown fox jumps over the lazy dog", ""]
@@ -45,6 +46,21 @@ def cls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServ
 def rerank_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     settings = {"MODEL_NAME": str(TINY_BERT_RERANK)}
     with run_server(settings, tmp_path_factory.mktemp("rerank")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def prompt_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A sentence-transformers layout with prompts and a default one: "hello " for queries."""
+    root = tmp_path_factory.mktemp("prompts")
+    prompts = {"prompts": {"query": "hello ", "passage": ""}, "default_prompt_name": "query"}
+    source = sentence_transformers_layout(
+        root,
+        {"pooling_mode_mean_tokens": True},
+        ["Transformer", "Pooling", "Normalize"],
+        {"config_sentence_transformers.json": prompts},
+    )
+    with run_server({"MODEL_NAME": str(source)}, root) as server:
         yield server
 
 
@@ -187,6 +203,30 @@ def test_rerank_and_classify_pairs_follow_the_requests_truncation(
     refused = rerank({"truncate": False})
     assert refused.status_code == 422
     assert "pair 0 has" in refused.json()["error"]["message"]
+
+
+def test_embedding_routes_put_the_models_prompt_in_front(prompt_server: RunningServer) -> None:
+    def embed(path: str, body: dict[str, object]) -> np.ndarray:
+        answer = _post(prompt_server, path, body)
+        assert answer.status_code == 200, answer.text
+        payload = answer.json()
+        rows = payload.get("embeddings") or [d["embedding"] for d in payload["data"]]
+        return np.array(rows)
+
+    info = httpx.get(f"{prompt_server.url}/v1/models/bert").json()["model"]
+    assert info["prompts"] == {"query": "hello ", "passage": ""}
+    assert info["default_prompt_name"] == "query"
+    by_hand = embed("/embed", {"inputs": ["hello the cat"], "prompt_name": "passage"})
+    np.testing.assert_allclose(embed("/embed", {"inputs": ["the cat"]}), by_hand, atol=1e-6)
+    named = embed("/embed", {"inputs": ["the cat"], "prompt_name": "query"})
+    np.testing.assert_allclose(named, by_hand, atol=1e-6)
+    openai = embed("/v1/embeddings", {"input": ["the cat"]})  # the default prompt here too
+    np.testing.assert_allclose(openai, by_hand, atol=1e-6)
+    bare = embed("/embed", {"inputs": ["the cat"], "prompt_name": "passage"})
+    assert np.abs(bare - by_hand).max() > 1e-3
+    unknown = _post(prompt_server, "/embed", {"inputs": "x", "prompt_name": "doc"})
+    assert unknown.status_code == 422
+    assert "unknown prompt_name 'doc'" in unknown.json()["error"]["message"]
 
 
 def test_fill_mask_matches_transformers_goldens(mlm_server: RunningServer) -> None:

@@ -24,7 +24,7 @@ from bert_runtime.manifest import MANIFEST_NAME
 from bert_runtime.serving.batcher import Batcher, BatchStats
 from bert_runtime.serving.engine import Engine
 from bert_runtime.serving.session import DeviceInfo
-from bert_runtime.serving.tasks import TaskRequest, TaskResult
+from bert_runtime.serving.tasks import EmbedRequest, TaskRequest, TaskResult
 
 logger = logging.getLogger(__name__)
 
@@ -139,13 +139,20 @@ class ModelService:
         return engine.tokenizer.encode(texts)
 
     async def run(
-        self, texts: Sequence[str], request: TaskRequest, truncation: Truncation | None = None
+        self,
+        texts: Sequence[str],
+        request: TaskRequest,
+        truncation: Truncation | None = None,
+        prompt_name: str | None = None,
     ) -> list[TaskResult]:
         """
         Tokenize (`truncation`: the request's own, else the server's), check and batch `texts`
-        for one task; results in input order.
+        for one task; results in input order. Texts to embed get the model's prompt named, or its
+        default one, in front (`Engine.prompted`).
         """
         engine = self._ready_engine()
+        if isinstance(request, EmbedRequest):
+            texts = engine.prompted(texts, prompt_name)
         sequences = engine.tokenizer.encode(texts, truncation)
         return await self._submit(engine, sequences, [request] * len(sequences), "input")
 

@@ -100,6 +100,8 @@ def model_info(state: State) -> dict[str, Any]:
             "labels": list(manifest.id2label.values()),
             "pooling": manifest.pooling.value,
             "normalize": manifest.normalize,
+            "prompts": manifest.prompts,
+            "default_prompt_name": manifest.default_prompt_name,
             "hidden_size": manifest.hidden_size,
             "max_sequence_length": engine.max_length,
             "truncation": engine.tokenizer.truncation.value,

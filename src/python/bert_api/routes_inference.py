@@ -142,7 +142,9 @@ def _usage(results: list[TaskResult]) -> int:
 async def embed(state: State, data: EmbedBody) -> dict[str, Any]:
     texts = _texts(state, data.inputs)
     pooling = Pooling(data.pooling) if data.pooling else None
-    results = await _run(state, texts, EmbedRequest(pooling, data.normalize), _truncation(data))
+    service: ModelService = state.service
+    request = EmbedRequest(pooling, data.normalize)
+    results = await service.run(texts, request, _truncation(data), data.prompt_name)
     rows = _embedding_rows(results)
     return {
         "model": state.settings.served_model_name,

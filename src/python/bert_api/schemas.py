@@ -32,6 +32,9 @@ class EmbedBody(TruncationFields):
     inputs: Texts
     pooling: Literal["mean", "cls"] | None = None
     normalize: bool | None = None
+    # One of the model's prompts (GET /v1/models/<name>), put in front of every text; left out,
+    # the model's default prompt if it has one.
+    prompt_name: str | None = None
 
 
 class FillMaskBody(msgspec.Struct):

@@ -52,6 +52,10 @@ class Manifest:
     # and normalization (modules.json), else mean pooling, normalized.
     pooling: Pooling = Pooling.MEAN
     normalize: bool = True
+    # A sentence-transformers model's named prompts (config_sentence_transformers.json), put in
+    # front of texts to embed, and the one used when a request names none.
+    prompts: dict[str, str] = field(default_factory=dict)
+    default_prompt_name: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"

@@ -153,6 +153,8 @@ def _build(
         extra=_class_scores(config, weights, heads),
         pooling=st_settings.pooling,
         normalize=st_settings.normalize,
+        prompts=st_settings.prompts,
+        default_prompt_name=st_settings.default_prompt_name,
     )
     (out / MANIFEST_NAME).write_text(manifest.to_json())
     return manifest

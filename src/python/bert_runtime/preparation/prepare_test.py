@@ -23,6 +23,7 @@ from safetensors.numpy import load_file, save_file
 from bert_runtime.config import Device, EngineConfig, Pooling, Precision
 from bert_runtime.errors import (
     ConfigError,
+    InputError,
     MissingModelFilesError,
     ModelSourceError,
     UnsupportedModelError,
@@ -42,6 +43,8 @@ from bert_runtime.testutil.models import (
     golden_pairs,
     golden_texts,
     goldens,
+    prepared_model,
+    sentence_transformers_layout,
 )
 
 Prepared = Callable[[str, Precision], Path]
@@ -231,31 +234,8 @@ def test_unknown_problem_type_is_named(tmp_path: Path) -> None:
         prepare(str(source), tmp_path / "out")
 
 
-def _sentence_transformers_layout(
-    root: Path, pooling: dict[str, bool], modules: list[str] | None = None
-) -> Path:
-    """tiny-bert laid out as sentence-transformers saves a model: modules.json, 1_Pooling."""
-    source = root / "source"
-    shutil.copytree(TINY_BERT, source)
-    kinds = modules or ["Transformer", "Pooling"]
-    listing = [
-        {
-            "idx": i,
-            "name": str(i),
-            "path": "" if kind == "Transformer" else f"{i}_{kind}",
-            "type": f"sentence_transformers.models.{kind}",
-        }
-        for i, kind in enumerate(kinds)
-    ]
-    (source / "modules.json").write_text(json.dumps(listing))
-    (source / "1_Pooling").mkdir()
-    settings = {"word_embedding_dimension": 32, "pooling_mode_cls_token": False, **pooling}
-    (source / "1_Pooling" / "config.json").write_text(json.dumps(settings))
-    return source
-
-
 def test_a_sentence_transformers_models_pooling_is_its_default(tmp_path: Path) -> None:
-    source = _sentence_transformers_layout(tmp_path, {"pooling_mode_cls_token": True})
+    source = sentence_transformers_layout(tmp_path, {"pooling_mode_cls_token": True})
     prepare(str(source), tmp_path / "out")
     manifest = read_manifest(tmp_path / "out")
     assert (manifest.pooling, manifest.normalize) == (Pooling.CLS, False)  # no Normalize module
@@ -274,7 +254,7 @@ def test_a_sentence_transformers_models_pooling_is_its_default(tmp_path: Path) -
 
 def test_a_normalize_module_makes_embeddings_unit_length(tmp_path: Path) -> None:
     modules = ["Transformer", "Pooling", "Normalize"]
-    source = _sentence_transformers_layout(tmp_path, {"pooling_mode_mean_tokens": True}, modules)
+    source = sentence_transformers_layout(tmp_path, {"pooling_mode_mean_tokens": True}, modules)
     prepare(str(source), tmp_path / "out")
     manifest = read_manifest(tmp_path / "out")
     assert (manifest.pooling, manifest.normalize) == (Pooling.MEAN, True)
@@ -301,14 +281,14 @@ def test_a_normalize_module_makes_embeddings_unit_length(tmp_path: Path) -> None
 def test_sentence_transformers_modules_it_cannot_apply_are_refused(
     tmp_path: Path, pooling: dict[str, bool], modules: list[str] | None, message: str
 ) -> None:
-    source = _sentence_transformers_layout(tmp_path, pooling, modules)
+    source = sentence_transformers_layout(tmp_path, pooling, modules)
     with pytest.raises(UnsupportedModelError, match=re.escape(message)):
         prepare(str(source), tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 
 def test_a_malformed_modules_json_is_a_clear_error(tmp_path: Path) -> None:
-    source = _sentence_transformers_layout(tmp_path, {"pooling_mode_mean_tokens": True})
+    source = sentence_transformers_layout(tmp_path, {"pooling_mode_mean_tokens": True})
     (source / "modules.json").write_text('{"0": "Transformer"}')
     with pytest.raises(ModelSourceError, match="modules.json is not a list of typed modules"):
         prepare(str(source), tmp_path / "out")
@@ -317,7 +297,7 @@ def test_a_malformed_modules_json_is_a_clear_error(tmp_path: Path) -> None:
 def test_sentence_transformers_max_seq_length_is_the_models_input_limit(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    source = _sentence_transformers_layout(tmp_path, {"pooling_mode_mean_tokens": True})
+    source = sentence_transformers_layout(tmp_path, {"pooling_mode_mean_tokens": True})
     (source / "sentence_bert_config.json").write_text(
         json.dumps({"max_seq_length": 8, "do_lower_case": False})
     )
@@ -347,14 +327,14 @@ def test_sentence_transformers_max_seq_length_is_the_models_input_limit(
 def test_sentence_bert_config_longer_than_the_positions_or_silent_keeps_them(
     tmp_path: Path, settings: dict[str, object], expected: int
 ) -> None:
-    source = _sentence_transformers_layout(tmp_path, {"pooling_mode_mean_tokens": True})
+    source = sentence_transformers_layout(tmp_path, {"pooling_mode_mean_tokens": True})
     (source / "sentence_bert_config.json").write_text(json.dumps(settings))
     prepare(str(source), tmp_path / "out")
     assert read_manifest(tmp_path / "out").max_sequence_length == expected
 
 
 def test_do_lower_case_lowercases_texts_before_a_cased_tokenizer(tmp_path: Path) -> None:
-    source = _sentence_transformers_layout(tmp_path, {"pooling_mode_mean_tokens": True})
+    source = sentence_transformers_layout(tmp_path, {"pooling_mode_mean_tokens": True})
     tokenizer = json.loads((source / "tokenizer.json").read_text())
     tokenizer["normalizer"]["lowercase"] = False  # a cased model's tokenizer
     (source / "tokenizer.json").write_text(json.dumps(tokenizer))
@@ -373,6 +353,75 @@ def test_do_lower_case_lowercases_texts_before_a_cased_tokenizer(tmp_path: Path)
     )
 
 
+PROMPTS = {"prompts": {"query": "hello ", "passage": ""}, "default_prompt_name": "query"}
+
+
+def test_prompts_are_put_in_front_and_the_default_is_used_unnamed(tmp_path: Path) -> None:
+    extra = {"config_sentence_transformers.json": PROMPTS}
+    source = sentence_transformers_layout(tmp_path, {"pooling_mode_mean_tokens": True}, None, extra)
+    prepare(str(source), tmp_path / "out")
+    manifest = read_manifest(tmp_path / "out")
+    assert manifest.prompts == PROMPTS["prompts"]
+    assert manifest.default_prompt_name == "query"
+    prompted, plain = _engine(tmp_path / "out"), _engine(prepared_model(tmp_path, "tiny-bert"))
+    texts = ["the cat sat", "good day"]
+    mean = EmbedRequest(Pooling.MEAN, normalize=False)  # the layout's; the plain model normalizes
+    # As sentence-transformers: the prompt's text in front of each text, then the usual model.
+    expected = plain.embed(["hello " + t for t in texts], mean)
+    np.testing.assert_array_equal(prompted.embed(texts), expected)
+    np.testing.assert_array_equal(prompted.embed(texts, mean, "query"), expected)
+    np.testing.assert_array_equal(prompted.embed(texts, mean, "passage"), plain.embed(texts, mean))
+    with pytest.raises(InputError, match="unknown prompt_name 'doc': .* 'passage', 'query'"):
+        prompted.embed(texts, prompt_name="doc")
+    with pytest.raises(InputError, match="this model's prompts are none"):
+        plain.embed(texts, prompt_name="query")
+
+
+@pytest.mark.parametrize(
+    ("pooling", "settings", "error", "message"),
+    [
+        (
+            "pooling_mode_mean_tokens",
+            {"prompts": ["query: "]},
+            ModelSourceError,
+            "prompts must map names to text",
+        ),
+        (
+            "pooling_mode_mean_tokens",
+            {"prompts": {"query": "q: "}, "default_prompt_name": "doc"},
+            ModelSourceError,
+            "default_prompt_name 'doc' is not one of its prompts (query)",
+        ),
+        (
+            "pooling_mode_mean_tokens",
+            {"prompts": {"query": "q: "}, "include_prompt": False},
+            UnsupportedModelError,
+            "averages without the prompt's tokens (include_prompt false)",
+        ),
+    ],
+)
+def test_prompt_settings_it_cannot_follow_are_refused(
+    tmp_path: Path, pooling: str, settings: dict[str, object], error: type[Exception], message: str
+) -> None:
+    include_prompt = settings.pop("include_prompt", True)
+    extra = {"config_sentence_transformers.json": settings}
+    source = sentence_transformers_layout(tmp_path, {pooling: True}, None, extra)
+    pooling_config = source / "1_Pooling" / "config.json"
+    pooling_settings = json.loads(pooling_config.read_text())
+    pooling_config.write_text(json.dumps({**pooling_settings, "include_prompt": include_prompt}))
+    with pytest.raises(error, match=re.escape(message)):
+        prepare(str(source), tmp_path / "out")
+
+
+def test_cls_pooling_without_the_prompts_tokens_is_the_same_and_accepted(tmp_path: Path) -> None:
+    extra = {"config_sentence_transformers.json": PROMPTS}
+    source = sentence_transformers_layout(tmp_path, {"pooling_mode_cls_token": True}, None, extra)
+    pooling_config = source / "1_Pooling" / "config.json"
+    settings = json.loads(pooling_config.read_text())
+    pooling_config.write_text(json.dumps({**settings, "include_prompt": False}))
+    assert prepare(str(source), tmp_path / "out").pooling is Pooling.CLS
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -385,7 +434,7 @@ def test_do_lower_case_lowercases_texts_before_a_cased_tokenizer(tmp_path: Path)
 def test_a_malformed_sentence_bert_config_is_a_clear_error(
     tmp_path: Path, text: str, message: str
 ) -> None:
-    source = _sentence_transformers_layout(tmp_path, {"pooling_mode_mean_tokens": True})
+    source = sentence_transformers_layout(tmp_path, {"pooling_mode_mean_tokens": True})
     (source / "sentence_bert_config.json").write_text(text)
     with pytest.raises(ModelSourceError, match=re.escape(message)):
         prepare(str(source), tmp_path / "out")

@@ -21,6 +21,8 @@ OPTIONAL_FILES = ("tokenizer_config.json", "special_tokens_map.json")
 MODULES_FILE = "modules.json"
 POOLING_CONFIG_FILE = "1_Pooling/config.json"
 SENTENCE_CONFIG_FILE = "sentence_bert_config.json"
+# Its prompts ("query: ", ...) and the one applied by default.
+ST_CONFIG_FILE = "config_sentence_transformers.json"
 _ALL_FILES = [
     CONFIG_FILE,
     WEIGHTS_FILE,
@@ -29,6 +31,7 @@ _ALL_FILES = [
     MODULES_FILE,
     POOLING_CONFIG_FILE,
     SENTENCE_CONFIG_FILE,
+    ST_CONFIG_FILE,
 ]
 
 

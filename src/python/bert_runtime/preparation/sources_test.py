@@ -68,7 +68,7 @@ def test_hub_repo_is_downloaded_and_prepared(
     assert not any(r.endswith("README.md") for r in requests), "downloaded a file it does not need"
 
 
-def test_a_sentence_transformers_repos_pooling_and_length_are_downloaded_with_it(
+def test_a_sentence_transformers_repos_settings_are_downloaded_with_it(
     hub: tuple[str, Path, list[str]], tmp_path: Path
 ) -> None:
     url, repo_dir, requests = hub
@@ -85,6 +85,8 @@ def test_a_sentence_transformers_repos_pooling_and_length_are_downloaded_with_it
     (repo_dir / "1_Pooling").mkdir()
     (repo_dir / "1_Pooling" / "config.json").write_text('{"pooling_mode_cls_token": true}')
     (repo_dir / "sentence_bert_config.json").write_text('{"max_seq_length": 16}')
+    prompts = {"prompts": {"query": "query: "}, "default_prompt_name": None}
+    (repo_dir / "config_sentence_transformers.json").write_text(json.dumps(prompts))
     out = tmp_path / "out"
     done = _prepare(
         [REPO, "--out", str(out), "--cache-dir", str(tmp_path / "cache")], HF_ENDPOINT=url
@@ -94,6 +96,7 @@ def test_a_sentence_transformers_repos_pooling_and_length_are_downloaded_with_it
     manifest = read_manifest(out)
     assert (manifest.pooling, manifest.normalize) == (Pooling.CLS, False)
     assert manifest.max_sequence_length == 16
+    assert manifest.prompts == {"query": "query: "}
     assert {"1_Pooling/config.json", "sentence_bert_config.json"} <= set(manifest.input_sha256)
 
 

@@ -8,17 +8,24 @@ then usually Pooling (`1_Pooling/config.json` says which) and Normalize. A model
 not apply (Dense projections, other pooling modes) is refused rather than served with embeddings
 that quietly differ from the library's. Its `sentence_bert_config.json` says how many tokens the
 library feeds the model (`max_seq_length`, often below the position embeddings' 512) and whether it
-lowercases texts before the tokenizer sees them (`do_lower_case`).
+lowercases texts before the tokenizer sees them (`do_lower_case`); its
+`config_sentence_transformers.json` names the prompts put in front of texts ("query: ", ...) and
+the one the library applies when a caller names none.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bert_runtime.config import Pooling
 from bert_runtime.errors import MissingModelFilesError, ModelSourceError, UnsupportedModelError
-from bert_runtime.preparation.sources import MODULES_FILE, SENTENCE_CONFIG_FILE, SourceFiles
+from bert_runtime.preparation.sources import (
+    MODULES_FILE,
+    SENTENCE_CONFIG_FILE,
+    ST_CONFIG_FILE,
+    SourceFiles,
+)
 
 _APPLIED_MODULES = ("Transformer", "Pooling", "Normalize")
 _POOLING_MODES = {"pooling_mode_cls_token": Pooling.CLS, "pooling_mode_mean_tokens": Pooling.MEAN}
@@ -35,13 +42,31 @@ class SentenceTransformersSettings:
     max_length: int | None = None
     # do_lower_case: the library lowercases texts before tokenizing them.
     lowercase: bool = False
+    # Named prefixes for texts, and the one used when a request names none (None: no prompt).
+    prompts: dict[str, str] = field(default_factory=dict)
+    default_prompt_name: str | None = None
 
 
 def read_st_settings(files: SourceFiles) -> SentenceTransformersSettings:
     """The model's sentence-transformers settings, or a plain checkpoint's without them."""
     max_length, lowercase = _read_sentence_config(files)
+    prompts, default_prompt_name = _read_prompts(files)
+    pooling, normalize, include_prompt = _read_modules(files)
+    # Mean pooling without the prompt's tokens; the CLS token is the same either way.
+    if not include_prompt and pooling is Pooling.MEAN and any(prompts.values()):
+        raise UnsupportedModelError(
+            f"{files.source}: its Pooling module averages without the prompt's tokens "
+            "(include_prompt false), which bert_runtime does not do"
+        )
+    return SentenceTransformersSettings(
+        pooling, normalize, max_length, lowercase, prompts, default_prompt_name
+    )
+
+
+def _read_modules(files: SourceFiles) -> tuple[Pooling, bool, bool]:
+    """Pooling, normalize and include_prompt from modules.json and the Pooling module's config."""
     if MODULES_FILE not in files.present():
-        return SentenceTransformersSettings(max_length=max_length, lowercase=lowercase)
+        return Pooling.MEAN, True, True
     modules = json.loads(files.path(MODULES_FILE).read_text())
     if not isinstance(modules, list) or not all(
         isinstance(m, dict) and isinstance(m.get("type"), str) for m in modules
@@ -55,7 +80,7 @@ def read_st_settings(files: SourceFiles) -> SentenceTransformersSettings:
             f"{files.source}: {MODULES_FILE} lists {', '.join(others)}, which bert_runtime does "
             f"not apply (it applies {', '.join(_APPLIED_MODULES)})"
         )
-    pooling = Pooling.MEAN
+    pooling, include_prompt = Pooling.MEAN, True
     if "Pooling" in kinds:
         name = f"{kinds['Pooling']['path']}/config.json"
         if not files.path(name).is_file():
@@ -70,9 +95,29 @@ def read_st_settings(files: SourceFiles) -> SentenceTransformersSettings:
                 f"bert_runtime pools with one of {', '.join(sorted(_POOLING_MODES))}"
             )
         pooling = _POOLING_MODES[modes[0]]
-    return SentenceTransformersSettings(
-        pooling, normalize="Normalize" in kinds, max_length=max_length, lowercase=lowercase
-    )
+        include_prompt = settings.get("include_prompt", True) is not False
+    return pooling, "Normalize" in kinds, include_prompt
+
+
+def _read_prompts(files: SourceFiles) -> tuple[dict[str, str], str | None]:
+    """`prompts` and `default_prompt_name` from config_sentence_transformers.json."""
+    if ST_CONFIG_FILE not in files.present():
+        return {}, None
+    settings = json.loads(files.path(ST_CONFIG_FILE).read_text())
+    if not isinstance(settings, dict):
+        raise ModelSourceError(f"{files.source}: {ST_CONFIG_FILE} is not a JSON object")
+    prompts = settings.get("prompts") or {}
+    if not isinstance(prompts, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in prompts.items()
+    ):
+        raise ModelSourceError(f"{files.source}: {ST_CONFIG_FILE} prompts must map names to text")
+    default = settings.get("default_prompt_name")
+    if default is not None and default not in prompts:
+        raise ModelSourceError(
+            f"{files.source}: {ST_CONFIG_FILE} default_prompt_name {default!r} is not one of its "
+            f"prompts ({', '.join(sorted(prompts)) or 'none'})"
+        )
+    return prompts, default
 
 
 def _read_sentence_config(files: SourceFiles) -> tuple[int | None, bool]:

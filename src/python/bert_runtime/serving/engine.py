@@ -261,13 +261,33 @@ class Engine:
         return list(self._session.run(outputs, feeds))
 
     # --- convenience, for callers without a batcher ----------------------------------------------
-    def embed(self, texts: Sequence[str], request: EmbedRequest | None = None) -> np.ndarray:
+    def embed(
+        self,
+        texts: Sequence[str],
+        request: EmbedRequest | None = None,
+        prompt_name: str | None = None,
+    ) -> np.ndarray:
         """
         One vector per text, a [texts, hidden] array: by default pooled and normalized as the model
-        says (a sentence-transformers model's own settings; L2-normalized mean pooling otherwise).
+        says (a sentence-transformers model's own settings; L2-normalized mean pooling otherwise),
+        with the model's prompt named (or its default prompt) in front of each text.
         """
-        results = self.run_texts(texts, request or EmbedRequest())
+        results = self.run_texts(self.prompted(texts, prompt_name), request or EmbedRequest())
         return np.stack([r.vector for r in results if isinstance(r, Embedding)])
+
+    def prompted(self, texts: Sequence[str], prompt_name: str | None = None) -> list[str]:
+        """
+        Texts to embed with the prompt `prompt_name` in front, as sentence-transformers puts it;
+        without a name, the model's default prompt (none for most models).
+        """
+        prompts = self.manifest.prompts
+        name = prompt_name if prompt_name is not None else self.manifest.default_prompt_name
+        if name is None:
+            return list(texts)
+        if name not in prompts:
+            known = ", ".join(repr(k) for k in sorted(prompts)) or "none"
+            raise InputError(f"unknown prompt_name {name!r}: this model's prompts are {known}")
+        return [prompts[name] + text for text in texts]
 
     def fill_mask(self, texts: Sequence[str], top_k: int = 5) -> list[FillMaskResult]:
         """The `top_k` best tokens for every [MASK] of every text; each text needs one [MASK]."""

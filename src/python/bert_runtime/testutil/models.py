@@ -5,6 +5,8 @@ The tiny checkpoints and goldens in bert_runtime/testdata, made by scripts/make_
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -45,3 +47,34 @@ def prepared_model(root: Path, name: str = "tiny-bert", precision: str = "fp32")
     if not out.exists():
         prepare(str(TESTDATA / name), out, precision=Precision(precision))
     return out
+
+
+def sentence_transformers_layout(
+    root: Path,
+    pooling: dict[str, bool],
+    modules: list[str] | None = None,
+    extra_files: Mapping[str, object] | None = None,
+) -> Path:
+    """
+    tiny-bert laid out as sentence-transformers saves a model (modules.json, 1_Pooling), under
+    `root`/source, with `extra_files` (name -> JSON content) beside it.
+    """
+    source = root / "source"
+    shutil.copytree(TINY_BERT, source)
+    kinds = modules or ["Transformer", "Pooling"]
+    listing = [
+        {
+            "idx": i,
+            "name": str(i),
+            "path": "" if kind == "Transformer" else f"{i}_{kind}",
+            "type": f"sentence_transformers.models.{kind}",
+        }
+        for i, kind in enumerate(kinds)
+    ]
+    (source / "modules.json").write_text(json.dumps(listing))
+    (source / "1_Pooling").mkdir()
+    settings = {"word_embedding_dimension": 32, "pooling_mode_cls_token": False, **pooling}
+    (source / "1_Pooling" / "config.json").write_text(json.dumps(settings))
+    for name, content in (extra_files or {}).items():
+        (source / name).write_text(json.dumps(content))
+    return source
