@@ -24,6 +24,7 @@ from bert_runtime.testutil.models import (
     goldens,
     prepared_model,
     sentence_transformers_layout,
+    write_dense,
 )
 
 TEXTS = ["hello world", "the quick brown fox jumps over the lazy dog", ""]
@@ -51,15 +52,19 @@ def rerank_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningS
 
 @pytest.fixture(scope="module")
 def prompt_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """A sentence-transformers layout with prompts and a default one: "hello " for queries."""
+    """
+    A sentence-transformers layout with prompts and a default one ("hello " for queries), and a
+    Dense layer from 32 to 16 values.
+    """
     root = tmp_path_factory.mktemp("prompts")
     prompts = {"prompts": {"query": "hello ", "passage": ""}, "default_prompt_name": "query"}
     source = sentence_transformers_layout(
         root,
         {"pooling_mode_mean_tokens": True},
-        ["Transformer", "Pooling", "Normalize"],
+        ["Transformer", "Pooling", "Dense", "Normalize"],
         {"config_sentence_transformers.json": prompts},
     )
+    write_dense(source / "2_Dense", np.random.default_rng(3).normal(0, 0.3, (16, 32)), None)
     with run_server({"MODEL_NAME": str(source)}, root) as server:
         yield server
 
@@ -205,7 +210,9 @@ def test_rerank_and_classify_pairs_follow_the_requests_truncation(
     assert "pair 0 has" in refused.json()["error"]["message"]
 
 
-def test_embedding_routes_put_the_models_prompt_in_front(prompt_server: RunningServer) -> None:
+def test_embedding_routes_put_the_models_prompt_in_front_and_project_through_dense(
+    prompt_server: RunningServer,
+) -> None:
     def embed(path: str, body: dict[str, object]) -> np.ndarray:
         answer = _post(prompt_server, path, body)
         assert answer.status_code == 200, answer.text
@@ -216,12 +223,18 @@ def test_embedding_routes_put_the_models_prompt_in_front(prompt_server: RunningS
     info = httpx.get(f"{prompt_server.url}/v1/models/bert").json()["model"]
     assert info["prompts"] == {"query": "hello ", "passage": ""}
     assert info["default_prompt_name"] == "query"
+    assert (info["hidden_size"], info["embedding_size"]) == (32, 16)  # through the Dense layer
     by_hand = embed("/embed", {"inputs": ["hello the cat"], "prompt_name": "passage"})
     np.testing.assert_allclose(embed("/embed", {"inputs": ["the cat"]}), by_hand, atol=1e-6)
     named = embed("/embed", {"inputs": ["the cat"], "prompt_name": "query"})
     np.testing.assert_allclose(named, by_hand, atol=1e-6)
     openai = embed("/v1/embeddings", {"input": ["the cat"]})  # the default prompt here too
     np.testing.assert_allclose(openai, by_hand, atol=1e-6)
+    assert by_hand.shape == (1, 16)
+    v2 = httpx.get(f"{prompt_server.url}/v2/models/bert").json()
+    assert v2["outputs"][0]["shape"] == [-1, 16]
+    too_wide = _post(prompt_server, "/v1/embeddings", {"input": "x", "dimensions": 17})
+    assert "more than the model's 16" in too_wide.json()["error"]["message"]
     bare = embed("/embed", {"inputs": ["the cat"], "prompt_name": "passage"})
     assert np.abs(bare - by_hand).max() > 1e-3
     unknown = _post(prompt_server, "/embed", {"inputs": "x", "prompt_name": "doc"})

@@ -103,6 +103,7 @@ def model_info(state: State) -> dict[str, Any]:
             "prompts": manifest.prompts,
             "default_prompt_name": manifest.default_prompt_name,
             "hidden_size": manifest.hidden_size,
+            "embedding_size": manifest.embedding_size,
             "max_sequence_length": engine.max_length,
             "truncation": engine.tokenizer.truncation.value,
             "execution_provider": device.provider,
@@ -141,13 +142,13 @@ async def v1_model(state: State, model_name: str) -> dict[str, Any]:
 async def v2_model(state: State, model_name: str) -> dict[str, Any]:
     _check_name(state, model_name)
     info = model_info(state)
-    hidden = info.get("hidden_size", -1)
+    width = info.get("embedding_size", -1)
     return {
         "name": model_name,
         "versions": ["1"],
         "platform": PLATFORM,
         "inputs": [{"name": "text", "datatype": "BYTES", "shape": [-1]}],
-        "outputs": [{"name": "embedding", "datatype": "FP32", "shape": [-1, hidden]}],
+        "outputs": [{"name": "embedding", "datatype": "FP32", "shape": [-1, width]}],
         "parameters": info,
     }
 

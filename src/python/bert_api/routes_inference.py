@@ -242,9 +242,9 @@ async def openai_embeddings(state: State, data: OpenAIEmbeddingsBody) -> dict[st
     if data.model not in (None, name):
         raise ApiError(404, f"unknown model {data.model!r} (this server serves {name!r})")
     service: ModelService = state.service
-    hidden = service.engine.manifest.hidden_size if service.engine is not None else None
-    if data.dimensions is not None and hidden is not None and data.dimensions > hidden:
-        raise ApiError(422, f"dimensions is {data.dimensions}, more than the model's {hidden}")
+    width = service.engine.manifest.embedding_size if service.engine is not None else None
+    if data.dimensions is not None and width is not None and data.dimensions > width:
+        raise ApiError(422, f"dimensions is {data.dimensions}, more than the model's {width}")
     results = await _run(state, _texts(state, data.input, "input"), EmbedRequest())
     assert service.engine is not None  # it answered
     normalized = service.engine.manifest.normalize

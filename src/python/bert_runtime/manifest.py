@@ -34,6 +34,8 @@ class Manifest:
     # model's max_seq_length (sentence_bert_config.json) when that is shorter.
     max_sequence_length: int
     hidden_size: int
+    # The embeddings' width: hidden_size, or a sentence-transformers model's last Dense output.
+    embedding_size: int
     vocab_size: int
     heads: list[str]
     id2label: dict[int, str]
@@ -73,6 +75,7 @@ class Manifest:
         if "pooling" in raw:  # manifests written before it was recorded have the default
             raw["pooling"] = Pooling(raw["pooling"])
         raw["id2label"] = {int(k): v for k, v in raw["id2label"].items()}
+        raw.setdefault("embedding_size", raw["hidden_size"])  # written before Dense layers
         return cls(**raw)
 
 

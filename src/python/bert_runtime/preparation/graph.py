@@ -8,7 +8,8 @@ Add + Gelu) for the optimizer to fuse into `SkipLayerNormalization` and `BiasGel
 
 Inputs (int32, [batch, sequence]): input_ids, attention_mask, token_type_ids; with a fill-mask head
 also mask_positions (int64, [masks, 2]: row, position) and top_k (int64, [1]). Outputs:
-last_hidden_state, cls_embedding, mean_embedding, pooler_output (when the checkpoint has a pooler),
+last_hidden_state, cls_embedding, mean_embedding (through a sentence-transformers model's Dense
+projections when it has them), pooler_output (when the checkpoint has a pooler),
 class_logits and class_probabilities (classification head; the latter are the scores transformers'
 pipeline reports, see `class_score_function`), mask_top_scores / mask_top_ids (fill-mask head). The
 fill-mask head runs only on the gathered [MASK] rows and does softmax + top-k in the graph, so
@@ -26,7 +27,9 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from bert_runtime.errors import ModelSourceError
 from bert_runtime.preparation.checkpoint import BertConfig, Head, Weights
+from bert_runtime.preparation.st_settings import DenseLayer
 
 OPSET = 17
 MS_DOMAIN = "com.microsoft"
@@ -112,8 +115,13 @@ def class_score_function(config: BertConfig, weights: Weights) -> ScoreFunction:
     return ScoreFunction.SOFTMAX
 
 
-def build_graph(config: BertConfig, weights: Weights, heads: list[Head]) -> onnx.ModelProto:
-    """The full model: encoder, pooling outputs and the requested heads."""
+def build_graph(
+    config: BertConfig,
+    weights: Weights,
+    heads: list[Head],
+    dense: tuple[DenseLayer, ...] = (),
+) -> onnx.ModelProto:
+    """The full model: encoder, pooling outputs (then `dense`, if any) and the requested heads."""
     g = _GraphBuilder()
     eps = config.layer_norm_eps
     hidden = _embeddings(g, weights, eps)
@@ -122,15 +130,20 @@ def build_graph(config: BertConfig, weights: Weights, heads: list[Head]) -> onnx
     (last_hidden,) = g.op("Identity", [hidden], "last_hidden_state")
 
     outputs = [_float_output("last_hidden_state", ["batch", "sequence", config.hidden_size])]
+    # Without Dense layers the pooled vectors are the outputs themselves (graph unchanged).
+    suffix = "_pooled" if dense else ""
     (cls,) = g.op(
         "Gather",
         [last_hidden, g.const("zero_index", np.array(0, np.int64))],
-        "cls_embedding",
+        f"cls_embedding{suffix}",
         axis=1,
     )
-    outputs.append(_float_output("cls_embedding", ["batch", config.hidden_size]))
-    _mean_pooling(g)
-    outputs.append(_float_output("mean_embedding", ["batch", config.hidden_size]))
+    (mean,) = _mean_pooling(g, f"mean_embedding{suffix}")
+    width = _dense_layers(
+        g, dense, config.hidden_size, {cls: "cls_embedding", mean: "mean_embedding"}
+    )
+    outputs.append(_float_output("cls_embedding", ["batch", width]))
+    outputs.append(_float_output("mean_embedding", ["batch", width]))
 
     if weights.has("pooler.dense.weight"):
         (pooled,) = g.op(
@@ -236,8 +249,38 @@ def _encoder_layer(
     )
 
 
-def _mean_pooling(g: _GraphBuilder) -> None:
-    """mean_embedding = sum(hidden * mask) / max(sum(mask), 1): padding never counts."""
+def _dense_layers(
+    g: _GraphBuilder, dense: tuple[DenseLayer, ...], width: int, pooled: dict[str, str]
+) -> int:
+    """
+    Each pooled vector (name -> output name) through the Dense layers, as sentence-transformers
+    projects its pooled vector; the weights are shared. Returns the final width.
+    """
+    current = {source: source for source in pooled}
+    for index, layer in enumerate(dense):
+        out_features, in_features = layer.weight.shape
+        if in_features != width:
+            raise ModelSourceError(
+                f"Dense layer {index} takes {in_features} values, but gets {width}"
+            )
+        w = g.const(f"dense{index}.weight_t", layer.weight.T.copy())
+        b = None if layer.bias is None else g.const(f"dense{index}.bias", layer.bias)
+        for source, x in current.items():
+            (x,) = g.op("MatMul", [x, w], f"{source}_dense{index}_matmul")
+            if b is not None:
+                (x,) = g.op("Add", [x, b], f"{source}_dense{index}_bias")
+            if layer.activation == "tanh":
+                (x,) = g.op("Tanh", [x], f"{source}_dense{index}_tanh")
+            current[source] = x
+        width = out_features
+    for source, x in current.items():
+        if x != pooled[source]:
+            g.op("Identity", [x], pooled[source])
+    return width
+
+
+def _mean_pooling(g: _GraphBuilder, name: str) -> list[str]:
+    """`name` = sum(hidden * mask) / max(sum(mask), 1): padding never counts."""
     (mask,) = g.op("Cast", ["attention_mask"], "mask_float", to=TensorProto.FLOAT)
     (mask3,) = g.op("Unsqueeze", [mask, g.const("axis_last", np.array([2], np.int64))], "mask_3d")
     (masked,) = g.op("Mul", ["last_hidden_state", mask3], "masked_hidden")
@@ -247,7 +290,7 @@ def _mean_pooling(g: _GraphBuilder) -> None:
     (safe_count,) = g.op(
         "Max", [count, g.const("one", np.array(1.0, np.float32))], "token_count_safe"
     )
-    g.op("Div", [summed, safe_count], "mean_embedding")
+    return g.op("Div", [summed, safe_count], name)
 
 
 def _fill_mask_head(g: _GraphBuilder, config: BertConfig, weights: Weights) -> None:

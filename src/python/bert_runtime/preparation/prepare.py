@@ -120,7 +120,8 @@ def _build(
     weights = Weights.load(files.path(sources.WEIGHTS_FILE))
     heads = weights.heads(config)
     logger.info("building %s graph with heads %s", config.architecture, [h.value for h in heads])
-    model = optimize(build_graph(config, weights, heads), config, for_gpu=device is Device.CUDA)
+    graph = build_graph(config, weights, heads, st_settings.dense)
+    model = optimize(graph, config, for_gpu=device is Device.CUDA)
     model = apply_precision(model, precision, out)
     fused = {op: count for op, count in count_ops(model).items() if op in FUSED_OPS}
 
@@ -141,6 +142,7 @@ def _build(
         builder_version=BUILDER_VERSION,
         max_sequence_length=_max_sequence_length(config, st_settings),
         hidden_size=config.hidden_size,
+        embedding_size=_embedding_size(config, st_settings),
         vocab_size=config.vocab_size,
         heads=[h.value for h in heads],
         id2label=config.id2label,
@@ -158,6 +160,13 @@ def _build(
     )
     (out / MANIFEST_NAME).write_text(manifest.to_json())
     return manifest
+
+
+def _embedding_size(config: BertConfig, st_settings: SentenceTransformersSettings) -> int:
+    """The width of the embeddings: the last Dense layer's output, else the hidden size."""
+    if st_settings.dense:
+        return int(st_settings.dense[-1].weight.shape[0])
+    return config.hidden_size
 
 
 def _max_sequence_length(config: BertConfig, st_settings: SentenceTransformersSettings) -> int:

@@ -38,6 +38,7 @@ from bert_runtime.serving.tasks import (
 )
 from bert_runtime.testutil.models import (
     MODEL_NAMES,
+    TANH,
     TESTDATA,
     TINY_BERT,
     golden_pairs,
@@ -45,6 +46,7 @@ from bert_runtime.testutil.models import (
     goldens,
     prepared_model,
     sentence_transformers_layout,
+    write_dense,
 )
 
 Prepared = Callable[[str, Precision], Path]
@@ -273,8 +275,13 @@ def test_a_normalize_module_makes_embeddings_unit_length(tmp_path: Path) -> None
         ),
         (
             {"pooling_mode_mean_tokens": True},
-            ["Transformer", "Pooling", "Dense", "Normalize"],
-            "lists sentence_transformers.models.Dense, which bert_runtime does not apply",
+            ["Transformer", "Pooling", "Asym", "Normalize"],
+            "lists sentence_transformers.models.Asym, which bert_runtime does not apply",
+        ),
+        (
+            {"pooling_mode_mean_tokens": True},
+            ["Transformer", "Normalize", "Pooling"],
+            "orders its modules Transformer -> Normalize -> Pooling",
         ),
     ],
 )
@@ -283,6 +290,72 @@ def test_sentence_transformers_modules_it_cannot_apply_are_refused(
 ) -> None:
     source = sentence_transformers_layout(tmp_path, pooling, modules)
     with pytest.raises(UnsupportedModelError, match=re.escape(message)):
+        prepare(str(source), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def _dense_layout(tmp_path: Path, layers: list[tuple[np.ndarray, np.ndarray | None, str]]) -> Path:
+    """tiny-bert with mean pooling, the given Dense layers (from 2_Dense on) and Normalize."""
+    kinds = ["Transformer", "Pooling", *["Dense"] * len(layers), "Normalize"]
+    source = sentence_transformers_layout(tmp_path, {"pooling_mode_mean_tokens": True}, kinds)
+    for index, (weight, bias, activation) in enumerate(layers):
+        write_dense(source / f"{index + 2}_Dense", weight, bias, activation)
+    return source
+
+
+def test_dense_layers_project_the_pooled_vector_as_sentence_transformers_does(
+    tmp_path: Path,
+) -> None:
+    rng = np.random.default_rng(7)
+    w1, b1 = rng.normal(0, 0.3, (16, 32)), rng.normal(0, 0.1, 16)
+    w2 = rng.normal(0, 0.3, (8, 16))
+    identity = "torch.nn.modules.linear.Identity"
+    source = _dense_layout(tmp_path, [(w1, b1, TANH), (w2, None, identity)])
+    prepare(str(source), tmp_path / "out")
+    manifest = read_manifest(tmp_path / "out")
+    assert (manifest.hidden_size, manifest.embedding_size) == (32, 8)
+    assert {"2_Dense/model.safetensors", "3_Dense/config.json"} <= set(manifest.input_sha256)
+    projected, plain = _engine(tmp_path / "out"), _engine(prepared_model(tmp_path, "tiny-bert"))
+    texts = golden_texts()
+    for pooling in (Pooling.MEAN, Pooling.CLS):  # a requested pooling goes through them too
+        raw = EmbedRequest(pooling, normalize=False)
+        pooled = plain.embed(texts, raw).astype(np.float64)
+        expected = np.tanh(pooled @ w1.T + b1) @ w2.T
+        np.testing.assert_allclose(projected.embed(texts, raw), expected, atol=1e-5)
+    unit = projected.embed(texts)  # the model's default: mean, Dense, Normalize
+    expected = np.tanh(plain.embed(texts, EmbedRequest(Pooling.MEAN, False)) @ w1.T + b1) @ w2.T
+    np.testing.assert_allclose(
+        unit, expected / np.linalg.norm(expected, axis=1, keepdims=True), atol=1e-5
+    )
+
+
+@pytest.mark.parametrize(
+    ("problem", "error", "message"),
+    [
+        ("relu", UnsupportedModelError, "activation_function 'torch.nn.modules.activation.ReLU'"),
+        ("pickled", MissingModelFilesError, "only pytorch_model.bin found"),
+        (
+            "config shape",
+            ModelSourceError,
+            "linear.weight is [16, 32], its config says [out_features, in_features] = [16, 30]",
+        ),
+        ("width", ModelSourceError, "Dense layer 0 takes 30 values, but gets 32"),
+    ],
+)
+def test_dense_layers_it_cannot_apply_are_refused(
+    tmp_path: Path, problem: str, error: type[Exception], message: str
+) -> None:
+    width = 30 if problem == "width" else 32
+    weight = np.ones((16, width))
+    activation = "torch.nn.modules.activation.ReLU" if problem == "relu" else TANH
+    source = _dense_layout(tmp_path, [(weight, None, activation)])
+    folder = source / "2_Dense"
+    if problem == "pickled":
+        (folder / "model.safetensors").rename(folder / "pytorch_model.bin")
+    if problem == "config shape":
+        settings = json.loads((folder / "config.json").read_text())
+        (folder / "config.json").write_text(json.dumps({**settings, "in_features": 30}))
+    with pytest.raises(error, match=re.escape(message)):
         prepare(str(source), tmp_path / "out")
     assert not (tmp_path / "out").exists()
 

@@ -23,6 +23,9 @@ POOLING_CONFIG_FILE = "1_Pooling/config.json"
 SENTENCE_CONFIG_FILE = "sentence_bert_config.json"
 # Its prompts ("query: ", ...) and the one applied by default.
 ST_CONFIG_FILE = "config_sentence_transformers.json"
+# Its Dense projections after pooling, one folder each ("2_Dense"): settings and weights.
+DENSE_FILES = ("config.json", "model.safetensors")
+_DENSE_PATTERNS = [f"*_Dense/{name}" for name in DENSE_FILES]
 _ALL_FILES = [
     CONFIG_FILE,
     WEIGHTS_FILE,
@@ -48,7 +51,14 @@ class SourceFiles:
         return self.root / name
 
     def present(self) -> list[str]:
-        return [name for name in _ALL_FILES if (self.root / name).is_file()]
+        fixed = [name for name in _ALL_FILES if (self.root / name).is_file()]
+        dense = sorted(
+            str(path.relative_to(self.root))
+            for pattern in _DENSE_PATTERNS
+            for path in self.root.glob(pattern)
+            if path.is_file()
+        )
+        return fixed + dense
 
 
 def parse_repo_id(source: str) -> tuple[str, str | None]:
@@ -104,7 +114,7 @@ def _download(source: str, cache_dir: Path | None) -> SourceFiles:
                 repo_id,
                 revision=revision,
                 cache_dir=cache_dir,
-                allow_patterns=_ALL_FILES,
+                allow_patterns=[*_ALL_FILES, *_DENSE_PATTERNS],
             )
         )
     except RevisionNotFoundError as error:

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bert_runtime.config import Pooling
@@ -21,7 +22,7 @@ from bert_runtime.errors import MissingModelFilesError, ModelSourceError
 from bert_runtime.manifest import read_manifest
 from bert_runtime.preparation import sources
 from bert_runtime.testutil.fake_hub import commit_of, serve_hub, url_of
-from bert_runtime.testutil.models import TINY_BERT
+from bert_runtime.testutil.models import TINY_BERT, write_dense
 
 REPO = "google-bert/tiny-bert"
 
@@ -80,8 +81,10 @@ def test_a_sentence_transformers_repos_settings_are_downloaded_with_it(
             "path": "1_Pooling",
             "type": "sentence_transformers.models.Pooling",
         },
+        {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"},
     ]
     (repo_dir / "modules.json").write_text(json.dumps(modules))
+    write_dense(repo_dir / "2_Dense", np.eye(32)[:16], np.zeros(16))
     (repo_dir / "1_Pooling").mkdir()
     (repo_dir / "1_Pooling" / "config.json").write_text('{"pooling_mode_cls_token": true}')
     (repo_dir / "sentence_bert_config.json").write_text('{"max_seq_length": 16}')
@@ -93,10 +96,12 @@ def test_a_sentence_transformers_repos_settings_are_downloaded_with_it(
     )
     assert done.returncode == 0, done.stderr
     assert any(r.endswith("/1_Pooling/config.json") for r in requests)
+    assert any(r.endswith("/2_Dense/model.safetensors") for r in requests)
     manifest = read_manifest(out)
     assert (manifest.pooling, manifest.normalize) == (Pooling.CLS, False)
     assert manifest.max_sequence_length == 16
     assert manifest.prompts == {"query": "query: "}
+    assert manifest.embedding_size == 16
     assert {"1_Pooling/config.json", "sentence_bert_config.json"} <= set(manifest.input_sha256)
 
 

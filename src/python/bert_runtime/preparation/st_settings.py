@@ -1,14 +1,15 @@
 """
-A sentence-transformers model's own settings (pooling, normalization, input length, lowercasing), so
-that the embeddings a client gets without asking for more are the ones sentence-transformers itself
-would give.
+A sentence-transformers model's own settings (pooling, Dense projections, normalization, input
+length, lowercasing, prompts), so that the embeddings a client gets without asking for more are the
+ones sentence-transformers itself would give.
 
 sentence-transformers describes a model as a list of modules (`modules.json`): the transformer,
-then usually Pooling (`1_Pooling/config.json` says which) and Normalize. A model with modules we do
-not apply (Dense projections, other pooling modes) is refused rather than served with embeddings
-that quietly differ from the library's. Its `sentence_bert_config.json` says how many tokens the
-library feeds the model (`max_seq_length`, often below the position embeddings' 512) and whether it
-lowercases texts before the tokenizer sees them (`do_lower_case`); its
+then usually Pooling (`1_Pooling/config.json` says which), sometimes Dense projections of the pooled
+vector (LaBSE), and Normalize. A model with modules we do not apply (other pooling modes or module
+types, Dense activations other than tanh and identity) is refused rather than served with
+embeddings that quietly differ from the library's. Its `sentence_bert_config.json` says how many
+tokens the library feeds the model (`max_seq_length`, often below the position embeddings' 512) and
+whether it lowercases texts before the tokenizer sees them (`do_lower_case`); its
 `config_sentence_transformers.json` names the prompts put in front of texts ("query: ", ...) and
 the one the library applies when a caller names none.
 """
@@ -17,6 +18,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+
+import numpy as np
+from safetensors.numpy import load_file
 
 from bert_runtime.config import Pooling
 from bert_runtime.errors import MissingModelFilesError, ModelSourceError, UnsupportedModelError
@@ -27,8 +31,21 @@ from bert_runtime.preparation.sources import (
     SourceFiles,
 )
 
-_APPLIED_MODULES = ("Transformer", "Pooling", "Normalize")
+_APPLIED_MODULES = ("Transformer", "Pooling", "Dense", "Normalize")
 _POOLING_MODES = {"pooling_mode_cls_token": Pooling.CLS, "pooling_mode_mean_tokens": Pooling.MEAN}
+_DENSE_ACTIVATIONS = {
+    "torch.nn.modules.activation.Tanh": "tanh",
+    "torch.nn.modules.linear.Identity": "identity",
+}
+
+
+@dataclass(frozen=True, eq=False)
+class DenseLayer:
+    """A sentence-transformers Dense module: activation(x @ weight.T + bias)."""
+
+    weight: np.ndarray  # [out_features, in_features]
+    bias: np.ndarray | None
+    activation: str  # "tanh" or "identity"
 
 
 @dataclass(frozen=True)
@@ -45,13 +62,15 @@ class SentenceTransformersSettings:
     # Named prefixes for texts, and the one used when a request names none (None: no prompt).
     prompts: dict[str, str] = field(default_factory=dict)
     default_prompt_name: str | None = None
+    # Dense projections of the pooled vector, in order.
+    dense: tuple[DenseLayer, ...] = ()
 
 
 def read_st_settings(files: SourceFiles) -> SentenceTransformersSettings:
     """The model's sentence-transformers settings, or a plain checkpoint's without them."""
     max_length, lowercase = _read_sentence_config(files)
     prompts, default_prompt_name = _read_prompts(files)
-    pooling, normalize, include_prompt = _read_modules(files)
+    pooling, include_prompt, dense, normalize = _read_modules(files)
     # Mean pooling without the prompt's tokens; the CLS token is the same either way.
     if not include_prompt and pooling is Pooling.MEAN and any(prompts.values()):
         raise UnsupportedModelError(
@@ -59,44 +78,96 @@ def read_st_settings(files: SourceFiles) -> SentenceTransformersSettings:
             "(include_prompt false), which bert_runtime does not do"
         )
     return SentenceTransformersSettings(
-        pooling, normalize, max_length, lowercase, prompts, default_prompt_name
+        pooling, normalize, max_length, lowercase, prompts, default_prompt_name, dense
     )
 
 
-def _read_modules(files: SourceFiles) -> tuple[Pooling, bool, bool]:
-    """Pooling, normalize and include_prompt from modules.json and the Pooling module's config."""
+def _read_modules(files: SourceFiles) -> tuple[Pooling, bool, tuple[DenseLayer, ...], bool]:
+    """
+    Pooling, include_prompt, Dense layers and normalize from modules.json and the modules'
+    folders; the modules must come as Transformer, Pooling, Dense..., Normalize.
+    """
     if MODULES_FILE not in files.present():
-        return Pooling.MEAN, True, True
+        return Pooling.MEAN, True, (), True
     modules = json.loads(files.path(MODULES_FILE).read_text())
     if not isinstance(modules, list) or not all(
         isinstance(m, dict) and isinstance(m.get("type"), str) for m in modules
     ):
         raise ModelSourceError(f"{files.source}: {MODULES_FILE} is not a list of typed modules")
     # "sentence_transformers.models.Pooling" -> "Pooling"
-    kinds = {m["type"].rsplit(".", 1)[-1]: m for m in modules}
-    others = [m["type"] for m in modules if m["type"].rsplit(".", 1)[-1] not in _APPLIED_MODULES]
+    kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
+    others = [
+        m["type"] for m, kind in zip(modules, kinds, strict=True) if kind not in _APPLIED_MODULES
+    ]
     if others:
         raise UnsupportedModelError(
             f"{files.source}: {MODULES_FILE} lists {', '.join(others)}, which bert_runtime does "
             f"not apply (it applies {', '.join(_APPLIED_MODULES)})"
         )
-    pooling, include_prompt = Pooling.MEAN, True
-    if "Pooling" in kinds:
-        name = f"{kinds['Pooling']['path']}/config.json"
-        if not files.path(name).is_file():
-            raise MissingModelFilesError(files.source, [name])
-        settings = json.loads(files.path(name).read_text())
-        modes = sorted(
-            k for k, v in settings.items() if k.startswith("pooling_mode_") and v is True
+    in_order = kinds == sorted(kinds, key=_APPLIED_MODULES.index)
+    repeated = any(kinds.count(kind) > 1 for kind in ("Transformer", "Pooling", "Normalize"))
+    # Dense modules project the pooled vector: there must be one.
+    if not in_order or repeated or ("Dense" in kinds and "Pooling" not in kinds):
+        raise UnsupportedModelError(
+            f"{files.source}: {MODULES_FILE} orders its modules {' -> '.join(kinds)}; "
+            "bert_runtime applies Transformer -> Pooling -> Dense... -> Normalize"
         )
-        if len(modes) != 1 or modes[0] not in _POOLING_MODES:
-            raise UnsupportedModelError(
-                f"{files.source}: {name} asks for {' + '.join(modes) or 'no pooling mode'}; "
-                f"bert_runtime pools with one of {', '.join(sorted(_POOLING_MODES))}"
-            )
-        pooling = _POOLING_MODES[modes[0]]
-        include_prompt = settings.get("include_prompt", True) is not False
-    return pooling, "Normalize" in kinds, include_prompt
+    pooling, include_prompt = Pooling.MEAN, True
+    dense: list[DenseLayer] = []
+    for module, kind in zip(modules, kinds, strict=True):
+        if kind == "Pooling":
+            pooling, include_prompt = _read_pooling(files, f"{module['path']}/config.json")
+        elif kind == "Dense":
+            dense.append(_read_dense(files, str(module["path"])))
+    return pooling, include_prompt, tuple(dense), "Normalize" in kinds
+
+
+def _read_pooling(files: SourceFiles, name: str) -> tuple[Pooling, bool]:
+    if not files.path(name).is_file():
+        raise MissingModelFilesError(files.source, [name])
+    settings = json.loads(files.path(name).read_text())
+    modes = sorted(k for k, v in settings.items() if k.startswith("pooling_mode_") and v is True)
+    if len(modes) != 1 or modes[0] not in _POOLING_MODES:
+        raise UnsupportedModelError(
+            f"{files.source}: {name} asks for {' + '.join(modes) or 'no pooling mode'}; "
+            f"bert_runtime pools with one of {', '.join(sorted(_POOLING_MODES))}"
+        )
+    return _POOLING_MODES[modes[0]], settings.get("include_prompt", True) is not False
+
+
+def _read_dense(files: SourceFiles, folder: str) -> DenseLayer:
+    config_name, weights_name = f"{folder}/config.json", f"{folder}/model.safetensors"
+    missing = [name for name in (config_name, weights_name) if not files.path(name).is_file()]
+    if weights_name in missing and files.path(f"{folder}/pytorch_model.bin").is_file():
+        missing[
+            missing.index(weights_name)
+        ] = f"{weights_name} (only pytorch_model.bin found: convert it to safetensors)"
+    if missing:
+        raise MissingModelFilesError(files.source, missing)
+    settings = json.loads(files.path(config_name).read_text())
+    activation = _DENSE_ACTIVATIONS.get(str(settings.get("activation_function")))
+    if activation is None:
+        raise UnsupportedModelError(
+            f"{files.source}: {config_name} activation_function "
+            f"{settings.get('activation_function')!r} is not one bert_runtime applies "
+            f"({', '.join(_DENSE_ACTIVATIONS)})"
+        )
+    tensors = load_file(str(files.path(weights_name)))
+    if "linear.weight" not in tensors:
+        raise ModelSourceError(f"{files.source}: {weights_name} has no linear.weight")
+    weight = np.ascontiguousarray(tensors["linear.weight"], dtype=np.float32)
+    bias = tensors.get("linear.bias")
+    expected = (settings.get("out_features"), settings.get("in_features"))
+    if weight.ndim != 2 or weight.shape != expected:
+        raise ModelSourceError(
+            f"{files.source}: {weights_name} linear.weight is {list(weight.shape)}, "
+            f"its config says [out_features, in_features] = {list(expected)}"
+        )
+    return DenseLayer(
+        weight,
+        None if bias is None else np.ascontiguousarray(bias, dtype=np.float32),
+        activation,
+    )
 
 
 def _read_prompts(files: SourceFiles) -> tuple[dict[str, str], str | None]:

@@ -78,3 +78,27 @@ def sentence_transformers_layout(
     for name, content in (extra_files or {}).items():
         (source / name).write_text(json.dumps(content))
     return source
+
+
+TANH = "torch.nn.modules.activation.Tanh"
+
+
+def write_dense(
+    folder: Path, weight: np.ndarray, bias: np.ndarray | None, activation: str = TANH
+) -> None:
+    """A sentence-transformers Dense module's folder: config.json and model.safetensors."""
+    from safetensors.numpy import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out_features, in_features = weight.shape
+    settings = {
+        "in_features": in_features,
+        "out_features": out_features,
+        "bias": bias is not None,
+        "activation_function": activation,
+    }
+    (folder / "config.json").write_text(json.dumps(settings))
+    tensors = {"linear.weight": weight.astype(np.float32)}
+    if bias is not None:
+        tensors["linear.bias"] = bias.astype(np.float32)
+    save_file(tensors, str(folder / "model.safetensors"))
