@@ -1,8 +1,10 @@
 """Make the tiny BERT checkpoints and golden outputs that bert_runtime's parity tests check against.
 
-Developer-side only (needs PyTorch + transformers, which the project's resolves never contain):
+Developer-side only (needs PyTorch, transformers and sentence-transformers, which the project's
+resolves never contain):
 
-    python3.11 -m venv /tmp/parity && /tmp/parity/bin/pip install torch==2.13.0 transformers
+    python3.11 -m venv /tmp/parity
+    /tmp/parity/bin/pip install torch==2.13.0 transformers 'sentence-transformers>=6'
     /tmp/parity/bin/python scripts/make_parity_fixtures.py src/python/bert_runtime/testdata
 
 It writes four checkpoints in Hugging Face layout (config.json, model.safetensors, tokenizer
@@ -12,6 +14,10 @@ text run alone (no padding). Deterministic: a fixed seed, so rerunning it reprod
 
 tiny-bert-rerank has one label, as cross-encoder rerankers do; its goldens are the scores of
 transformers' text-classification pipeline, which applies sigmoid (not softmax) to a single logit.
+
+tiny-st is a sentence-transformers model saved by sentence-transformers itself: a cased tokenizer
+with do_lower_case, max_seq_length 12, mean pooling, two Dense layers (tanh, then identity without
+bias), Normalize, and prompts with a default; its goldens are `SentenceTransformer.encode`'s.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from transformers import (
     BertTokenizerFast,
     pipeline,
 )
+
 
 TEXTS = [
     "hello world",
@@ -54,6 +61,9 @@ WORDS = (
 ).split()
 LABELS = {0: "negative", 1: "neutral", 2: "positive"}
 TOP_K = 5
+# tiny-st's texts: the others and a long mixed-case one (over its 12 tokens, and cased).
+ST_TEXTS = [*TEXTS, "The Quick BROWN Fox jumps over the LAZY dog, and the cat sat on the mat"]
+ST_PROMPTS = {"query": "hello ", "passage": ""}
 
 
 def vocabulary() -> list[str]:
@@ -119,6 +129,42 @@ def pipeline_scores(
     return goldens
 
 
+def sentence_transformers_model(out: Path) -> dict[str, np.ndarray]:
+    """tiny-st, saved by sentence-transformers, and its `encode` for each prompt (None: default)."""
+    # Imported here: only this fixture needs it.
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer import modules as st_models
+
+    source = out.parent / ".tiny-st-transformer"
+    BertModel(tiny_config()).save_pretrained(source, safe_serialization=True)
+    save_tokenizer(source)
+    # A cased tokenizer, so do_lower_case changes what the model sees.
+    tokenizer = json.loads((source / "tokenizer.json").read_text())
+    tokenizer["normalizer"]["lowercase"] = False
+    (source / "tokenizer.json").write_text(json.dumps(tokenizer))
+    word = st_models.Transformer(str(source), max_seq_length=12, do_lower_case=True)
+    modules = [
+        word,
+        st_models.Pooling(32, pooling_mode="mean"),
+        st_models.Dense(32, 16, activation_function=torch.nn.Tanh()),
+        st_models.Dense(16, 8, bias=False, activation_function=torch.nn.Identity()),
+        st_models.Normalize(),
+    ]
+    model = SentenceTransformer(modules=modules, prompts=ST_PROMPTS, default_prompt_name="query")
+    model.save(str(out), safe_serialization=True)
+    (out / "README.md").unlink()  # a generated model card
+    for path in sorted(source.iterdir()):
+        path.unlink()
+    source.rmdir()
+    model = SentenceTransformer(str(out))  # as a user loads it
+    return {
+        f"tiny-st/embeddings/{name or 'default'}": model.encode(
+            ST_TEXTS, prompt_name=name, convert_to_numpy=True
+        )
+        for name in (None, "query", "passage")
+    }
+
+
 def main(root: Path) -> None:
     torch.manual_seed(1234)
     models = {
@@ -167,8 +213,14 @@ def main(root: Path) -> None:
                 goldens[f"{name}/pair_probabilities/{i}"] = torch.softmax(logits, -1).numpy()
         if name == "tiny-bert-rerank":
             goldens.update(pipeline_scores(name, model, tokenizer))
+    goldens.update(sentence_transformers_model(root / "tiny-st"))
     np.savez_compressed(root / "goldens.npz", **goldens)
-    listing = {"texts": TEXTS, "pairs": [list(pair) for pair in PAIRS], "top_k": TOP_K}
+    listing = {
+        "texts": TEXTS,
+        "pairs": [list(pair) for pair in PAIRS],
+        "top_k": TOP_K,
+        "st_texts": ST_TEXTS,
+    }
     (root / "goldens.json").write_text(json.dumps(listing, indent=2) + "\n")
 
 

@@ -140,7 +140,7 @@ def _build(
         precision=precision,
         opset=OPSET,
         builder_version=BUILDER_VERSION,
-        max_sequence_length=_max_sequence_length(config, st_settings),
+        max_sequence_length=_max_sequence_length(files, config, st_settings),
         hidden_size=config.hidden_size,
         embedding_size=_embedding_size(config, st_settings),
         vocab_size=config.vocab_size,
@@ -169,11 +169,32 @@ def _embedding_size(config: BertConfig, st_settings: SentenceTransformersSetting
     return config.hidden_size
 
 
-def _max_sequence_length(config: BertConfig, st_settings: SentenceTransformersSettings) -> int:
-    """The position embeddings' length, or sentence-transformers' max_seq_length when shorter."""
-    if st_settings.max_length is None:
+def _max_sequence_length(
+    files: sources.SourceFiles, config: BertConfig, st_settings: SentenceTransformersSettings
+) -> int:
+    """
+    The position embeddings' length, or the model's own limit when shorter: a
+    sentence-transformers max_seq_length (sentence_bert_config.json), else the tokenizer's
+    model_max_length (tokenizer_config.json: where transformers' tokenizers truncate, and where
+    sentence-transformers 6 keeps max_seq_length).
+    """
+    limit = st_settings.max_length
+    if limit is None:
+        limit = _tokenizer_max_length(files)
+    if limit is None:
         return config.max_position_embeddings
-    return min(config.max_position_embeddings, st_settings.max_length)
+    return min(config.max_position_embeddings, limit)
+
+
+def _tokenizer_max_length(files: sources.SourceFiles) -> int | None:
+    path = files.path("tokenizer_config.json")
+    if not path.is_file():
+        return None
+    value = sources.read_json(path).get("model_max_length")
+    # Tokenizers without a limit say so with a huge sentinel, which the positions then cap.
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 2:
+        return value
+    return None
 
 
 def _class_scores(config: BertConfig, weights: Weights, heads: list[Head]) -> dict[str, str]:

@@ -41,7 +41,9 @@ from bert_runtime.testutil.models import (
     TANH,
     TESTDATA,
     TINY_BERT,
+    TINY_ST,
     golden_pairs,
+    golden_st_texts,
     golden_texts,
     goldens,
     prepared_model,
@@ -365,6 +367,19 @@ def test_a_malformed_modules_json_is_a_clear_error(tmp_path: Path) -> None:
     (source / "modules.json").write_text('{"0": "Transformer"}')
     with pytest.raises(ModelSourceError, match="modules.json is not a list of typed modules"):
         prepare(str(source), tmp_path / "out")
+
+
+@pytest.mark.parametrize("prompt_name", [None, "query", "passage"])
+def test_a_sentence_transformers_model_embeds_as_sentence_transformers_encode_does(
+    tmp_path: Path, prompt_name: str | None
+) -> None:
+    """tiny-st as sentence-transformers 6 saved it: every setting it has, against its encode."""
+    manifest = prepare(str(TINY_ST), tmp_path / "out")
+    assert (manifest.max_sequence_length, manifest.embedding_size) == (12, 8)
+    engine = Engine(tmp_path / "out", EngineConfig(max_sequence_length=64))
+    vectors = engine.embed(golden_st_texts(), prompt_name=prompt_name)
+    gold = goldens()[f"tiny-st/embeddings/{prompt_name or 'default'}"]
+    assert np.abs(vectors - gold).max() <= 1e-5
 
 
 def test_sentence_transformers_max_seq_length_is_the_models_input_limit(

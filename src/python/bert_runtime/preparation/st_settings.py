@@ -33,6 +33,7 @@ from bert_runtime.preparation.sources import (
 
 _APPLIED_MODULES = ("Transformer", "Pooling", "Dense", "Normalize")
 _POOLING_MODES = {"pooling_mode_cls_token": Pooling.CLS, "pooling_mode_mean_tokens": Pooling.MEAN}
+_POOLING_NAMES = {"cls": Pooling.CLS, "mean": Pooling.MEAN}
 _DENSE_ACTIVATIONS = {
     "torch.nn.modules.activation.Tanh": "tanh",
     "torch.nn.modules.linear.Identity": "identity",
@@ -123,16 +124,29 @@ def _read_modules(files: SourceFiles) -> tuple[Pooling, bool, tuple[DenseLayer, 
 
 
 def _read_pooling(files: SourceFiles, name: str) -> tuple[Pooling, bool]:
+    """
+    The pooling mode and include_prompt. sentence-transformers 6 writes `"pooling_mode": "mean"`;
+    earlier versions one boolean per mode (`"pooling_mode_mean_tokens": true`).
+    """
     if not files.path(name).is_file():
         raise MissingModelFilesError(files.source, [name])
     settings = json.loads(files.path(name).read_text())
+    include_prompt = settings.get("include_prompt", True) is not False
+    mode = settings.get("pooling_mode")
+    if isinstance(mode, str):
+        if mode not in _POOLING_NAMES:
+            raise UnsupportedModelError(
+                f"{files.source}: {name} asks for pooling_mode {mode!r}; "
+                f"bert_runtime pools with one of {', '.join(sorted(_POOLING_NAMES))}"
+            )
+        return _POOLING_NAMES[mode], include_prompt
     modes = sorted(k for k, v in settings.items() if k.startswith("pooling_mode_") and v is True)
     if len(modes) != 1 or modes[0] not in _POOLING_MODES:
         raise UnsupportedModelError(
             f"{files.source}: {name} asks for {' + '.join(modes) or 'no pooling mode'}; "
             f"bert_runtime pools with one of {', '.join(sorted(_POOLING_MODES))}"
         )
-    return _POOLING_MODES[modes[0]], settings.get("include_prompt", True) is not False
+    return _POOLING_MODES[modes[0]], include_prompt
 
 
 def _read_dense(files: SourceFiles, folder: str) -> DenseLayer:

@@ -20,10 +20,19 @@ TINY_BERT_CLS = TESTDATA / "tiny-bert-cls"
 # One label, as cross-encoder rerankers have: scored with sigmoid.
 TINY_BERT_RERANK = TESTDATA / "tiny-bert-rerank"
 MODEL_NAMES = ("tiny-bert", "tiny-bert-mlm", "tiny-bert-cls", "tiny-bert-rerank")
+# Saved by sentence-transformers 6: cased tokenizer + do_lower_case, max_seq_length 12, mean
+# pooling, two Dense layers, Normalize, prompts with a default (scripts/make_parity_fixtures.py).
+TINY_ST = TESTDATA / "tiny-st"
 
 
 def golden_texts() -> list[str]:
     texts: list[str] = json.loads((TESTDATA / "goldens.json").read_text())["texts"]
+    return texts
+
+
+def golden_st_texts() -> list[str]:
+    """tiny-st's texts: golden_texts() and a long, mixed-case one."""
+    texts: list[str] = json.loads((TESTDATA / "goldens.json").read_text())["st_texts"]
     return texts
 
 
