@@ -270,6 +270,7 @@ def test_a_normalize_module_makes_embeddings_unit_length(tmp_path: Path) -> None
     ("pooling", "modules", "message"),
     [
         ({"pooling_mode_max_tokens": True}, None, "asks for pooling_mode_max_tokens"),
+        ({"pooling_mode": "lasttoken"}, None, "asks for pooling_mode 'lasttoken'"),
         (
             {"pooling_mode_mean_tokens": True, "pooling_mode_cls_token": True},
             None,
