@@ -237,6 +237,26 @@ def test_embedding_routes_put_the_models_prompt_in_front_and_project_through_den
     assert "more than the model's 16" in too_wide.json()["error"]["message"]
     bare = embed("/embed", {"inputs": ["the cat"], "prompt_name": "passage"})
     assert np.abs(bare - by_hand).max() > 1e-3
+    kserve = _post(
+        prompt_server,
+        "/v1/models/bert:predict",
+        {"instances": ["the cat"], "parameters": {"prompt_name": "query"}},
+    ).json()["predictions"]
+    np.testing.assert_allclose(kserve, by_hand, atol=1e-6)
+    v2_body = {
+        "inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["hello the cat"]}],
+        "parameters": {"prompt_name": "passage"},
+    }
+    v2_answer = _post(prompt_server, "/v2/models/bert/infer", v2_body).json()
+    np.testing.assert_allclose(v2_answer["outputs"][0]["data"], by_hand.ravel(), atol=1e-6)
+    for parameters, message in [
+        ({"prompt_name": 3}, "parameters.prompt_name must be a string"),
+        ({"task": "fill-mask", "prompt_name": "query"}, "parameters.prompt_name is for task embed"),
+    ]:
+        body = {"instances": ["the cat"], "parameters": parameters}
+        refused = _post(prompt_server, "/v1/models/bert:predict", body)
+        assert refused.status_code == 422
+        assert message in refused.json()["error"]["message"]
     unknown = _post(prompt_server, "/embed", {"inputs": "x", "prompt_name": "doc"})
     assert unknown.status_code == 422
     assert "unknown prompt_name 'doc'" in unknown.json()["error"]["message"]

@@ -106,10 +106,14 @@ def _truncation(body: TruncationFields) -> Truncation | None:
 
 
 async def _run(
-    state: State, texts: list[str], request: TaskRequest, truncation: Truncation | None = None
+    state: State,
+    texts: list[str],
+    request: TaskRequest,
+    truncation: Truncation | None = None,
+    prompt_name: str | None = None,
 ) -> list[TaskResult]:
     service: ModelService = state.service
-    return await service.run(texts, request, truncation)
+    return await service.run(texts, request, truncation, prompt_name)
 
 
 def _embedding_rows(results: list[TaskResult]) -> list[Embedding]:
@@ -142,9 +146,8 @@ def _usage(results: list[TaskResult]) -> int:
 async def embed(state: State, data: EmbedBody) -> dict[str, Any]:
     texts = _texts(state, data.inputs)
     pooling = Pooling(data.pooling) if data.pooling else None
-    service: ModelService = state.service
     request = EmbedRequest(pooling, data.normalize)
-    results = await service.run(texts, request, _truncation(data), data.prompt_name)
+    results = await _run(state, texts, request, _truncation(data), data.prompt_name)
     rows = _embedding_rows(results)
     return {
         "model": state.settings.served_model_name,
@@ -267,6 +270,8 @@ async def openai_embeddings(state: State, data: OpenAIEmbeddingsBody) -> dict[st
 def _task_request(parameters: dict[str, Any] | None) -> tuple[str, TaskRequest]:
     """KServe / V2 `parameters`: task (embed | fill-mask | classify), pooling, normalize, top_k."""
     parameters = parameters or {}
+    if parameters.get("task", "embed") != "embed" and "prompt_name" in parameters:
+        raise ApiError(422, "parameters.prompt_name is for task embed")
     task = parameters.get("task", "embed")
     if task not in TASKS:
         raise ApiError(422, f"parameters.task must be one of {', '.join(TASKS)}, got {task!r}")
@@ -285,6 +290,14 @@ def _task_request(parameters: dict[str, Any] | None) -> tuple[str, TaskRequest]:
     if normalize is not None and not isinstance(normalize, bool):
         raise ApiError(422, "parameters.normalize must be a boolean")
     return task, EmbedRequest(Pooling(pooling) if pooling else None, normalize)
+
+
+def _prompt_name(parameters: dict[str, Any] | None) -> str | None:
+    """KServe / V2 `parameters.prompt_name`, as /embed's (None: the model's default prompt)."""
+    name = (parameters or {}).get("prompt_name")
+    if name is not None and not isinstance(name, str):
+        raise ApiError(422, "parameters.prompt_name must be a string")
+    return name
 
 
 def _prediction(task: str, result: TaskResult) -> Any:
@@ -308,9 +321,8 @@ async def v1_predict(state: State, model_name: str, data: KServeV1Body) -> dict[
     task, request = _task_request(data.parameters)
     instances = [i if isinstance(i, KServeInstance) else KServeInstance(i) for i in data.instances]
     if not any(i.text_pair is not None for i in instances):
-        results = await _run(
-            state, _texts(state, [i.text for i in instances], "instances"), request
-        )
+        texts = _texts(state, [i.text for i in instances], "instances")
+        results = await _run(state, texts, request, None, _prompt_name(data.parameters))
     elif task != "classify":
         raise ApiError(422, f"text_pair needs parameters.task classify, not {task}")
     else:
@@ -345,7 +357,8 @@ async def v2_infer(state: State, model_name: str, data: V2InferBody) -> dict[str
     task, request = _task_request(data.parameters)
     texts, *second = data.inputs
     if not second:
-        results = await _run(state, _texts(state, texts.data, "inputs[0].data"), request)
+        checked = _texts(state, texts.data, "inputs[0].data")
+        results = await _run(state, checked, request, None, _prompt_name(data.parameters))
     else:
         results = await _v2_pairs(state, task, texts, second[0])
     body: dict[str, Any] = {"model_name": model_name, "model_version": "1"}
