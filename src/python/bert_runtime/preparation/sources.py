@@ -92,6 +92,14 @@ def check_complete(files: SourceFiles) -> None:
             "pickled PyTorch weights are not loaded; "
             "convert them to safetensors)"
         )
+    elif WEIGHTS_FILE in missing and files.revision is not None:
+        # Pickled weights are not downloaded, so a hub repo cannot be told apart here.
+        repo_id, _ = parse_repo_id(files.source)
+        missing[missing.index(WEIGHTS_FILE)] = (
+            f"{WEIGHTS_FILE} (not in the repo at this revision; if it has only pickled "
+            "pytorch_model.bin weights, the hub's safetensors conversion is often an open pull "
+            f"request: try {repo_id}@refs/pr/N)"
+        )
     if missing:
         raise MissingModelFilesError(files.source, missing)
 

@@ -105,6 +105,21 @@ def test_a_sentence_transformers_repos_settings_are_downloaded_with_it(
     assert {"1_Pooling/config.json", "sentence_bert_config.json"} <= set(manifest.input_sha256)
 
 
+def test_a_hub_repo_without_safetensors_says_where_a_conversion_may_be(
+    hub: tuple[str, Path, list[str]], tmp_path: Path
+) -> None:
+    url, repo_dir, _ = hub
+    (repo_dir / "model.safetensors").rename(repo_dir / "pytorch_model.bin")
+    done = _prepare(
+        [REPO, "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "c")],
+        HF_ENDPOINT=url,
+    )
+    assert done.returncode != 0
+    assert "model.safetensors (not in the repo at this revision" in done.stderr
+    assert f"try {REPO}@refs/pr/N" in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_pinned_revision_and_offline_reuse_of_the_cache(
     hub: tuple[str, Path, list[str]], tmp_path: Path
 ) -> None:
