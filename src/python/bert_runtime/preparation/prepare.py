@@ -32,8 +32,9 @@ from bert_runtime.preparation.optimize import FUSED_OPS, apply_precision, count_
 from bert_runtime.preparation.st_settings import SentenceTransformersSettings, read_st_settings
 from bert_runtime.preparation.tokenizer_files import write_tokenizer
 
-# Bump when the graph or its conversion changes, so caches rebuild.
-BUILDER_VERSION = "2"
+# Bump when the graph, its conversion or the manifest's reading of the source changes, so caches
+# rebuild (3: the input limit from tokenizer_config.json's model_max_length, Dense layers, prompts).
+BUILDER_VERSION = "3"
 # Protobuf's limit: above it ONNX weights must live in an external data file.
 _EXTERNAL_DATA_THRESHOLD = 1_800_000_000
 
