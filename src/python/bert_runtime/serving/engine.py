@@ -268,9 +268,10 @@ class Engine:
         prompt_name: str | None = None,
     ) -> np.ndarray:
         """
-        One vector per text, a [texts, hidden] array: by default pooled and normalized as the model
-        says (a sentence-transformers model's own settings; L2-normalized mean pooling otherwise),
-        with the model's prompt named (or its default prompt) in front of each text.
+        One vector per text, a [texts, manifest.embedding_size] array: by default pooled, projected
+        by its Dense layers (if any) and normalized as the model says (a sentence-transformers
+        model's own settings; L2-normalized mean pooling otherwise), with the model's prompt named
+        (or its default prompt) in front of each text.
         """
         results = self.run_texts(self.prompted(texts, prompt_name), request or EmbedRequest())
         return np.stack([r.vector for r in results if isinstance(r, Embedding)])
