@@ -37,6 +37,7 @@ from bert_runtime.serving.tasks import (
     FillMaskResult,
     TaskRequest,
     TaskResult,
+    l2_normalized,
 )
 
 TASKS = ("embed", "fill-mask", "classify")
@@ -233,10 +234,7 @@ def _shortened(vector: np.ndarray, dimensions: int | None, normalized: bool) -> 
     if dimensions is None or dimensions == vector.shape[0]:
         return vector
     cut = vector[:dimensions]
-    if not normalized:
-        return cut
-    norm = float(np.linalg.norm(cut))
-    return cut / norm if norm > 0 else cut
+    return l2_normalized(cut) if normalized else cut
 
 
 @inference_route("/v1/embeddings", "openai", "OpenAI-compatible embeddings")

@@ -80,10 +80,12 @@ def pool(
 ) -> np.ndarray:
     """Pick the pooled vector asked for, L2-normalized when asked."""
     vector = (cls_row if pooling is Pooling.CLS else mean_row).astype(np.float32)
-    if normalize:
-        norm = float(np.linalg.norm(vector))
-        vector = vector / max(norm, 1e-12)
-    return vector
+    return l2_normalized(vector) if normalize else vector
+
+
+def l2_normalized(vector: np.ndarray) -> np.ndarray:
+    """`vector` at unit length (a zero vector stays zero)."""
+    return vector / max(float(np.linalg.norm(vector)), 1e-12)
 
 
 def classification(
