@@ -265,21 +265,24 @@ async def openai_embeddings(state: State, data: OpenAIEmbeddingsBody) -> dict[st
     }
 
 
-def _task_request(parameters: dict[str, Any] | None) -> tuple[str, TaskRequest]:
-    """KServe / V2 `parameters`: task (embed | fill-mask | classify), pooling, normalize, top_k."""
+def _task_request(parameters: dict[str, Any] | None) -> tuple[str, TaskRequest, str | None]:
+    """
+    KServe / V2 `parameters`: task (embed | fill-mask | classify), pooling, normalize, top_k, and
+    for embed prompt_name (as /embed's; None: the model's default prompt).
+    """
     parameters = parameters or {}
-    if parameters.get("task", "embed") != "embed" and "prompt_name" in parameters:
-        raise ApiError(422, "parameters.prompt_name is for task embed")
     task = parameters.get("task", "embed")
     if task not in TASKS:
         raise ApiError(422, f"parameters.task must be one of {', '.join(TASKS)}, got {task!r}")
+    if task != "embed" and "prompt_name" in parameters:
+        raise ApiError(422, "parameters.prompt_name is for task embed")
     if task == "fill-mask":
         top_k = parameters.get("top_k", 5)
         if not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k <= 100:
             raise ApiError(422, "parameters.top_k must be an integer from 1 to 100")
-        return task, FillMaskRequest(top_k)
+        return task, FillMaskRequest(top_k), None
     if task == "classify":
-        return task, ClassifyRequest()
+        return task, ClassifyRequest(), None
     # Absent (or null): the model's own default.
     pooling = parameters.get("pooling")
     if pooling not in (None, "mean", "cls"):
@@ -287,15 +290,10 @@ def _task_request(parameters: dict[str, Any] | None) -> tuple[str, TaskRequest]:
     normalize = parameters.get("normalize")
     if normalize is not None and not isinstance(normalize, bool):
         raise ApiError(422, "parameters.normalize must be a boolean")
-    return task, EmbedRequest(Pooling(pooling) if pooling else None, normalize)
-
-
-def _prompt_name(parameters: dict[str, Any] | None) -> str | None:
-    """KServe / V2 `parameters.prompt_name`, as /embed's (None: the model's default prompt)."""
-    name = (parameters or {}).get("prompt_name")
-    if name is not None and not isinstance(name, str):
+    prompt_name = parameters.get("prompt_name")
+    if prompt_name is not None and not isinstance(prompt_name, str):
         raise ApiError(422, "parameters.prompt_name must be a string")
-    return name
+    return task, EmbedRequest(Pooling(pooling) if pooling else None, normalize), prompt_name
 
 
 def _prediction(task: str, result: TaskResult) -> Any:
@@ -316,11 +314,11 @@ async def v1_predict(state: State, model_name: str, data: KServeV1Body) -> dict[
         raise ApiError(404, f"unknown verb {verb!r}: use POST /v1/models/<name>:predict")
     if name != state.settings.served_model_name:
         raise ApiError(404, f"unknown model {name!r}")
-    task, request = _task_request(data.parameters)
+    task, request, prompt_name = _task_request(data.parameters)
     instances = [i if isinstance(i, KServeInstance) else KServeInstance(i) for i in data.instances]
     if not any(i.text_pair is not None for i in instances):
         texts = _texts(state, [i.text for i in instances], "instances")
-        results = await _run(state, texts, request, None, _prompt_name(data.parameters))
+        results = await _run(state, texts, request, None, prompt_name)
     elif task != "classify":
         raise ApiError(422, f"text_pair needs parameters.task classify, not {task}")
     else:
@@ -352,11 +350,11 @@ async def v2_infer(state: State, model_name: str, data: V2InferBody) -> dict[str
                 f"input {tensor.name!r}: shape {tensor.shape} does not match "
                 f"{len(tensor.data)} elements",
             )
-    task, request = _task_request(data.parameters)
+    task, request, prompt_name = _task_request(data.parameters)
     texts, *second = data.inputs
     if not second:
         checked = _texts(state, texts.data, "inputs[0].data")
-        results = await _run(state, checked, request, None, _prompt_name(data.parameters))
+        results = await _run(state, checked, request, None, prompt_name)
     else:
         results = await _v2_pairs(state, task, texts, second[0])
     body: dict[str, Any] = {"model_name": model_name, "model_version": "1"}

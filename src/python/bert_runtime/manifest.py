@@ -30,8 +30,8 @@ class Manifest:
     precision: Precision
     opset: int
     builder_version: str
-    # The longest input the model takes: its position embeddings, or a sentence-transformers
-    # model's max_seq_length (sentence_bert_config.json) when that is shorter.
+    # The longest input the model takes: its position embeddings, or the model's own limit when
+    # shorter (sentence-transformers' max_seq_length, else the tokenizer's model_max_length).
     max_sequence_length: int
     hidden_size: int
     # The embeddings' width: hidden_size, or a sentence-transformers model's last Dense output.
