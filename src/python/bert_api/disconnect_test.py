@@ -54,33 +54,32 @@ class Exchange:
         return asyncio.ensure_future(middleware(SCOPE, self.receive, self.send))
 
 
-def test_a_departed_client_ends_its_request_with_499() -> None:
-    async def main() -> tuple[asyncio.Task[None], list[Message]]:
-        exchange = Exchange()
-        task = exchange.start()
-        await exchange.handling.wait()
-        exchange.incoming.put_nowait({"type": "http.disconnect"})
-        await asyncio.wait({task}, timeout=5)
-        return task, exchange.sent
+def _client_leaves(server_cancels_too: bool) -> tuple[asyncio.Task[None], list[Message]]:
+    """A request waiting for its batch whose client disconnects (and the server cancels it)."""
 
-    task, sent = asyncio.run(main())
-    assert task.done() and not task.cancelled()
-    assert sent[0]["type"] == "http.response.start"
-    assert sent[0]["status"] == CLIENT_CLOSED_REQUEST
-
-
-def test_a_server_cancellation_at_the_same_moment_is_not_absorbed() -> None:
     async def main() -> tuple[asyncio.Task[None], list[Message]]:
         exchange = Exchange()
         task = exchange.start()
         await exchange.handling.wait()
         # Both before the request's task runs again: the watcher sees the departure first.
         exchange.incoming.put_nowait({"type": "http.disconnect"})
-        task.cancel()  # the server, for example shutting down
+        if server_cancels_too:
+            task.cancel()  # the server, for example shutting down
         await asyncio.wait({task}, timeout=5)
         return task, exchange.sent
 
-    task, sent = asyncio.run(main())
+    return asyncio.run(main())
+
+
+def test_a_departed_client_ends_its_request_with_499() -> None:
+    task, sent = _client_leaves(server_cancels_too=False)
+    assert task.done() and not task.cancelled()
+    assert sent[0]["type"] == "http.response.start"
+    assert sent[0]["status"] == CLIENT_CLOSED_REQUEST
+
+
+def test_a_server_cancellation_at_the_same_moment_is_not_absorbed() -> None:
+    task, sent = _client_leaves(server_cancels_too=True)
     # The server asked for the task to stop: it must stop cancelled, not answer and return.
     assert task.cancelled()
     assert sent == []
