@@ -466,48 +466,44 @@ def test_prompts_are_put_in_front_and_the_default_is_used_unnamed(tmp_path: Path
         plain.embed(texts, prompt_name="query")
 
 
+MEAN = {"pooling_mode_mean_tokens": True}
+
+
 @pytest.mark.parametrize(
     ("pooling", "settings", "error", "message"),
     [
+        (MEAN, {"prompts": ["query: "]}, ModelSourceError, "prompts must map names to text"),
         (
-            "pooling_mode_mean_tokens",
-            {"prompts": ["query: "]},
-            ModelSourceError,
-            "prompts must map names to text",
-        ),
-        (
-            "pooling_mode_mean_tokens",
+            MEAN,
             {"prompts": {"query": "q: "}, "default_prompt_name": "doc"},
             ModelSourceError,
             "default_prompt_name 'doc' is not one of its prompts (query)",
         ),
         (
-            "pooling_mode_mean_tokens",
-            {"prompts": {"query": "q: "}, "include_prompt": False},
+            {**MEAN, "include_prompt": False},
+            {"prompts": {"query": "q: "}},
             UnsupportedModelError,
             "averages without the prompt's tokens (include_prompt false)",
         ),
     ],
 )
 def test_prompt_settings_it_cannot_follow_are_refused(
-    tmp_path: Path, pooling: str, settings: dict[str, object], error: type[Exception], message: str
+    tmp_path: Path,
+    pooling: dict[str, bool],
+    settings: dict[str, object],
+    error: type[Exception],
+    message: str,
 ) -> None:
-    include_prompt = settings.pop("include_prompt", True)
     extra = {"config_sentence_transformers.json": settings}
-    source = sentence_transformers_layout(tmp_path, {pooling: True}, None, extra)
-    pooling_config = source / "1_Pooling" / "config.json"
-    pooling_settings = json.loads(pooling_config.read_text())
-    pooling_config.write_text(json.dumps({**pooling_settings, "include_prompt": include_prompt}))
+    source = sentence_transformers_layout(tmp_path, pooling, None, extra)
     with pytest.raises(error, match=re.escape(message)):
         prepare(str(source), tmp_path / "out")
 
 
 def test_cls_pooling_without_the_prompts_tokens_is_the_same_and_accepted(tmp_path: Path) -> None:
     extra = {"config_sentence_transformers.json": PROMPTS}
-    source = sentence_transformers_layout(tmp_path, {"pooling_mode_cls_token": True}, None, extra)
-    pooling_config = source / "1_Pooling" / "config.json"
-    settings = json.loads(pooling_config.read_text())
-    pooling_config.write_text(json.dumps({**settings, "include_prompt": False}))
+    pooling = {"pooling_mode_cls_token": True, "include_prompt": False}
+    source = sentence_transformers_layout(tmp_path, pooling, None, extra)
     assert prepare(str(source), tmp_path / "out").pooling is Pooling.CLS
 
 
