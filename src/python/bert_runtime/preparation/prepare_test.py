@@ -525,6 +525,13 @@ def test_a_malformed_sentence_bert_config_is_a_clear_error(
         prepare(str(source), tmp_path / "out")
 
 
+def test_a_pooling_config_that_is_not_an_object_is_a_clear_error(tmp_path: Path) -> None:
+    source = sentence_transformers_layout(tmp_path, {"pooling_mode_mean_tokens": True})
+    (source / "1_Pooling" / "config.json").write_text('["mean"]')
+    with pytest.raises(ModelSourceError, match=r"1_Pooling/config\.json is not a JSON object"):
+        prepare(str(source), tmp_path / "out")
+
+
 def test_a_model_without_sentence_transformers_files_pools_mean_normalized(
     prepared: Prepared,
 ) -> None:

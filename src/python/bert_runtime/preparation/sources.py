@@ -150,5 +150,5 @@ def _download(source: str, cache_dir: Path | None) -> SourceFiles:
 def read_json(path: Path) -> dict[str, object]:
     loaded = json.loads(path.read_text())
     if not isinstance(loaded, dict):
-        raise ModelSourceError(f"{path} does not hold a JSON object")
+        raise ModelSourceError(f"{path} is not a JSON object")
     return loaded

@@ -29,6 +29,7 @@ from bert_runtime.preparation.sources import (
     SENTENCE_CONFIG_FILE,
     ST_CONFIG_FILE,
     SourceFiles,
+    read_json,
 )
 
 _APPLIED_MODULES = ("Transformer", "Pooling", "Dense", "Normalize")
@@ -130,7 +131,7 @@ def _read_pooling(files: SourceFiles, name: str) -> tuple[Pooling, bool]:
     """
     if not files.path(name).is_file():
         raise MissingModelFilesError(files.source, [name])
-    settings = json.loads(files.path(name).read_text())
+    settings = read_json(files.path(name))
     include_prompt = settings.get("include_prompt", True) is not False
     mode = settings.get("pooling_mode")
     if isinstance(mode, str):
@@ -158,7 +159,7 @@ def _read_dense(files: SourceFiles, folder: str) -> DenseLayer:
         ] = f"{weights_name} (only pytorch_model.bin found: convert it to safetensors)"
     if missing:
         raise MissingModelFilesError(files.source, missing)
-    settings = json.loads(files.path(config_name).read_text())
+    settings = read_json(files.path(config_name))
     activation = _DENSE_ACTIVATIONS.get(str(settings.get("activation_function")))
     if activation is None:
         raise UnsupportedModelError(
@@ -188,16 +189,15 @@ def _read_prompts(files: SourceFiles) -> tuple[dict[str, str], str | None]:
     """`prompts` and `default_prompt_name` from config_sentence_transformers.json."""
     if ST_CONFIG_FILE not in files.present():
         return {}, None
-    settings = json.loads(files.path(ST_CONFIG_FILE).read_text())
-    if not isinstance(settings, dict):
-        raise ModelSourceError(f"{files.source}: {ST_CONFIG_FILE} is not a JSON object")
+    settings = read_json(files.path(ST_CONFIG_FILE))
     prompts = settings.get("prompts") or {}
     if not isinstance(prompts, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in prompts.items()
     ):
         raise ModelSourceError(f"{files.source}: {ST_CONFIG_FILE} prompts must map names to text")
     default = settings.get("default_prompt_name")
-    if default is not None and default not in prompts:
+    # A name that is not a string is never among the prompts' names either.
+    if default is not None and (not isinstance(default, str) or default not in prompts):
         raise ModelSourceError(
             f"{files.source}: {ST_CONFIG_FILE} default_prompt_name {default!r} is not one of its "
             f"prompts ({', '.join(sorted(prompts)) or 'none'})"
@@ -209,9 +209,7 @@ def _read_sentence_config(files: SourceFiles) -> tuple[int | None, bool]:
     """`max_seq_length` (None if absent) and `do_lower_case` from sentence_bert_config.json."""
     if SENTENCE_CONFIG_FILE not in files.present():
         return None, False
-    settings = json.loads(files.path(SENTENCE_CONFIG_FILE).read_text())
-    if not isinstance(settings, dict):
-        raise ModelSourceError(f"{files.source}: {SENTENCE_CONFIG_FILE} is not a JSON object")
+    settings = read_json(files.path(SENTENCE_CONFIG_FILE))
     value = settings.get("max_seq_length")
     # bool is an int subclass; `true` is no length.
     if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 2):
