@@ -1,4 +1,4 @@
-"""Make the tiny BERT checkpoints and golden outputs that bert_runtime's parity tests check against.
+"""Make the tiny BERT and RoBERTa checkpoints and golden outputs that bert_runtime's parity tests check against.
 
 Developer-side only (needs PyTorch, transformers and sentence-transformers, which the project's
 resolves never contain):
@@ -7,7 +7,7 @@ resolves never contain):
     /tmp/parity/bin/pip install torch==2.13.0 transformers 'sentence-transformers>=6'
     /tmp/parity/bin/python scripts/make_parity_fixtures.py src/python/bert_runtime/testdata
 
-It writes four checkpoints in Hugging Face layout (config.json, model.safetensors, tokenizer
+It writes seven checkpoints in Hugging Face layout (config.json, model.safetensors, tokenizer
 files), each well under 1 MB, and `goldens.npz` with Hugging Face's outputs for fixed texts, each
 text run alone (no padding). Deterministic: a fixed seed, so rerunning it reproduces the same files
 (a checkpoint added later is made after the others, so theirs do not change).
@@ -18,6 +18,10 @@ transformers' text-classification pipeline, which applies sigmoid (not softmax) 
 tiny-st is a sentence-transformers model saved by sentence-transformers itself: a cased tokenizer
 with do_lower_case, max_seq_length 12, mean pooling, two Dense layers (tanh, then identity without
 bias), Normalize, and prompts with a default; its goldens are `SentenceTransformer.encode`'s.
+
+tiny-roberta-mlm and tiny-roberta-cls are RoBERTa models (positions offset past the padding index,
+one token type, RoBERTa's own heads) with a byte-level BPE tokenizer; goldens.json also keeps the
+fill-mask pipeline's `token_str` for their masks (" cat", not the vocabulary's "Ġcat").
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tokenizers import BertWordPieceTokenizer
+from tokenizers import AddedToken, BertWordPieceTokenizer, ByteLevelBPETokenizer
+from tokenizers import pre_tokenizers, processors
 from transformers import (
     AutoTokenizer,
     BertConfig,
@@ -36,6 +41,10 @@ from transformers import (
     BertForSequenceClassification,
     BertModel,
     BertTokenizerFast,
+    RobertaConfig,
+    RobertaForMaskedLM,
+    RobertaForSequenceClassification,
+    RobertaTokenizerFast,
     pipeline,
 )
 
@@ -64,6 +73,9 @@ TOP_K = 5
 # tiny-st's texts: the others and a long mixed-case one (over its 12 tokens, and cased).
 ST_TEXTS = [*TEXTS, "The Quick BROWN Fox jumps over the LAZY dog, and the cat sat on the mat"]
 ST_PROMPTS = {"query": "hello ", "passage": ""}
+# The RoBERTa fixtures' texts: the same, with RoBERTa's mask token.
+ROBERTA_TEXTS = [text.replace("[MASK]", "<mask>") for text in TEXTS]
+ROBERTA_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>"]
 
 
 def vocabulary() -> list[str]:
@@ -165,6 +177,95 @@ def sentence_transformers_model(out: Path) -> dict[str, np.ndarray]:
     }
 
 
+def save_roberta_tokenizer(out: Path) -> RobertaTokenizerFast:
+    """A byte-level BPE tokenizer set up as roberta-base's is (specials, <mask> strips left)."""
+    out.mkdir(parents=True, exist_ok=True)
+    trainer = ByteLevelBPETokenizer()
+    # Training on a fixed text is deterministic, so reruns give the same vocabulary and merges.
+    trainer.train_from_iterator(
+        [" ".join(WORDS)],
+        vocab_size=400,
+        min_frequency=1,
+        special_tokens=[*ROBERTA_SPECIALS, AddedToken("<mask>", lstrip=True, special=True)],
+        show_progress=False,
+    )
+    backend = trainer._tokenizer
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
+    RobertaTokenizerFast(tokenizer_object=backend, model_max_length=64).save_pretrained(out)
+    reloaded = AutoTokenizer.from_pretrained(out)
+    assert (reloaded.pad_token_id, reloaded.mask_token_id) == (1, 4)
+    return reloaded
+
+
+def roberta_config(vocab_size: int, **extra: object) -> RobertaConfig:
+    """tiny_config's sizes; RoBERTa's positions start after the padding index (1), so 66."""
+    return RobertaConfig(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=66,
+        type_vocab_size=1,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        initializer_range=0.2,
+        **extra,
+    )
+
+
+def roberta_models(root: Path) -> tuple[dict[str, np.ndarray], dict[str, object]]:
+    """
+    tiny-roberta-mlm and tiny-roberta-cls, their goldens, and (for goldens.json) the fill-mask
+    pipeline's token_str of each mask's top tokens.
+    """
+    goldens: dict[str, np.ndarray] = {}
+    listing: dict[str, object] = {"roberta_texts": ROBERTA_TEXTS}
+    out = root / "tiny-roberta-mlm"
+    tokenizer = save_roberta_tokenizer(out)
+    mlm = RobertaForMaskedLM(roberta_config(len(tokenizer))).eval()
+    mlm.save_pretrained(out, safe_serialization=True)
+    for i, text in enumerate(ROBERTA_TEXTS):
+        encoded = tokenizer(text, return_tensors="pt")
+        goldens[f"roberta_input_ids/{i}"] = encoded["input_ids"][0].numpy()
+        with torch.no_grad():
+            output = mlm(**encoded, output_hidden_states=True)
+        goldens[f"tiny-roberta-mlm/last_hidden_state/{i}"] = output.hidden_states[-1][0].numpy()
+        mask_positions = (encoded["input_ids"][0] == tokenizer.mask_token_id).nonzero()[:, 0]
+        if len(mask_positions):
+            probs = torch.softmax(output.logits[0, mask_positions], dim=-1)
+            scores, ids = probs.topk(TOP_K, dim=-1)
+            goldens[f"tiny-roberta-mlm/mask_positions/{i}"] = mask_positions.numpy()
+            goldens[f"tiny-roberta-mlm/top_ids/{i}"] = ids.numpy()
+            goldens[f"tiny-roberta-mlm/top_scores/{i}"] = scores.numpy()
+            fill = pipeline("fill-mask", model=mlm, tokenizer=tokenizer, top_k=TOP_K)
+            found = fill(text)
+            per_mask = found if len(mask_positions) > 1 else [found]
+            listing[f"tiny-roberta-mlm/token_str/{i}"] = [
+                [candidate["token_str"] for candidate in mask] for mask in per_mask
+            ]
+
+    out = root / "tiny-roberta-cls"
+    tokenizer = save_roberta_tokenizer(out)
+    labels = {"id2label": LABELS, "label2id": {v: k for k, v in LABELS.items()}}
+    classifier = RobertaForSequenceClassification(
+        roberta_config(len(tokenizer), num_labels=3, **labels)
+    ).eval()
+    classifier.save_pretrained(out, safe_serialization=True)
+    inputs: list[tuple[str, tuple[str, ...]]] = [
+        (f"probabilities/{i}", (text,)) for i, text in enumerate(ROBERTA_TEXTS)
+    ]
+    inputs += [(f"pair_probabilities/{i}", pair) for i, pair in enumerate(PAIRS)]
+    for key, texts in inputs:
+        encoded = tokenizer(*texts, return_tensors="pt")
+        with torch.no_grad():
+            logits = classifier(**encoded).logits[0]
+        goldens[f"tiny-roberta-cls/{key}"] = torch.softmax(logits, -1).numpy()
+    return goldens, listing
+
+
 def main(root: Path) -> None:
     torch.manual_seed(1234)
     models = {
@@ -214,12 +315,15 @@ def main(root: Path) -> None:
         if name == "tiny-bert-rerank":
             goldens.update(pipeline_scores(name, model, tokenizer))
     goldens.update(sentence_transformers_model(root / "tiny-st"))
+    roberta_goldens, roberta_listing = roberta_models(root)
+    goldens.update(roberta_goldens)
     np.savez_compressed(root / "goldens.npz", **goldens)
     listing = {
         "texts": TEXTS,
         "pairs": [list(pair) for pair in PAIRS],
         "top_k": TOP_K,
         "st_texts": ST_TEXTS,
+        **roberta_listing,
     }
     (root / "goldens.json").write_text(json.dumps(listing, indent=2) + "\n")
 
