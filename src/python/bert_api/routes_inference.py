@@ -158,7 +158,7 @@ async def embed(state: State, data: EmbedBody) -> dict[str, Any]:
     }
 
 
-@inference_route("/fill-mask", "tasks", "Top-k tokens for each [MASK]")
+@inference_route("/fill-mask", "tasks", "Top-k tokens for each mask token")
 async def fill_mask(state: State, data: FillMaskBody) -> dict[str, Any]:
     results = await _run(state, _texts(state, data.inputs), FillMaskRequest(data.top_k))
     return {

@@ -15,13 +15,24 @@ from safetensors.numpy import load_file
 
 from bert_runtime.errors import MissingModelFilesError, UnsupportedModelError
 
-# Architectures whose weights we can turn into a graph, and the task heads each brings.
+# Architectures whose weights we can turn into a graph, by model_type. RoBERTa (and XLM-R, the
+# same network) is BERT with positions counted past the padding index, one token type and its own
+# heads, so it shares BERT's graph.
 _ARCHITECTURES = {
-    "BertModel",
-    "BertForPreTraining",
-    "BertForMaskedLM",
-    "BertForSequenceClassification",
+    "bert": (
+        "BertModel",
+        "BertForPreTraining",
+        "BertForMaskedLM",
+        "BertForSequenceClassification",
+    ),
+    "roberta": ("RobertaModel", "RobertaForMaskedLM", "RobertaForSequenceClassification"),
+    "xlm-roberta": (
+        "XLMRobertaModel",
+        "XLMRobertaForMaskedLM",
+        "XLMRobertaForSequenceClassification",
+    ),
 }
+ROBERTA_TYPES = ("roberta", "xlm-roberta")
 
 
 class Head(StrEnum):
@@ -36,7 +47,7 @@ PROBLEM_TYPES = (None, "regression", "single_label_classification", "multi_label
 
 @dataclass(frozen=True)
 class BertConfig:
-    """The subset of Hugging Face's BertConfig that shapes the graph."""
+    """The subset of Hugging Face's BertConfig (or RobertaConfig: same fields) shaping the graph."""
 
     architecture: str
     vocab_size: int
@@ -51,25 +62,41 @@ class BertConfig:
     # Hugging Face's problem_type (regression, single_label_classification,
     # multi_label_classification) or None: with the label count it picks the scores' function.
     problem_type: str | None = None
+    model_type: str = "bert"
+    # Rows of the position table before the first token's: RoBERTa counts positions from its
+    # padding index + 1 (2 in roberta-base), BERT from 0.
+    position_offset: int = 0
 
     @property
     def head_size(self) -> int:
         return self.hidden_size // self.num_attention_heads
 
+    @property
+    def max_positions(self) -> int:
+        """The longest input the position table allows (roberta-base: 514 rows, 512 tokens)."""
+        return self.max_position_embeddings - self.position_offset
+
+    @property
+    def is_roberta(self) -> bool:
+        return self.model_type in ROBERTA_TYPES
+
 
 def read_config(path: Path) -> BertConfig:
     """Parse config.json, refusing what the graph builder cannot reproduce exactly."""
     raw = json.loads(path.read_text())
-    if raw.get("model_type") != "bert":
+    model_type = raw.get("model_type")
+    if model_type not in _ARCHITECTURES:
         raise UnsupportedModelError(
-            f"{path}: model_type {raw.get('model_type')!r} is not supported (only 'bert')"
+            f"{path}: model_type {model_type!r} is not supported "
+            f"(supported: {', '.join(repr(t) for t in _ARCHITECTURES)})"
         )
-    architectures = raw.get("architectures") or ["BertModel"]
-    architecture = next((a for a in architectures if a in _ARCHITECTURES), None)
+    supported = _ARCHITECTURES[model_type]
+    architectures = raw.get("architectures") or [supported[0]]
+    architecture = next((a for a in architectures if a in supported), None)
     if architecture is None:
         raise UnsupportedModelError(
             f"{path}: architectures {architectures} are not supported "
-            f"(supported: {', '.join(sorted(_ARCHITECTURES))})"
+            f"(supported for {model_type}: {', '.join(sorted(supported))})"
         )
     if raw.get("hidden_act", "gelu") != "gelu":
         raise UnsupportedModelError(f"{path}: hidden_act {raw['hidden_act']!r} is not supported")
@@ -96,6 +123,8 @@ def read_config(path: Path) -> BertConfig:
         layer_norm_eps=float(raw.get("layer_norm_eps", 1e-12)),
         id2label={int(k): str(v) for k, v in (raw.get("id2label") or {}).items()},
         problem_type=raw.get("problem_type"),
+        model_type=model_type,
+        position_offset=_position_offset(raw, path) if model_type in ROBERTA_TYPES else 0,
     )
     if config.hidden_size % config.num_attention_heads:
         raise UnsupportedModelError(
@@ -105,15 +134,25 @@ def read_config(path: Path) -> BertConfig:
     return config
 
 
+def _position_offset(raw: dict[str, object], path: Path) -> int:
+    """RoBERTa's first token sits at position pad_token_id + 1, as transformers numbers them."""
+    pad_token_id = raw.get("pad_token_id", 1)
+    if not isinstance(pad_token_id, int) or isinstance(pad_token_id, bool) or pad_token_id < 0:
+        raise UnsupportedModelError(f"{path}: pad_token_id {pad_token_id!r} is not a token id")
+    return pad_token_id + 1
+
+
 class Weights:
     """Named tensors of a checkpoint, found under either naming convention.
 
     Checkpoints name the encoder `bert.<name>` (task models) or `<name>` (BertModel), and older ones
     (such as bert-base-uncased itself) call LayerNorm parameters gamma/beta instead of weight/bias.
+    RoBERTa's names are read as BERT's (`roberta.` is `bert.`, its `lm_head` is `cls.predictions`),
+    so one graph builder serves both.
     """
 
     def __init__(self, tensors: Mapping[str, np.ndarray]) -> None:
-        self._tensors = {_modern_name(k): v for k, v in tensors.items()}
+        self._tensors = {_bert_name(_modern_name(k)): v for k, v in tensors.items()}
 
     @classmethod
     def load(cls, path: Path) -> Weights:
@@ -133,7 +172,9 @@ class Weights:
         found = []
         if self.has("cls.predictions.transform.dense.weight"):
             found.append(Head.FILL_MASK)
-        if self.has("classifier.weight") and config.architecture == "BertForSequenceClassification":
+        if config.architecture.endswith("ForSequenceClassification") and self.has(
+            "classifier.out_proj.weight" if config.is_roberta else "classifier.weight"
+        ):
             found.append(Head.CLASSIFICATION)
         return found
 
@@ -143,6 +184,26 @@ def _modern_name(name: str) -> str:
         return name[: -len(".gamma")] + ".weight"
     if name.endswith(".beta"):
         return name[: -len(".beta")] + ".bias"
+    return name
+
+
+# RoBERTa's names under BERT's: its encoder prefix, and its masked-LM head (the same layers:
+# dense, gelu, norm, decoder).
+_ROBERTA_NAMES = {
+    "lm_head.dense.": "cls.predictions.transform.dense.",
+    "lm_head.layer_norm.": "cls.predictions.transform.LayerNorm.",
+    "lm_head.decoder.weight": "cls.predictions.decoder.weight",
+    # The output bias is saved as lm_head.bias, lm_head.decoder.bias or both (tied, equal).
+    "lm_head.decoder.bias": "cls.predictions.bias",
+    "lm_head.bias": "cls.predictions.bias",
+    "roberta.": "bert.",
+}
+
+
+def _bert_name(name: str) -> str:
+    for prefix, bert_prefix in _ROBERTA_NAMES.items():
+        if name.startswith(prefix):
+            return bert_prefix + name[len(prefix) :]
     return name
 
 

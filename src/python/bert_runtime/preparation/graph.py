@@ -1,5 +1,7 @@
 """Build the ONNX graph of a BERT-family model from its weights, without PyTorch.
 
+BERT, RoBERTa and XLM-R share it (checkpoint.py reads RoBERTa's weights under BERT's names).
+
 Why this shape: ONNX Runtime's transformer optimizer fuses attention and embeddings only in graphs
 shaped exactly like the legacy TorchScript export, which is fragile to reproduce. So the graph
 states those two fusions directly as the com.microsoft ops `EmbedLayerNormalization` and `Attention`
@@ -27,7 +29,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from bert_runtime.errors import ModelSourceError
+from bert_runtime.errors import MissingModelFilesError, ModelSourceError
 from bert_runtime.preparation.checkpoint import BertConfig, Head, Weights
 from bert_runtime.preparation.st_settings import DenseLayer
 
@@ -99,7 +101,9 @@ _SCORE_OPS = {
 
 def classifier_labels(weights: Weights) -> int:
     """The classification head's label count: its weight's rows (id2label may be absent)."""
-    return int(weights.get("classifier.weight").shape[0])
+    # RoBERTa's head ends in out_proj, BERT's is one layer.
+    name = "classifier.out_proj" if weights.has("classifier.out_proj.weight") else "classifier"
+    return int(weights.get(f"{name}.weight").shape[0])
 
 
 def class_score_function(config: BertConfig, weights: Weights) -> ScoreFunction:
@@ -123,8 +127,7 @@ def build_graph(
 ) -> onnx.ModelProto:
     """The full model: encoder, pooling outputs (then `dense`, if any) and the requested heads."""
     g = _GraphBuilder()
-    eps = config.layer_norm_eps
-    hidden = _embeddings(g, weights, eps)
+    hidden = _embeddings(g, config, weights)
     for layer in range(config.num_hidden_layers):
         hidden = _encoder_layer(g, config, weights, layer, hidden)
     (last_hidden,) = g.op("Identity", [hidden], "last_hidden_state")
@@ -145,21 +148,22 @@ def build_graph(
     outputs.append(_float_output("cls_embedding", ["batch", width]))
     outputs.append(_float_output("mean_embedding", ["batch", width]))
 
+    pooled = None
     if weights.has("pooler.dense.weight"):
         (pooled,) = g.op(
             "Tanh", [g.linear(cls, weights, "pooler.dense", "pooler")], "pooler_output"
         )
         outputs.append(_float_output("pooler_output", ["batch", config.hidden_size]))
-        if Head.CLASSIFICATION in heads:
-            logits = g.linear(pooled, weights, "classifier", "classifier")
-            labels = classifier_labels(weights)
-            g.op("Identity", [logits], "class_logits")
-            function = class_score_function(config, weights)
-            g.op(_SCORE_OPS[function], [logits], "class_probabilities")
-            outputs += [
-                _float_output("class_logits", ["batch", labels]),
-                _float_output("class_probabilities", ["batch", labels]),
-            ]
+    if Head.CLASSIFICATION in heads:
+        logits = _classifier(g, config, weights, cls, pooled)
+        labels = classifier_labels(weights)
+        g.op("Identity", [logits], "class_logits")
+        function = class_score_function(config, weights)
+        g.op(_SCORE_OPS[function], [logits], "class_probabilities")
+        outputs += [
+            _float_output("class_logits", ["batch", labels]),
+            _float_output("class_probabilities", ["batch", labels]),
+        ]
 
     inputs = [
         helper.make_tensor_value_info(name, TensorProto.INT32, ["batch", "sequence"])
@@ -190,11 +194,21 @@ def _float_output(name: str, shape: list[str | int | None]) -> onnx.ValueInfoPro
     return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
 
 
-def _embeddings(g: _GraphBuilder, weights: Weights, eps: float) -> str:
+def _embeddings(g: _GraphBuilder, config: BertConfig, weights: Weights) -> str:
+    """
+    EmbedLayerNormalization numbers positions from 0, so RoBERTa's table starts at its offset
+    (padding rows then get other positions than in transformers, but padding is masked out).
+    """
+    positions = weights.get("embeddings.position_embeddings.weight")[config.position_offset :]
+    token_types = weights.get("embeddings.token_type_embeddings.weight")
+    if len(token_types) == 1:
+        # RoBERTa has one token type (transformers gives it no token_type_ids); a pair's second
+        # text, marked 1, reads the same row.
+        token_types = np.repeat(token_types, 2, axis=0)
     names = [
         g.const("word_embeddings", weights.get("embeddings.word_embeddings.weight")),
-        g.const("position_embeddings", weights.get("embeddings.position_embeddings.weight")),
-        g.const("token_type_embeddings", weights.get("embeddings.token_type_embeddings.weight")),
+        g.const("position_embeddings", np.ascontiguousarray(positions)),
+        g.const("token_type_embeddings", token_types),
         g.const("embeddings.LayerNorm.weight", weights.get("embeddings.LayerNorm.weight")),
         g.const("embeddings.LayerNorm.bias", weights.get("embeddings.LayerNorm.bias")),
     ]
@@ -205,9 +219,25 @@ def _embeddings(g: _GraphBuilder, weights: Weights, eps: float) -> str:
         "embeddings",
         n_out=2,
         domain=MS_DOMAIN,
-        epsilon=eps,
+        epsilon=config.layer_norm_eps,
     )
     return out
+
+
+def _classifier(
+    g: _GraphBuilder, config: BertConfig, weights: Weights, cls: str, pooled: str | None
+) -> str:
+    """
+    The classification logits: BERT's classifier reads the pooler's output; RoBERTa's head is its
+    own dense + tanh on the first token's vector, then out_proj.
+    """
+    if config.is_roberta:
+        dense = g.linear(cls, weights, "classifier.dense", "classifier_dense")
+        (activated,) = g.op("Tanh", [dense], "classifier_tanh")
+        return g.linear(activated, weights, "classifier.out_proj", "classifier")
+    if pooled is None:
+        raise MissingModelFilesError("weights", ["pooler.dense.weight"])
+    return g.linear(pooled, weights, "classifier", "classifier")
 
 
 def _encoder_layer(

@@ -174,17 +174,17 @@ def _max_sequence_length(
     files: sources.SourceFiles, config: BertConfig, st_settings: SentenceTransformersSettings
 ) -> int:
     """
-    The position embeddings' length, or the model's own limit when shorter: a
-    sentence-transformers max_seq_length (sentence_bert_config.json), else the tokenizer's
-    model_max_length (tokenizer_config.json: where transformers' tokenizers truncate, and where
-    sentence-transformers 6 keeps max_seq_length).
+    The position embeddings' length (past RoBERTa's offset), or the model's own limit when
+    shorter: a sentence-transformers max_seq_length (sentence_bert_config.json), else the
+    tokenizer's model_max_length (tokenizer_config.json: where transformers' tokenizers truncate,
+    and where sentence-transformers 6 keeps max_seq_length).
     """
     limit = st_settings.max_length
     if limit is None:
         limit = _tokenizer_max_length(files)
     if limit is None:
-        return config.max_position_embeddings
-    return min(config.max_position_embeddings, limit)
+        return config.max_positions
+    return min(config.max_positions, limit)
 
 
 def _tokenizer_max_length(files: sources.SourceFiles) -> int | None:

@@ -48,6 +48,7 @@ from bert_runtime.testutil.models import (
     goldens,
     prepared_model,
     sentence_transformers_layout,
+    texts_for,
     write_dense,
 )
 
@@ -543,7 +544,7 @@ def test_a_model_without_sentence_transformers_files_pools_mean_normalized(
 def test_optimizer_fusions_happened(prepared: Prepared, name: str) -> None:
     path = prepared(name, Precision.FP32)
     ops = [node.op_type for node in onnx.load(path / MODEL_NAME).graph.node]
-    heads_gelu = 1 if name == "tiny-bert-mlm" else 0
+    heads_gelu = 1 if name.endswith("-mlm") else 0
     assert ops.count("EmbedLayerNormalization") == 1
     assert ops.count("Attention") == LAYERS
     assert ops.count("SkipLayerNormalization") == 2 * LAYERS
@@ -618,9 +619,9 @@ def test_fp16_model_of_every_head_loads_and_agrees_with_fp32(
     prepare(str(TESTDATA / name), fp16_dir, device=Device.CUDA, precision=Precision.FP16)
     fp32_dir = prepared(name, Precision.FP32)
     engine = _engine(fp32_dir)
-    batch = engine.pad(engine.tokenizer.encode(golden_texts()))
+    batch = engine.pad(engine.tokenizer.encode(texts_for(name)))
     feeds = batch.model_inputs()
-    if name == "tiny-bert-mlm":
+    if name.endswith("-mlm"):
         feeds["mask_positions"] = np.argwhere(batch.input_ids == engine.tokenizer.mask_id)
         feeds["top_k"] = np.array([5], np.int64)
     runs = [
@@ -633,12 +634,26 @@ def test_fp16_model_of_every_head_loads_and_agrees_with_fp32(
     assert len(runs[0]) == len(runs[1]) == len(names)
     for output, full, half in zip(names, *runs, strict=True):
         if output == "mask_top_ids":
-            assert half.tolist() == full.tolist()
+            scores = runs[0][names.index("mask_top_scores")]
+            apart = _clear_of_neighbours(scores, 0.01 * float(np.abs(scores).max()))
+            assert apart.any()
+            assert half[apart].tolist() == full[apart].tolist()
             continue
         # fp16 weights move every output by well under 1% of its largest value (0.4% at most on
         # these models); a broken head or a lost weight moves it by far more.
         worst = float(np.abs(half - full).max() / np.abs(full).max())
         assert worst <= 0.01, f"{output}: max difference {worst:.2%} of its largest value"
+
+
+def _clear_of_neighbours(scores: np.ndarray, tolerance: float) -> np.ndarray:
+    """
+    Ranks (of [masks, k] top-k scores) more than `tolerance` from the ranks beside them: there the
+    token must be the same at either precision; near-ties may swap places under fp16's error.
+    """
+    gaps = np.abs(np.diff(scores, axis=1)) > tolerance
+    edge = np.ones((len(scores), 1), bool)
+    clear: np.ndarray = np.concatenate([edge, gaps], axis=1) & np.concatenate([gaps, edge], axis=1)
+    return clear
 
 
 def test_precision_device_mismatch_is_refused_before_any_work(tmp_path: Path) -> None:
@@ -716,9 +731,9 @@ def test_unsupported_architecture_is_named(tmp_path: Path) -> None:
     source = tmp_path / "source"
     shutil.copytree(TINY_BERT, source)
     config = json.loads((source / "config.json").read_text())
-    config["model_type"] = "roberta"
+    config["model_type"] = "distilbert"
     (source / "config.json").write_text(json.dumps(config))
-    with pytest.raises(UnsupportedModelError, match="'roberta' is not supported"):
+    with pytest.raises(UnsupportedModelError, match="'distilbert' is not supported"):
         prepare(str(source), tmp_path / "out")
 
 

@@ -116,7 +116,7 @@ class Engine:
                     where = (
                         f" within its first {self.max_length} tokens (longer texts are cut there)"
                     )
-                raise InputError(f"text has no [MASK] token{where}")
+                raise InputError(f"text has no {self.tokenizer.mask_token} token{where}")
         elif isinstance(request, ClassifyRequest):
             if not self.supports_classification:
                 raise InputError("this model has no classification head")
@@ -233,7 +233,7 @@ class Engine:
                     MaskCandidate(int(token_id), token, float(score))
                     for token_id, token, score in zip(
                         ids[r, : request.top_k],
-                        self.tokenizer.token_strings(ids[r, : request.top_k]),
+                        self.tokenizer.token_texts(ids[r, : request.top_k]),
                         scores[r, : request.top_k],
                         strict=True,
                     )
@@ -291,7 +291,10 @@ class Engine:
         return [prompts[name] + text for text in texts]
 
     def fill_mask(self, texts: Sequence[str], top_k: int = 5) -> list[FillMaskResult]:
-        """The `top_k` best tokens for every [MASK] of every text; each text needs one [MASK]."""
+        """
+        The `top_k` best tokens for every mask token ([MASK], RoBERTa's <mask>) of every text; each
+        text needs one.
+        """
         results = self.run_texts(texts, FillMaskRequest(top_k))
         return [r for r in results if isinstance(r, FillMaskResult)]
 

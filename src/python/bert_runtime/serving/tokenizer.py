@@ -4,8 +4,9 @@ Tokenization with the Hugging Face fast tokenizer, and padding of token-id seque
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,10 +35,22 @@ class Batch:
         }
 
 
+# Special tokens, by tokenizer_config.json's key, and their names in BERT's and RoBERTa's
+# vocabularies for tokenizers that come without that file.
+_SPECIAL_TOKENS = {"pad_token": ("[PAD]", "<pad>"), "mask_token": ("[MASK]", "<mask>")}
+
+
 class TextTokenizer:
     """Texts -> token ids, with an explicit policy for texts over the maximum length."""
 
-    def __init__(self, tokenizer: Tokenizer, max_length: int, truncation: TruncationPolicy) -> None:
+    def __init__(
+        self,
+        tokenizer: Tokenizer,
+        max_length: int,
+        truncation: TruncationPolicy,
+        special_tokens: Mapping[str, str] | None = None,
+    ) -> None:
+        """`special_tokens`: tokenizer_config.json's names for them (pad_token, mask_token)."""
         self.max_length = max_length
         self.truncation = truncation
         tokenizer.no_padding()
@@ -46,8 +59,19 @@ class TextTokenizer:
         # (policy, side) a call asks for gets its own copy, made once.
         self._variants = {(truncation, TruncationSide.RIGHT): self._tokenizer}
         self._variants_lock = threading.Lock()
-        self.pad_id = self._token_id("[PAD]") or 0
-        self.mask_id = self._token_id("[MASK]")
+        named = special_tokens or {}
+        pad = self._special_token("pad_token", named)
+        self.pad_id = 0 if pad is None else self._token_id(pad) or 0
+        # The mask token's text ("[MASK]", "<mask>"), None when the vocabulary has none.
+        self.mask_token = self._special_token("mask_token", named)
+        self.mask_id = None if self.mask_token is None else self._token_id(self.mask_token)
+
+    def _special_token(self, key: str, named: Mapping[str, str]) -> str | None:
+        """The vocabulary's token for `key`: as tokenizer_config.json names it, else by custom."""
+        for token in (named.get(key), *_SPECIAL_TOKENS[key]):
+            if token is not None and self._token_id(token) is not None:
+                return token
+        return None
 
     def _configured(
         self, tokenizer: Tokenizer, policy: TruncationPolicy, side: TruncationSide
@@ -79,7 +103,8 @@ class TextTokenizer:
         path = model_dir / "tokenizer.json"
         if not path.is_file():
             raise ModelSourceError(f"{model_dir} has no tokenizer.json")
-        return cls(Tokenizer.from_file(str(path)), max_length, truncation)
+        tokenizer = Tokenizer.from_file(str(path))
+        return cls(tokenizer, max_length, truncation, _special_tokens(model_dir))
 
     def _token_id(self, token: str) -> int | None:
         found = self._tokenizer.token_to_id(token)
@@ -131,7 +156,34 @@ class TextTokenizer:
         return encoded
 
     def token_strings(self, ids: Sequence[int] | np.ndarray) -> list[str]:
+        """The vocabulary's entries ("##ing", RoBERTa's "Ġcat")."""
         return [self._tokenizer.id_to_token(int(i)) or "" for i in ids]
+
+    def token_texts(self, ids: Sequence[int] | np.ndarray) -> list[str]:
+        """
+        Each token decoded alone, as transformers' fill-mask pipeline reports it (its token_str):
+        RoBERTa's "Ġcat" is " cat"; BERT's tokens stay as they are ("##ing").
+        """
+        return [self._tokenizer.decode([int(i)], skip_special_tokens=False) for i in ids]
+
+
+def _special_tokens(model_dir: Path) -> dict[str, str]:
+    """tokenizer_config.json's special tokens (a string, or an object with its "content")."""
+    path = model_dir / "tokenizer_config.json"
+    if not path.is_file():
+        return {}
+    try:
+        settings = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ModelSourceError(f"{path} is not readable JSON: {error}") from error
+    found: dict[str, str] = {}
+    for key in _SPECIAL_TOKENS:
+        value = settings.get(key) if isinstance(settings, dict) else None
+        if isinstance(value, dict):
+            value = value.get("content")
+        if isinstance(value, str):
+            found[key] = value
+    return found
 
 
 def padded_length(longest: int, multiple: int, ceiling: int) -> int:

@@ -19,7 +19,17 @@ TINY_BERT_MLM = TESTDATA / "tiny-bert-mlm"
 TINY_BERT_CLS = TESTDATA / "tiny-bert-cls"
 # One label, as cross-encoder rerankers have: scored with sigmoid.
 TINY_BERT_RERANK = TESTDATA / "tiny-bert-rerank"
-MODEL_NAMES = ("tiny-bert", "tiny-bert-mlm", "tiny-bert-cls", "tiny-bert-rerank")
+# RoBERTa: positions past the padding index, one token type, its own heads, byte-level BPE.
+TINY_ROBERTA_MLM = TESTDATA / "tiny-roberta-mlm"
+TINY_ROBERTA_CLS = TESTDATA / "tiny-roberta-cls"
+MODEL_NAMES = (
+    "tiny-bert",
+    "tiny-bert-mlm",
+    "tiny-bert-cls",
+    "tiny-bert-rerank",
+    "tiny-roberta-mlm",
+    "tiny-roberta-cls",
+)
 # Saved by sentence-transformers 6: cased tokenizer + do_lower_case, max_seq_length 12, mean
 # pooling, two Dense layers, Normalize, prompts with a default (scripts/make_parity_fixtures.py).
 TINY_ST = TESTDATA / "tiny-st"
@@ -28,6 +38,24 @@ TINY_ST = TESTDATA / "tiny-st"
 def golden_texts() -> list[str]:
     texts: list[str] = json.loads((TESTDATA / "goldens.json").read_text())["texts"]
     return texts
+
+
+def golden_roberta_texts() -> list[str]:
+    """golden_texts() with RoBERTa's mask token, <mask>, for [MASK]."""
+    texts: list[str] = json.loads((TESTDATA / "goldens.json").read_text())["roberta_texts"]
+    return texts
+
+
+def texts_for(name: str) -> list[str]:
+    """The golden texts written for the fixture `name`'s tokenizer."""
+    return golden_roberta_texts() if name.startswith("tiny-roberta") else golden_texts()
+
+
+def golden_token_texts(name: str, index: int) -> list[list[str]]:
+    """transformers' fill-mask pipeline's token_str, per mask, of text `index` (goldens.json)."""
+    listing = json.loads((TESTDATA / "goldens.json").read_text())
+    found: list[list[str]] = listing[f"{name}/token_str/{index}"]
+    return found
 
 
 def golden_st_texts() -> list[str]:

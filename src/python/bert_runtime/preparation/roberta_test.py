@@ -1,0 +1,174 @@
+"""
+RoBERTa and XLM-R: the same graph as BERT, proved against transformers on the tiny-roberta fixtures
+(byte-level BPE, positions past the padding index, one token type, RoBERTa's own heads).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bert_runtime.config import EngineConfig, Pooling, Precision
+from bert_runtime.errors import InputError, UnsupportedModelError
+from bert_runtime.manifest import read_manifest
+from bert_runtime.preparation.prepare import prepare
+from bert_runtime.serving.engine import Engine
+from bert_runtime.serving.tasks import Classification, ClassifyRequest, Embedding, EmbedRequest
+from bert_runtime.testutil.models import (
+    TINY_ROBERTA_CLS,
+    golden_pairs,
+    golden_roberta_texts,
+    golden_token_texts,
+    goldens,
+    prepared_model,
+)
+
+MLM = "tiny-roberta-mlm"
+CLS = "tiny-roberta-cls"
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("roberta")
+
+
+def _engine(path: Path) -> Engine:
+    return Engine(path, EngineConfig(max_sequence_length=64))
+
+
+def _vectors(engine: Engine, texts: list[str], pooling: Pooling) -> list[np.ndarray]:
+    """Every text in one padded batch, so padding sits beside every shorter text."""
+    sequences = engine.tokenizer.encode(texts)
+    results = engine.run(sequences, [EmbedRequest(pooling, normalize=False)] * len(sequences))
+    return [r.vector for r in results if isinstance(r, Embedding)]
+
+
+def _probabilities(results: list[Classification]) -> np.ndarray:
+    return np.array([list(r.scores.values()) for r in results])
+
+
+def test_tokenizer_ids_match_transformers(root: Path) -> None:
+    engine = _engine(prepared_model(root, MLM))
+    for index, ids in enumerate(engine.tokenizer.encode(golden_roberta_texts())):
+        np.testing.assert_array_equal(ids, goldens()[f"roberta_input_ids/{index}"])
+
+
+def test_fp32_hidden_states_match_transformers_in_a_padded_batch(root: Path) -> None:
+    engine = _engine(prepared_model(root, MLM))
+    gold = goldens()
+    texts = golden_roberta_texts()
+    cls_vectors = _vectors(engine, texts, Pooling.CLS)
+    mean_vectors = _vectors(engine, texts, Pooling.MEAN)
+    for i in range(len(texts)):
+        hidden = gold[f"{MLM}/last_hidden_state/{i}"]
+        assert np.abs(cls_vectors[i] - hidden[0]).max() <= 1e-4
+        assert np.abs(mean_vectors[i] - hidden.mean(axis=0)).max() <= 1e-4
+
+
+def test_fp32_fill_mask_matches_transformers_pipeline(root: Path) -> None:
+    engine = _engine(prepared_model(root, MLM))
+    gold = goldens()
+    texts = golden_roberta_texts()
+    masked = [i for i in range(len(texts)) if f"{MLM}/top_ids/{i}" in gold]
+    assert masked, "the goldens hold no <mask> text"
+    results = engine.fill_mask([texts[i] for i in masked], top_k=5)
+    for i, result in zip(masked, results, strict=True):
+        assert len(result.masks) == len(gold[f"{MLM}/mask_positions/{i}"]) == 2
+        for m, candidates in enumerate(result.masks):
+            assert [c.token_id for c in candidates] == gold[f"{MLM}/top_ids/{i}"][m].tolist()
+            scores = np.array([c.score for c in candidates])
+            assert np.abs(scores - gold[f"{MLM}/top_scores/{i}"][m]).max() <= 1e-4
+        # Tokens as the pipeline shows them (decoded bytes), not the vocabulary's "Ġ..." entries.
+        assert [[c.token for c in mask] for mask in result.masks] == golden_token_texts(MLM, i)
+
+
+def test_a_text_without_the_mask_token_names_roberta_s(root: Path) -> None:
+    engine = _engine(prepared_model(root, MLM))
+    assert engine.tokenizer.mask_token == "<mask>"
+    assert engine.tokenizer.pad_id == 1
+    with pytest.raises(InputError, match="text has no <mask> token"):
+        engine.fill_mask(["a [MASK] is not roberta's"])
+
+
+def test_fp32_classification_matches_transformers(root: Path) -> None:
+    engine = _engine(prepared_model(root, CLS))
+    gold = goldens()
+    texts = golden_roberta_texts()
+    found = _probabilities(engine.classify(texts))
+    for i in range(len(texts)):
+        assert np.abs(found[i] - gold[f"{CLS}/probabilities/{i}"]).max() <= 1e-4
+    pairs = golden_pairs()
+    found = _probabilities(engine.classify_pairs(pairs))
+    for i in range(len(pairs)):
+        assert np.abs(found[i] - gold[f"{CLS}/pair_probabilities/{i}"]).max() <= 1e-4
+
+
+def test_a_second_segment_reads_roberta_s_one_token_type(root: Path) -> None:
+    """transformers gives RoBERTa no token types; marking a second text must change nothing."""
+    engine = _engine(prepared_model(root, CLS))
+    (ids,) = engine.tokenizer.encode(["the cat sat on the mat and the dog sat on the rug"])
+    plain, marked = engine.run([ids, ids], [ClassifyRequest(), ClassifyRequest(5)])
+    assert isinstance(plain, Classification) and isinstance(marked, Classification)
+    assert plain.scores == pytest.approx(marked.scores, abs=1e-6)
+
+
+def test_input_limit_is_the_positions_past_the_padding_index(root: Path) -> None:
+    """66 position rows, counted from pad_token_id + 1 = 2: 64 tokens, all of them usable."""
+    path = prepared_model(root, MLM)
+    assert read_manifest(path).max_sequence_length == 64
+    engine = _engine(path)
+    long_text = " ".join(["the quick brown fox jumps over the lazy dog"] * 20)
+    (ids,) = engine.tokenizer.encode([long_text])
+    assert len(ids) == 64
+    alone, beside_short = (
+        _vectors(engine, [long_text], Pooling.MEAN)[0],
+        _vectors(engine, [long_text, "hello"], Pooling.MEAN)[0],
+    )
+    assert np.isfinite(alone).all()
+    np.testing.assert_allclose(alone, beside_short, atol=1e-5)
+
+
+def test_int8_embeddings_stay_close_to_transformers(root: Path) -> None:
+    engine = _engine(prepared_model(root, MLM, Precision.INT8.value))
+    gold = goldens()
+    texts = golden_roberta_texts()
+    for i, vector in enumerate(_vectors(engine, texts, Pooling.MEAN)):
+        expected = gold[f"{MLM}/last_hidden_state/{i}"].mean(axis=0)
+        cosine = vector @ expected / (np.linalg.norm(vector) * np.linalg.norm(expected))
+        assert cosine >= 0.99
+
+
+def _with_config(root: Path, source: Path, **changes: object) -> Path:
+    copy = root / f"{source.name}-changed"
+    shutil.copytree(source, copy)
+    config = json.loads((copy / "config.json").read_text())
+    (copy / "config.json").write_text(json.dumps({**config, **changes}))
+    return copy
+
+
+def test_xlm_roberta_is_read_as_the_same_network(tmp_path: Path, root: Path) -> None:
+    source = _with_config(
+        tmp_path,
+        TINY_ROBERTA_CLS,
+        model_type="xlm-roberta",
+        architectures=["XLMRobertaForSequenceClassification"],
+    )
+    manifest = prepare(str(source), tmp_path / "out")
+    assert manifest.architecture == "XLMRobertaForSequenceClassification"
+    assert manifest.heads == ["classification"]
+    texts = golden_roberta_texts()
+    xlm = _probabilities(_engine(tmp_path / "out").classify(texts))
+    roberta = _probabilities(_engine(prepared_model(root, CLS)).classify(texts))
+    np.testing.assert_allclose(xlm, roberta, atol=1e-6)
+
+
+def test_a_roberta_architecture_it_cannot_build_is_named(tmp_path: Path) -> None:
+    source = _with_config(
+        tmp_path, TINY_ROBERTA_CLS, architectures=["RobertaForTokenClassification"]
+    )
+    with pytest.raises(UnsupportedModelError, match="supported for roberta: RobertaForMaskedLM"):
+        prepare(str(source), tmp_path / "out")
