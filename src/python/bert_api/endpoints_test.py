@@ -19,8 +19,11 @@ from bert_runtime.testutil.models import (
     TINY_BERT_CLS,
     TINY_BERT_MLM,
     TINY_BERT_RERANK,
+    TINY_ROBERTA_MLM,
     golden_pairs,
+    golden_roberta_texts,
     golden_texts,
+    golden_token_texts,
     goldens,
     prepared_model,
     sentence_transformers_layout,
@@ -271,6 +274,26 @@ def test_fill_mask_matches_transformers_goldens(mlm_server: RunningServer) -> No
     assert [[c["token_id"] for c in candidates] for candidates in masks] == gold_ids.tolist()
     scores = np.array([[c["score"] for c in candidates] for candidates in masks])
     np.testing.assert_allclose(scores, gold_scores, atol=1e-4)
+
+
+def test_a_roberta_model_fills_its_mask_token_as_transformers_pipeline_does(
+    tmp_path: Path,
+) -> None:
+    """RoBERTa's <mask>, its ids and scores, and tokens decoded as the pipeline shows them."""
+    with run_server({"MODEL_NAME": str(TINY_ROBERTA_MLM)}, tmp_path) as server:
+        text = golden_roberta_texts()[3]
+        body = _post(server, "/fill-mask", {"inputs": [text], "top_k": 5}).json()
+        refused = _post(server, "/fill-mask", {"inputs": [golden_texts()[3]]})
+    (masks,) = body["predictions"]
+    gold_ids = goldens()["tiny-roberta-mlm/top_ids/3"]
+    assert [[c["token_id"] for c in candidates] for candidates in masks] == gold_ids.tolist()
+    scores = np.array([[c["score"] for c in candidates] for candidates in masks])
+    np.testing.assert_allclose(scores, goldens()["tiny-roberta-mlm/top_scores/3"], atol=1e-4)
+    tokens = [[c["token"] for c in candidates] for candidates in masks]
+    assert tokens == golden_token_texts("tiny-roberta-mlm", 3)
+    # BERT's [MASK] is plain text to RoBERTa.
+    assert refused.status_code == 422
+    assert "text has no <mask> token" in refused.json()["error"]["message"]
 
 
 def test_kserve_v1_predict_embeddings_and_fill_mask(
