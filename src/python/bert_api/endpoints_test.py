@@ -95,6 +95,7 @@ def test_model_metadata_names_provider_and_tasks(mlm_server: RunningServer) -> N
     assert v1["name"] == "bert" and v1["ready"] is True
     assert v1["model"]["execution_provider"] == "CPUExecutionProvider"
     assert v1["model"]["tasks"] == ["embed", "fill-mask"]
+    assert v1["model"]["mask_token"] == "[MASK]"
     assert v1["model"]["hidden_size"] == 32
     # Embedding defaults: no sentence-transformers settings, so mean pooling, normalized.
     assert (v1["model"]["pooling"], v1["model"]["normalize"]) == ("mean", True)
@@ -284,6 +285,9 @@ def test_a_roberta_model_fills_its_mask_token_as_transformers_pipeline_does(
         text = golden_roberta_texts()[3]
         body = _post(server, "/fill-mask", {"inputs": [text], "top_k": 5}).json()
         refused = _post(server, "/fill-mask", {"inputs": [golden_texts()[3]]})
+        info = httpx.get(f"{server.url}/v1/models/bert").json()["model"]
+    assert info["architecture"] == "RobertaForMaskedLM"
+    assert info["mask_token"] == "<mask>"
     (masks,) = body["predictions"]
     gold_ids = goldens()["tiny-roberta-mlm/top_ids/3"]
     assert [[c["token_id"] for c in candidates] for candidates in masks] == gold_ids.tolist()
@@ -348,7 +352,10 @@ def test_classify_matches_transformers_goldens(cls_server: RunningServer) -> Non
         assert prediction["label"] == labels[int(np.argmax(gold))]
         logits = np.array([prediction["logits"][label] for label in labels])
         np.testing.assert_allclose(np.exp(logits) / np.exp(logits).sum(), got, atol=1e-6)
-    assert "classify" in httpx.get(f"{cls_server.url}/v1/models/bert").json()["model"]["tasks"]
+    info = httpx.get(f"{cls_server.url}/v1/models/bert").json()["model"]
+    assert "classify" in info["tasks"]
+    # The vocabulary has [MASK], but a model without fill-mask takes no masked texts.
+    assert info["mask_token"] is None
 
 
 def test_classify_pairs_matches_transformers_goldens(cls_server: RunningServer) -> None:

@@ -97,6 +97,8 @@ def model_info(state: State) -> dict[str, Any]:
             "architecture": manifest.architecture,
             "precision": manifest.precision.value,
             "tasks": tasks,
+            # What fill-mask texts must contain ("[MASK]", RoBERTa's "<mask>").
+            "mask_token": engine.tokenizer.mask_token if engine.supports_fill_mask else None,
             "labels": list(manifest.id2label.values()),
             "pooling": manifest.pooling.value,
             "normalize": manifest.normalize,
