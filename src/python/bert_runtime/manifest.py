@@ -16,6 +16,10 @@ from bert_runtime.errors import ModelSourceError
 
 MANIFEST_NAME = "manifest.json"
 MODEL_NAME = "model.onnx"
+# The fast tokenizer and the settings naming its special tokens (Hugging Face's file names, the
+# same in a source checkpoint and in a prepared directory).
+TOKENIZER_NAME = "tokenizer.json"
+TOKENIZER_CONFIG_NAME = "tokenizer_config.json"
 FORMAT_VERSION = 1
 
 

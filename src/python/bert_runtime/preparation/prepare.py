@@ -24,7 +24,14 @@ import onnx
 
 from bert_runtime.config import Device, Precision, check_precision_for_device
 from bert_runtime.errors import ModelSourceError
-from bert_runtime.manifest import MANIFEST_NAME, MODEL_NAME, Manifest, read_manifest, sha256_file
+from bert_runtime.manifest import (
+    MANIFEST_NAME,
+    MODEL_NAME,
+    TOKENIZER_CONFIG_NAME,
+    Manifest,
+    read_manifest,
+    sha256_file,
+)
 from bert_runtime.preparation import sources
 from bert_runtime.preparation.checkpoint import BertConfig, Head, Weights, read_config
 from bert_runtime.preparation.graph import OPSET, build_graph, class_score_function
@@ -188,7 +195,7 @@ def _max_sequence_length(
 
 
 def _tokenizer_max_length(files: sources.SourceFiles) -> int | None:
-    path = files.path("tokenizer_config.json")
+    path = files.path(TOKENIZER_CONFIG_NAME)
     if not path.is_file():
         return None
     value = sources.read_json(path).get("model_max_length")

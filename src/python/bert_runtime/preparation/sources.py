@@ -11,12 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bert_runtime.errors import MissingModelFilesError, ModelSourceError
+from bert_runtime.manifest import TOKENIZER_CONFIG_NAME, TOKENIZER_NAME
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+# PyTorch's pickled weights: never loaded (unpickling runs code), only noticed to explain an error.
+PICKLED_WEIGHTS_FILE = "pytorch_model.bin"
 # One of these makes a tokenizer; tokenizer.json (the fast tokenizer) is preferred.
-TOKENIZER_FILES = ("tokenizer.json", "vocab.txt")
-OPTIONAL_FILES = ("tokenizer_config.json", "special_tokens_map.json")
+TOKENIZER_FILES = (TOKENIZER_NAME, "vocab.txt")
+OPTIONAL_FILES = (TOKENIZER_CONFIG_NAME, "special_tokens_map.json")
 # A sentence-transformers model's module list, pooling settings and input length (its defaults).
 MODULES_FILE = "modules.json"
 POOLING_CONFIG_FILE = "1_Pooling/config.json"
@@ -80,18 +83,22 @@ def fetch(source: str, cache_dir: Path | None = None) -> SourceFiles:
     return files
 
 
+def pickled_weights_note(weights_name: str) -> str:
+    """How a missing safetensors file is named when pickled weights sit in its place."""
+    return (
+        f"{weights_name} (only {PICKLED_WEIGHTS_FILE} found: pickled PyTorch weights are not "
+        "loaded; convert them to safetensors)"
+    )
+
+
 def check_complete(files: SourceFiles) -> None:
     """Raise MissingModelFilesError naming every file preparation needs but the source lacks."""
     present = set(files.present())
     missing = [name for name in (CONFIG_FILE, WEIGHTS_FILE) if name not in present]
     if not present.intersection(TOKENIZER_FILES):
         missing.append(" or ".join(TOKENIZER_FILES))
-    if WEIGHTS_FILE in missing and (files.root / "pytorch_model.bin").is_file():
-        missing[missing.index(WEIGHTS_FILE)] = (
-            f"{WEIGHTS_FILE} (only pytorch_model.bin found: "
-            "pickled PyTorch weights are not loaded; "
-            "convert them to safetensors)"
-        )
+    if WEIGHTS_FILE in missing and (files.root / PICKLED_WEIGHTS_FILE).is_file():
+        missing[missing.index(WEIGHTS_FILE)] = pickled_weights_note(WEIGHTS_FILE)
     elif WEIGHTS_FILE in missing and files.revision is not None:
         # Pickled weights are not downloaded, so a hub repo cannot be told apart here.
         repo_id, _ = parse_repo_id(files.source)

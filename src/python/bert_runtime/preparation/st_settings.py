@@ -26,9 +26,11 @@ from bert_runtime.config import Pooling
 from bert_runtime.errors import MissingModelFilesError, ModelSourceError, UnsupportedModelError
 from bert_runtime.preparation.sources import (
     MODULES_FILE,
+    PICKLED_WEIGHTS_FILE,
     SENTENCE_CONFIG_FILE,
     ST_CONFIG_FILE,
     SourceFiles,
+    pickled_weights_note,
     read_json,
 )
 
@@ -153,10 +155,8 @@ def _read_pooling(files: SourceFiles, name: str) -> tuple[Pooling, bool]:
 def _read_dense(files: SourceFiles, folder: str) -> DenseLayer:
     config_name, weights_name = f"{folder}/config.json", f"{folder}/model.safetensors"
     missing = [name for name in (config_name, weights_name) if not files.path(name).is_file()]
-    if weights_name in missing and files.path(f"{folder}/pytorch_model.bin").is_file():
-        missing[
-            missing.index(weights_name)
-        ] = f"{weights_name} (only pytorch_model.bin found: convert it to safetensors)"
+    if weights_name in missing and files.path(f"{folder}/{PICKLED_WEIGHTS_FILE}").is_file():
+        missing[missing.index(weights_name)] = pickled_weights_note(weights_name)
     if missing:
         raise MissingModelFilesError(files.source, missing)
     settings = read_json(files.path(config_name))

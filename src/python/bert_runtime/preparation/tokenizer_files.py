@@ -8,6 +8,7 @@ from pathlib import Path
 from tokenizers import Tokenizer, normalizers
 from tokenizers.implementations.bert_wordpiece import BertWordPieceTokenizer
 
+from bert_runtime.manifest import TOKENIZER_CONFIG_NAME, TOKENIZER_NAME
 from bert_runtime.preparation import sources
 
 
@@ -20,21 +21,21 @@ def write_tokenizer(
     tokenizer's own normalizer, so serving needs no setting of its own for it.
     """
     settings = {}
-    config_path = files.path("tokenizer_config.json")
+    config_path = files.path(TOKENIZER_CONFIG_NAME)
     if config_path.is_file():
         settings = sources.read_json(config_path)
-        shutil.copyfile(config_path, out / "tokenizer_config.json")
-    if files.path("tokenizer.json").is_file():
-        shutil.copyfile(files.path("tokenizer.json"), out / "tokenizer.json")
+        shutil.copyfile(config_path, out / TOKENIZER_CONFIG_NAME)
+    if files.path(TOKENIZER_NAME).is_file():
+        shutil.copyfile(files.path(TOKENIZER_NAME), out / TOKENIZER_NAME)
     else:
         lowercase = bool(settings.get("do_lower_case", True))
         built = BertWordPieceTokenizer(str(files.path("vocab.txt")), lowercase=lowercase)
-        built.save(str(out / "tokenizer.json"))
+        built.save(str(out / TOKENIZER_NAME))
     # Fail here, not at serving time, if the file is unreadable.
-    tokenizer = Tokenizer.from_file(str(out / "tokenizer.json"))
+    tokenizer = Tokenizer.from_file(str(out / TOKENIZER_NAME))
     if lowercase_input:
         steps = [normalizers.Lowercase()]
         if tokenizer.normalizer is not None:
             steps.append(tokenizer.normalizer)
         tokenizer.normalizer = normalizers.Sequence(steps)
-        tokenizer.save(str(out / "tokenizer.json"))
+        tokenizer.save(str(out / TOKENIZER_NAME))

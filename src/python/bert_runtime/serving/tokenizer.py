@@ -15,6 +15,7 @@ from tokenizers import Tokenizer
 
 from bert_runtime.config import Truncation, TruncationPolicy, TruncationSide
 from bert_runtime.errors import InputError, InputTooLongError, ModelSourceError
+from bert_runtime.manifest import TOKENIZER_CONFIG_NAME, TOKENIZER_NAME
 
 
 @dataclass(frozen=True)
@@ -100,9 +101,9 @@ class TextTokenizer:
     def from_dir(
         cls, model_dir: Path, max_length: int, truncation: TruncationPolicy
     ) -> TextTokenizer:
-        path = model_dir / "tokenizer.json"
+        path = model_dir / TOKENIZER_NAME
         if not path.is_file():
-            raise ModelSourceError(f"{model_dir} has no tokenizer.json")
+            raise ModelSourceError(f"{model_dir} has no {TOKENIZER_NAME}")
         tokenizer = Tokenizer.from_file(str(path))
         return cls(tokenizer, max_length, truncation, _special_tokens(model_dir))
 
@@ -169,7 +170,7 @@ class TextTokenizer:
 
 def _special_tokens(model_dir: Path) -> dict[str, str]:
     """tokenizer_config.json's special tokens (a string, or an object with its "content")."""
-    path = model_dir / "tokenizer_config.json"
+    path = model_dir / TOKENIZER_CONFIG_NAME
     if not path.is_file():
         return {}
     try:
