@@ -1,4 +1,4 @@
-"""Make the tiny BERT and RoBERTa checkpoints and golden outputs that bert_runtime's parity tests check against.
+"""Make the tiny BERT and RoBERTa checkpoints and golden outputs of bert_runtime's parity tests.
 
 Developer-side only (needs PyTorch, transformers and sentence-transformers, which the project's
 resolves never contain):
@@ -86,19 +86,40 @@ def vocabulary() -> list[str]:
     return list(dict.fromkeys(tokens))
 
 
+# Every tiny model's sizes. initializer_range is larger than BERT's 0.02 so activations are not
+# all near zero and differences show.
+TINY_SIZES: dict[str, object] = {
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "intermediate_size": 64,
+    "initializer_range": 0.2,
+}
+
+
 def tiny_config(**extra: object) -> BertConfig:
     return BertConfig(
         vocab_size=len(vocabulary()),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
         max_position_embeddings=64,
         type_vocab_size=2,
-        # Larger than BERT's 0.02 so activations are not all near zero and differences show.
-        initializer_range=0.2,
+        **TINY_SIZES,
         **extra,
     )
+
+
+def mask_goldens(
+    name: str, index: int, input_ids: torch.Tensor, logits: torch.Tensor, mask_id: int
+) -> dict[str, np.ndarray]:
+    """The masks' positions in text `index` and their top-k ids and probabilities, if any."""
+    mask_positions = (input_ids == mask_id).nonzero()[:, 0]
+    if not len(mask_positions):
+        return {}
+    scores, ids = torch.softmax(logits[mask_positions], dim=-1).topk(TOP_K, dim=-1)
+    return {
+        f"{name}/mask_positions/{index}": mask_positions.numpy(),
+        f"{name}/top_ids/{index}": ids.numpy(),
+        f"{name}/top_scores/{index}": scores.numpy(),
+    }
 
 
 def save_tokenizer(out: Path) -> BertTokenizerFast:
@@ -202,16 +223,12 @@ def roberta_config(vocab_size: int, **extra: object) -> RobertaConfig:
     """tiny_config's sizes; RoBERTa's positions start after the padding index (1), so 66."""
     return RobertaConfig(
         vocab_size=vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
         max_position_embeddings=66,
         type_vocab_size=1,
         pad_token_id=1,
         bos_token_id=0,
         eos_token_id=2,
-        initializer_range=0.2,
+        **TINY_SIZES,
         **extra,
     )
 
@@ -223,7 +240,8 @@ def roberta_models(root: Path) -> tuple[dict[str, np.ndarray], dict[str, object]
     """
     goldens: dict[str, np.ndarray] = {}
     listing: dict[str, object] = {"roberta_texts": ROBERTA_TEXTS}
-    out = root / "tiny-roberta-mlm"
+    name = "tiny-roberta-mlm"
+    out = root / name
     tokenizer = save_roberta_tokenizer(out)
     mlm = RobertaForMaskedLM(roberta_config(len(tokenizer))).eval()
     mlm.save_pretrained(out, safe_serialization=True)
@@ -232,18 +250,16 @@ def roberta_models(root: Path) -> tuple[dict[str, np.ndarray], dict[str, object]
         goldens[f"roberta_input_ids/{i}"] = encoded["input_ids"][0].numpy()
         with torch.no_grad():
             output = mlm(**encoded, output_hidden_states=True)
-        goldens[f"tiny-roberta-mlm/last_hidden_state/{i}"] = output.hidden_states[-1][0].numpy()
-        mask_positions = (encoded["input_ids"][0] == tokenizer.mask_token_id).nonzero()[:, 0]
-        if len(mask_positions):
-            probs = torch.softmax(output.logits[0, mask_positions], dim=-1)
-            scores, ids = probs.topk(TOP_K, dim=-1)
-            goldens[f"tiny-roberta-mlm/mask_positions/{i}"] = mask_positions.numpy()
-            goldens[f"tiny-roberta-mlm/top_ids/{i}"] = ids.numpy()
-            goldens[f"tiny-roberta-mlm/top_scores/{i}"] = scores.numpy()
+        goldens[f"{name}/last_hidden_state/{i}"] = output.hidden_states[-1][0].numpy()
+        masks = mask_goldens(
+            name, i, encoded["input_ids"][0], output.logits[0], tokenizer.mask_token_id
+        )
+        goldens.update(masks)
+        if masks:
             fill = pipeline("fill-mask", model=mlm, tokenizer=tokenizer, top_k=TOP_K)
             found = fill(text)
-            per_mask = found if len(mask_positions) > 1 else [found]
-            listing[f"tiny-roberta-mlm/token_str/{i}"] = [
+            per_mask = found if len(masks[f"{name}/mask_positions/{i}"]) > 1 else [found]
+            listing[f"{name}/token_str/{i}"] = [
                 [candidate["token_str"] for candidate in mask] for mask in per_mask
             ]
 
@@ -293,13 +309,11 @@ def main(root: Path) -> None:
                 goldens[f"{name}/last_hidden_state/{i}"] = hidden
                 goldens[f"{name}/pooler_output/{i}"] = output.pooler_output[0].numpy()
             elif name == "tiny-bert-mlm":
-                mask_positions = (encoded["input_ids"][0] == tokenizer.mask_token_id).nonzero()[:, 0]
-                if len(mask_positions):
-                    probs = torch.softmax(output.logits[0, mask_positions], dim=-1)
-                    scores, ids = probs.topk(TOP_K, dim=-1)
-                    goldens[f"{name}/mask_positions/{i}"] = mask_positions.numpy()
-                    goldens[f"{name}/top_ids/{i}"] = ids.numpy()
-                    goldens[f"{name}/top_scores/{i}"] = scores.numpy()
+                goldens.update(
+                    mask_goldens(
+                        name, i, encoded["input_ids"][0], output.logits[0], tokenizer.mask_token_id
+                    )
+                )
             elif name == "tiny-bert-cls":
                 goldens[f"{name}/probabilities/{i}"] = torch.softmax(output.logits[0], -1).numpy()
             else:

@@ -42,6 +42,7 @@ from bert_runtime.testutil.models import (
     TESTDATA,
     TINY_BERT,
     TINY_ST,
+    check_fill_mask_goldens,
     golden_pairs,
     golden_st_texts,
     golden_texts,
@@ -106,19 +107,7 @@ def test_fp32_pooler_output_matches_transformers(prepared: Prepared) -> None:
 
 def test_fp32_fill_mask_matches_transformers(prepared: Prepared) -> None:
     engine = _engine(prepared("tiny-bert-mlm", Precision.FP32))
-    gold = goldens()
-    texts = golden_texts()
-    masked = [i for i in range(len(texts)) if f"tiny-bert-mlm/top_ids/{i}" in gold]
-    assert masked, "the goldens hold no [MASK] text"
-    results = engine.fill_mask([texts[i] for i in masked], top_k=5)
-    for i, result in zip(masked, results, strict=True):
-        assert len(result.masks) == len(gold[f"tiny-bert-mlm/mask_positions/{i}"])
-        for m, candidates in enumerate(result.masks):
-            assert [c.token_id for c in candidates] == gold[f"tiny-bert-mlm/top_ids/{i}"][
-                m
-            ].tolist()
-            scores = np.array([c.score for c in candidates])
-            assert np.abs(scores - gold[f"tiny-bert-mlm/top_scores/{i}"][m]).max() <= 1e-4
+    assert check_fill_mask_goldens(engine, "tiny-bert-mlm")
 
 
 def test_fp32_classification_matches_transformers(prepared: Prepared) -> None:

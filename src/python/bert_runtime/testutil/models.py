@@ -8,10 +8,15 @@ import json
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 import bert_runtime
+
+if TYPE_CHECKING:
+    from bert_runtime.serving.engine import Engine
+    from bert_runtime.serving.tasks import FillMaskResult
 
 TESTDATA = Path(bert_runtime.__file__).parent / "testdata"
 TINY_BERT = TESTDATA / "tiny-bert"
@@ -56,6 +61,25 @@ def golden_token_texts(name: str, index: int) -> list[list[str]]:
     listing = json.loads((TESTDATA / "goldens.json").read_text())
     found: list[list[str]] = listing[f"{name}/token_str/{index}"]
     return found
+
+
+def check_fill_mask_goldens(engine: Engine, name: str) -> list[tuple[int, FillMaskResult]]:
+    """
+    Fill-mask on fixture `name`'s golden texts that have a mask: the masks found, their top ids
+    and scores (to 1e-4) must be transformers'. Returns each text's index and result.
+    """
+    gold = goldens()
+    texts = texts_for(name)
+    masked = [i for i in range(len(texts)) if f"{name}/top_ids/{i}" in gold]
+    assert masked, f"the goldens hold no masked text for {name}"
+    results = engine.fill_mask([texts[i] for i in masked], top_k=5)
+    for i, result in zip(masked, results, strict=True):
+        assert len(result.masks) == len(gold[f"{name}/mask_positions/{i}"])
+        ids = [[c.token_id for c in candidates] for candidates in result.masks]
+        np.testing.assert_array_equal(ids, gold[f"{name}/top_ids/{i}"])
+        scores = [[c.score for c in candidates] for candidates in result.masks]
+        np.testing.assert_allclose(scores, gold[f"{name}/top_scores/{i}"], rtol=0, atol=1e-4)
+    return list(zip(masked, results, strict=True))
 
 
 def golden_st_texts() -> list[str]:
