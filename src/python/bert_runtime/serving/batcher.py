@@ -206,10 +206,14 @@ class Batcher:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            deadline = self._pending[0].enqueued + delay
             # The live count: texts cancelled since the list was pruned do not fill a batch.
             while not self._closing and self._waiting < self._config.max_batch_size:
-                remaining = deadline - time.monotonic()
+                # The oldest live item sets the deadline: one cancelled while the loop waits
+                # (which wakes it) no longer hurries the others into a smaller batch.
+                oldest = next((i for i in self._pending if not i.future.done()), None)
+                if oldest is None:
+                    break
+                remaining = oldest.enqueued + delay - time.monotonic()
                 if remaining <= 0:
                     break
                 self._wakeup.clear()
@@ -221,7 +225,9 @@ class Batcher:
             if batch:
                 await self._execute(batch)
 
-    def _resolved(self, item: _Item, _: asyncio.Future[TaskResult]) -> None:
+    def _resolved(self, item: _Item, future: asyncio.Future[TaskResult]) -> None:
+        if item.waiting and future.cancelled():
+            self._wakeup.set()  # the wait may have been anchored on this item's deadline
         self._stop_waiting(item)
 
     def _stop_waiting(self, item: _Item) -> None:

@@ -302,6 +302,31 @@ def test_cancelled_submissions_do_not_count_towards_a_full_batch(engine: Engine)
     assert runner.batches == [4]
 
 
+def test_a_cancelled_oldest_text_does_not_hurry_the_others_into_a_batch(engine: Engine) -> None:
+    """
+    The queue delay counts from the oldest live text: after the oldest is cancelled, the next
+    waits its own full delay, and a text arriving meanwhile joins its batch.
+    """
+    runner = GatedRunner(engine)
+    first, second, third = engine.tokenizer.encode(["one", "two", "three"])
+
+    async def main() -> list[TaskResult]:
+        config = BatcherConfig(max_batch_size=8, max_queue_delay_ms=1000)
+        async with Batcher(runner, config, max_positions=64) as batcher:
+            oldest = asyncio.ensure_future(batcher.submit(first, EmbedRequest()))
+            await asyncio.sleep(0.5)
+            waiting = asyncio.ensure_future(batcher.submit(second, EmbedRequest()))
+            await asyncio.sleep(0.1)
+            oldest.cancel()
+            # Past the cancelled text's deadline (1.0 s), well before the next one's (1.5 s).
+            await asyncio.sleep(0.6)
+            late = asyncio.ensure_future(batcher.submit(third, EmbedRequest()))
+            return list(await asyncio.gather(waiting, late))
+
+    assert len(asyncio.run(main())) == 2
+    assert runner.batches == [2]
+
+
 def test_close_drains_queued_work_and_refuses_new_work(engine: Engine) -> None:
     sequences = engine.tokenizer.encode([f"text {i}" for i in range(50)])
 
