@@ -93,6 +93,14 @@ def read_manifest(model_dir: Path) -> Manifest:
     return Manifest.from_json(path.read_text())
 
 
+def read_json(path: Path) -> dict[str, object]:
+    """A JSON file that must hold an object (config.json, tokenizer_config.json, ...)."""
+    loaded = json.loads(path.read_text())
+    if not isinstance(loaded, dict):
+        raise ModelSourceError(f"{path} is not a JSON object")
+    return loaded
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:

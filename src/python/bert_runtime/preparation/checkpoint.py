@@ -80,6 +80,11 @@ class BertConfig:
     def is_roberta(self) -> bool:
         return self.model_type in ROBERTA_TYPES
 
+    @property
+    def classifier_output(self) -> str:
+        """The classification head's last layer: RoBERTa's out_proj, BERT's only layer."""
+        return "classifier.out_proj" if self.is_roberta else "classifier"
+
 
 def read_config(path: Path) -> BertConfig:
     """Parse config.json, refusing what the graph builder cannot reproduce exactly."""
@@ -173,7 +178,7 @@ class Weights:
         if self.has("cls.predictions.transform.dense.weight"):
             found.append(Head.FILL_MASK)
         if config.architecture.endswith("ForSequenceClassification") and self.has(
-            "classifier.out_proj.weight" if config.is_roberta else "classifier.weight"
+            f"{config.classifier_output}.weight"
         ):
             found.append(Head.CLASSIFICATION)
         return found

@@ -99,11 +99,9 @@ _SCORE_OPS = {
 }
 
 
-def classifier_labels(weights: Weights) -> int:
+def classifier_labels(config: BertConfig, weights: Weights) -> int:
     """The classification head's label count: its weight's rows (id2label may be absent)."""
-    # RoBERTa's head ends in out_proj, BERT's is one layer.
-    name = "classifier.out_proj" if weights.has("classifier.out_proj.weight") else "classifier"
-    return int(weights.get(f"{name}.weight").shape[0])
+    return int(weights.get(f"{config.classifier_output}.weight").shape[0])
 
 
 def class_score_function(config: BertConfig, weights: Weights) -> ScoreFunction:
@@ -114,7 +112,10 @@ def class_score_function(config: BertConfig, weights: Weights) -> ScoreFunction:
     """
     if config.problem_type == "regression":
         return ScoreFunction.IDENTITY
-    if config.problem_type == "multi_label_classification" or classifier_labels(weights) == 1:
+    if (
+        config.problem_type == "multi_label_classification"
+        or classifier_labels(config, weights) == 1
+    ):
         return ScoreFunction.SIGMOID
     return ScoreFunction.SOFTMAX
 
@@ -156,7 +157,7 @@ def build_graph(
         outputs.append(_float_output("pooler_output", ["batch", config.hidden_size]))
     if Head.CLASSIFICATION in heads:
         logits = _classifier(g, config, weights, cls, pooled)
-        labels = classifier_labels(weights)
+        labels = classifier_labels(config, weights)
         g.op("Identity", [logits], "class_logits")
         function = class_score_function(config, weights)
         g.op(_SCORE_OPS[function], [logits], "class_probabilities")
@@ -234,10 +235,10 @@ def _classifier(
     if config.is_roberta:
         dense = g.linear(cls, weights, "classifier.dense", "classifier_dense")
         (activated,) = g.op("Tanh", [dense], "classifier_tanh")
-        return g.linear(activated, weights, "classifier.out_proj", "classifier")
+        return g.linear(activated, weights, config.classifier_output, "classifier")
     if pooled is None:
         raise MissingModelFilesError("weights", ["pooler.dense.weight"])
-    return g.linear(pooled, weights, "classifier", "classifier")
+    return g.linear(pooled, weights, config.classifier_output, "classifier")
 
 
 def _encoder_layer(

@@ -29,6 +29,7 @@ from bert_runtime.manifest import (
     MODEL_NAME,
     TOKENIZER_CONFIG_NAME,
     Manifest,
+    read_json,
     read_manifest,
     sha256_file,
 )
@@ -198,7 +199,7 @@ def _tokenizer_max_length(files: sources.SourceFiles) -> int | None:
     path = files.path(TOKENIZER_CONFIG_NAME)
     if not path.is_file():
         return None
-    value = sources.read_json(path).get("model_max_length")
+    value = read_json(path).get("model_max_length")
     # Tokenizers without a limit say so with a huge sentinel, which the positions then cap.
     if isinstance(value, int) and not isinstance(value, bool) and value >= 2:
         return value

@@ -6,7 +6,6 @@ HF_HUB_OFFLINE, HF_TOKEN, HF_HOME / HF_HUB_CACHE and its progress bars.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,10 +151,3 @@ def _download(source: str, cache_dir: Path | None) -> SourceFiles:
         raise ModelSourceError(f"{source}: the hub answered with an error: {error}") from error
     # Snapshot folders are named by commit sha.
     return SourceFiles(source=source, root=snapshot, revision=snapshot.name)
-
-
-def read_json(path: Path) -> dict[str, object]:
-    loaded = json.loads(path.read_text())
-    if not isinstance(loaded, dict):
-        raise ModelSourceError(f"{path} is not a JSON object")
-    return loaded

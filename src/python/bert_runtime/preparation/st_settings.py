@@ -24,6 +24,7 @@ from safetensors.numpy import load_file
 
 from bert_runtime.config import Pooling
 from bert_runtime.errors import MissingModelFilesError, ModelSourceError, UnsupportedModelError
+from bert_runtime.manifest import read_json
 from bert_runtime.preparation.sources import (
     MODULES_FILE,
     PICKLED_WEIGHTS_FILE,
@@ -31,7 +32,6 @@ from bert_runtime.preparation.sources import (
     ST_CONFIG_FILE,
     SourceFiles,
     pickled_weights_note,
-    read_json,
 )
 
 _APPLIED_MODULES = ("Transformer", "Pooling", "Dense", "Normalize")

@@ -8,7 +8,7 @@ from pathlib import Path
 from tokenizers import Tokenizer, normalizers
 from tokenizers.implementations.bert_wordpiece import BertWordPieceTokenizer
 
-from bert_runtime.manifest import TOKENIZER_CONFIG_NAME, TOKENIZER_NAME
+from bert_runtime.manifest import TOKENIZER_CONFIG_NAME, TOKENIZER_NAME, read_json
 from bert_runtime.preparation import sources
 
 
@@ -23,7 +23,7 @@ def write_tokenizer(
     settings = {}
     config_path = files.path(TOKENIZER_CONFIG_NAME)
     if config_path.is_file():
-        settings = sources.read_json(config_path)
+        settings = read_json(config_path)
         shutil.copyfile(config_path, out / TOKENIZER_CONFIG_NAME)
     if files.path(TOKENIZER_NAME).is_file():
         shutil.copyfile(files.path(TOKENIZER_NAME), out / TOKENIZER_NAME)

@@ -4,7 +4,6 @@ Tokenization with the Hugging Face fast tokenizer, and padding of token-id seque
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from tokenizers import Tokenizer
 
 from bert_runtime.config import Truncation, TruncationPolicy, TruncationSide
 from bert_runtime.errors import InputError, InputTooLongError, ModelSourceError
-from bert_runtime.manifest import TOKENIZER_CONFIG_NAME, TOKENIZER_NAME
+from bert_runtime.manifest import TOKENIZER_CONFIG_NAME, TOKENIZER_NAME, read_json
 
 
 @dataclass(frozen=True)
@@ -61,18 +60,21 @@ class TextTokenizer:
         self._variants = {(truncation, TruncationSide.RIGHT): self._tokenizer}
         self._variants_lock = threading.Lock()
         named = special_tokens or {}
-        pad = self._special_token("pad_token", named)
-        self.pad_id = 0 if pad is None else self._token_id(pad) or 0
-        # The mask token's text ("[MASK]", "<mask>"), None when the vocabulary has none.
-        self.mask_token = self._special_token("mask_token", named)
-        self.mask_id = None if self.mask_token is None else self._token_id(self.mask_token)
+        self.pad_id = self._special_token("pad_token", named)[1] or 0
+        # The mask token's text ("[MASK]", "<mask>"); both None when the vocabulary has none.
+        self.mask_token: str | None
+        self.mask_id: int | None
+        self.mask_token, self.mask_id = self._special_token("mask_token", named)
 
-    def _special_token(self, key: str, named: Mapping[str, str]) -> str | None:
-        """The vocabulary's token for `key`: as tokenizer_config.json names it, else by custom."""
+    def _special_token(self, key: str, named: Mapping[str, str]) -> tuple[str | None, int | None]:
+        """
+        The vocabulary's token for `key` and its id: as tokenizer_config.json names it, else by
+        custom.
+        """
         for token in (named.get(key), *_SPECIAL_TOKENS[key]):
-            if token is not None and self._token_id(token) is not None:
-                return token
-        return None
+            if token is not None and (found := self._token_id(token)) is not None:
+                return token, found
+        return None, None
 
     def _configured(
         self, tokenizer: Tokenizer, policy: TruncationPolicy, side: TruncationSide
@@ -173,13 +175,10 @@ def _special_tokens(model_dir: Path) -> dict[str, str]:
     path = model_dir / TOKENIZER_CONFIG_NAME
     if not path.is_file():
         return {}
-    try:
-        settings = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise ModelSourceError(f"{path} is not readable JSON: {error}") from error
+    settings = read_json(path)
     found: dict[str, str] = {}
     for key in _SPECIAL_TOKENS:
-        value = settings.get(key) if isinstance(settings, dict) else None
+        value = settings.get(key)
         if isinstance(value, dict):
             value = value.get("content")
         if isinstance(value, str):
