@@ -7,6 +7,7 @@ import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -266,15 +267,21 @@ def test_embedding_routes_put_the_models_prompt_in_front_and_project_through_den
     assert "unknown prompt_name 'doc'" in unknown.json()["error"]["message"]
 
 
+def _check_fill_mask_answer(body: dict[str, Any], name: str) -> list[list[dict[str, Any]]]:
+    """The one text's masks: top ids and scores as transformers gave them for golden text 3."""
+    (masks,) = body["predictions"]
+    gold_ids = goldens()[f"{name}/top_ids/3"]
+    assert [[c["token_id"] for c in candidates] for candidates in masks] == gold_ids.tolist()
+    scores = np.array([[c["score"] for c in candidates] for candidates in masks])
+    np.testing.assert_allclose(scores, goldens()[f"{name}/top_scores/3"], atol=1e-4)
+    found: list[list[dict[str, Any]]] = masks
+    return found
+
+
 def test_fill_mask_matches_transformers_goldens(mlm_server: RunningServer) -> None:
     text = golden_texts()[3]
     body = _post(mlm_server, "/fill-mask", {"inputs": [text], "top_k": 5}).json()
-    (masks,) = body["predictions"]
-    gold_ids = goldens()["tiny-bert-mlm/top_ids/3"]
-    gold_scores = goldens()["tiny-bert-mlm/top_scores/3"]
-    assert [[c["token_id"] for c in candidates] for candidates in masks] == gold_ids.tolist()
-    scores = np.array([[c["score"] for c in candidates] for candidates in masks])
-    np.testing.assert_allclose(scores, gold_scores, atol=1e-4)
+    _check_fill_mask_answer(body, "tiny-bert-mlm")
 
 
 def test_a_roberta_model_fills_its_mask_token_as_transformers_pipeline_does(
@@ -288,11 +295,7 @@ def test_a_roberta_model_fills_its_mask_token_as_transformers_pipeline_does(
         info = httpx.get(f"{server.url}/v1/models/bert").json()["model"]
     assert info["architecture"] == "RobertaForMaskedLM"
     assert info["mask_token"] == "<mask>"
-    (masks,) = body["predictions"]
-    gold_ids = goldens()["tiny-roberta-mlm/top_ids/3"]
-    assert [[c["token_id"] for c in candidates] for candidates in masks] == gold_ids.tolist()
-    scores = np.array([[c["score"] for c in candidates] for candidates in masks])
-    np.testing.assert_allclose(scores, goldens()["tiny-roberta-mlm/top_scores/3"], atol=1e-4)
+    masks = _check_fill_mask_answer(body, "tiny-roberta-mlm")
     tokens = [[c["token"] for c in candidates] for candidates in masks]
     assert tokens == golden_token_texts("tiny-roberta-mlm", 3)
     # BERT's [MASK] is plain text to RoBERTa.
