@@ -1,4 +1,4 @@
-"""Make the tiny BERT and RoBERTa checkpoints and golden outputs of bert_runtime's parity tests.
+"""Make the tiny BERT, RoBERTa and DistilBERT checkpoints and golden outputs of the parity tests.
 
 Developer-side only (needs PyTorch, transformers and sentence-transformers, which the project's
 resolves never contain):
@@ -7,7 +7,7 @@ resolves never contain):
     /tmp/parity/bin/pip install torch==2.13.0 transformers 'sentence-transformers>=6'
     /tmp/parity/bin/python scripts/make_parity_fixtures.py src/python/bert_runtime/testdata
 
-It writes seven checkpoints in Hugging Face layout (config.json, model.safetensors, tokenizer
+It writes nine checkpoints in Hugging Face layout (config.json, model.safetensors, tokenizer
 files), each well under 1 MB, and `goldens.npz` with Hugging Face's outputs for fixed texts, each
 text run alone (no padding). Deterministic: a fixed seed, so rerunning it reproduces the same files
 (a checkpoint added later is made after the others, so theirs do not change).
@@ -22,6 +22,9 @@ bias), Normalize, and prompts with a default; its goldens are `SentenceTransform
 tiny-roberta-mlm and tiny-roberta-cls are RoBERTa models (positions offset past the padding index,
 one token type, RoBERTa's own heads) with a byte-level BPE tokenizer; goldens.json also keeps the
 fill-mask pipeline's `token_str` for their masks (" cat", not the vocabulary's "Ġcat").
+
+tiny-distilbert-mlm and tiny-distilbert-cls are DistilBERT models (no token types, no pooler, their
+own names and heads) with the BERT fixtures' tokenizer; the masked-LM one has sinusoidal positions.
 """
 
 from __future__ import annotations
@@ -41,6 +44,11 @@ from transformers import (
     BertForSequenceClassification,
     BertModel,
     BertTokenizerFast,
+    DistilBertConfig,
+    DistilBertForMaskedLM,
+    DistilBertForSequenceClassification,
+    DistilBertTokenizerFast,
+    PreTrainedTokenizerFast,
     RobertaConfig,
     RobertaForMaskedLM,
     RobertaForSequenceClassification,
@@ -122,14 +130,16 @@ def mask_goldens(
     }
 
 
-def save_tokenizer(out: Path) -> BertTokenizerFast:
+def save_tokenizer(
+    out: Path, kind: type[PreTrainedTokenizerFast] = BertTokenizerFast
+) -> PreTrainedTokenizerFast:
     out.mkdir(parents=True, exist_ok=True)
     vocab = {token: i for i, token in enumerate(vocabulary())}
     # bert-base-uncased's settings: lower case, accents stripped (strip_accents=None follows
     # lowercase).
     fast = BertWordPieceTokenizer(vocab, lowercase=True, strip_accents=None)
     fast.save(str(out / "tokenizer.json"))
-    tokenizer = BertTokenizerFast(
+    tokenizer = kind(
         tokenizer_file=str(out / "tokenizer.json"), do_lower_case=True, model_max_length=64
     )
     tokenizer.save_pretrained(out)
@@ -282,6 +292,54 @@ def roberta_models(root: Path) -> tuple[dict[str, np.ndarray], dict[str, object]
     return goldens, listing
 
 
+def distilbert_models(root: Path) -> dict[str, np.ndarray]:
+    """tiny-distilbert-mlm (sinusoidal positions) and tiny-distilbert-cls, and their goldens."""
+    sizes = {
+        "vocab_size": len(vocabulary()),
+        "max_position_embeddings": 64,
+        "dim": TINY_SIZES["hidden_size"],
+        "n_layers": TINY_SIZES["num_hidden_layers"],
+        "n_heads": TINY_SIZES["num_attention_heads"],
+        "hidden_dim": TINY_SIZES["intermediate_size"],
+        "initializer_range": TINY_SIZES["initializer_range"],
+    }
+    labels = {"id2label": LABELS, "label2id": {v: k for k, v in LABELS.items()}}
+    models = {
+        "tiny-distilbert-mlm": DistilBertForMaskedLM(
+            DistilBertConfig(**sizes, sinusoidal_pos_embds=True)
+        ),
+        "tiny-distilbert-cls": DistilBertForSequenceClassification(
+            DistilBertConfig(**sizes, num_labels=3, **labels)
+        ),
+    }
+    goldens: dict[str, np.ndarray] = {}
+    for name, model in models.items():
+        out = root / name
+        tokenizer = save_tokenizer(out, DistilBertTokenizerFast)
+        model.eval()
+        model.save_pretrained(out, safe_serialization=True)
+        for i, text in enumerate(TEXTS):
+            encoded = tokenizer(text, return_tensors="pt")
+            assert "token_type_ids" not in encoded
+            with torch.no_grad():
+                output = model(**encoded, output_hidden_states=True)
+            if name == "tiny-distilbert-mlm":
+                goldens[f"{name}/last_hidden_state/{i}"] = output.hidden_states[-1][0].numpy()
+                goldens.update(
+                    mask_goldens(
+                        name, i, encoded["input_ids"][0], output.logits[0], tokenizer.mask_token_id
+                    )
+                )
+            else:
+                goldens[f"{name}/probabilities/{i}"] = torch.softmax(output.logits[0], -1).numpy()
+        if name == "tiny-distilbert-cls":
+            for i, (first, second) in enumerate(PAIRS):
+                with torch.no_grad():
+                    logits = model(**tokenizer(first, second, return_tensors="pt")).logits[0]
+                goldens[f"{name}/pair_probabilities/{i}"] = torch.softmax(logits, -1).numpy()
+    return goldens
+
+
 def main(root: Path) -> None:
     torch.manual_seed(1234)
     models = {
@@ -331,6 +389,7 @@ def main(root: Path) -> None:
     goldens.update(sentence_transformers_model(root / "tiny-st"))
     roberta_goldens, roberta_listing = roberta_models(root)
     goldens.update(roberta_goldens)
+    goldens.update(distilbert_models(root))
     np.savez_compressed(root / "goldens.npz", **goldens)
     listing = {
         "texts": TEXTS,

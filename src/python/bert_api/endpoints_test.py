@@ -20,6 +20,7 @@ from bert_runtime.testutil.models import (
     TINY_BERT_CLS,
     TINY_BERT_MLM,
     TINY_BERT_RERANK,
+    TINY_DISTILBERT_CLS,
     TINY_ROBERTA_MLM,
     golden_pairs,
     golden_roberta_texts,
@@ -359,6 +360,26 @@ def test_classify_matches_transformers_goldens(cls_server: RunningServer) -> Non
     assert "classify" in info["tasks"]
     # The vocabulary has [MASK], but a model without fill-mask takes no masked texts.
     assert info["mask_token"] is None
+
+
+def test_a_distilbert_classifier_answers_as_transformers_does(tmp_path: Path) -> None:
+    """The head of transformers' default sentiment model: pre_classifier + ReLU, no pooler."""
+    with run_server({"MODEL_NAME": str(TINY_DISTILBERT_CLS)}, tmp_path) as server:
+        texts = _post(server, "/classify", {"inputs": golden_texts()}).json()
+        pairs = _post(server, "/classify", {"pairs": [list(p) for p in golden_pairs()]}).json()
+        info = httpx.get(f"{server.url}/v1/models/bert").json()["model"]
+    assert info["architecture"] == "DistilBertForSequenceClassification"
+    labels = ["negative", "neutral", "positive"]
+    answers = (
+        ("probabilities", texts, golden_texts()),
+        ("pair_probabilities", pairs, golden_pairs()),
+    )
+    for key, body, sent in answers:
+        assert len(body["predictions"]) == len(sent)
+        for i, prediction in enumerate(body["predictions"]):
+            gold = goldens()[f"tiny-distilbert-cls/{key}/{i}"]
+            got = np.array([prediction["scores"][label] for label in labels])
+            np.testing.assert_allclose(got, gold, atol=1e-4)
 
 
 def test_classify_pairs_matches_transformers_goldens(cls_server: RunningServer) -> None:

@@ -5,6 +5,7 @@ Read a BERT-family checkpoint (config.json + safetensors) into typed, framework-
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -17,7 +18,8 @@ from bert_runtime.errors import MissingModelFilesError, UnsupportedModelError
 
 # Architectures whose weights we can turn into a graph, by model_type. RoBERTa (and XLM-R, the
 # same network) is BERT with positions counted past the padding index, one token type and its own
-# heads, so it shares BERT's graph.
+# heads; DistilBERT is BERT without token types or pooler, with its own names and heads. Both
+# share BERT's graph.
 _ARCHITECTURES = {
     "bert": (
         "BertModel",
@@ -31,8 +33,22 @@ _ARCHITECTURES = {
         "XLMRobertaForMaskedLM",
         "XLMRobertaForSequenceClassification",
     ),
+    "distilbert": (
+        "DistilBertModel",
+        "DistilBertForMaskedLM",
+        "DistilBertForSequenceClassification",
+    ),
 }
 ROBERTA_TYPES = ("roberta", "xlm-roberta")
+DISTILBERT = "distilbert"
+# DistilBERT's config.json names for BertConfig's fields (transformers maps them the same way).
+_DISTILBERT_FIELDS = {
+    "hidden_size": "dim",
+    "num_hidden_layers": "n_layers",
+    "num_attention_heads": "n_heads",
+    "intermediate_size": "hidden_dim",
+    "hidden_act": "activation",
+}
 
 
 class Head(StrEnum):
@@ -47,7 +63,10 @@ PROBLEM_TYPES = (None, "regression", "single_label_classification", "multi_label
 
 @dataclass(frozen=True)
 class BertConfig:
-    """The subset of Hugging Face's BertConfig (or RobertaConfig: same fields) shaping the graph."""
+    """
+    The subset of Hugging Face's BertConfig shaping the graph (RobertaConfig has the same fields,
+    DistilBertConfig other names for them).
+    """
 
     architecture: str
     vocab_size: int
@@ -81,6 +100,10 @@ class BertConfig:
         return self.model_type in ROBERTA_TYPES
 
     @property
+    def is_distilbert(self) -> bool:
+        return self.model_type == DISTILBERT
+
+    @property
     def classifier_output(self) -> str:
         """The classification head's last layer: RoBERTa's out_proj, BERT's only layer."""
         return "classifier.out_proj" if self.is_roberta else "classifier"
@@ -90,6 +113,8 @@ def read_config(path: Path) -> BertConfig:
     """Parse config.json, refusing what the graph builder cannot reproduce exactly."""
     raw = json.loads(path.read_text())
     model_type = raw.get("model_type")
+    if model_type == DISTILBERT:
+        raw = _as_bert_fields(raw)
     if model_type not in _ARCHITECTURES:
         raise UnsupportedModelError(
             f"{path}: model_type {model_type!r} is not supported "
@@ -104,7 +129,8 @@ def read_config(path: Path) -> BertConfig:
             f"(supported for {model_type}: {', '.join(sorted(supported))})"
         )
     if raw.get("hidden_act", "gelu") != "gelu":
-        raise UnsupportedModelError(f"{path}: hidden_act {raw['hidden_act']!r} is not supported")
+        key = _DISTILBERT_FIELDS["hidden_act"] if model_type == DISTILBERT else "hidden_act"
+        raise UnsupportedModelError(f"{path}: {key} {raw['hidden_act']!r} is not supported")
     if raw.get("position_embedding_type", "absolute") != "absolute":
         raise UnsupportedModelError(
             f"{path}: position_embedding_type {raw['position_embedding_type']!r} is not supported"
@@ -124,7 +150,8 @@ def read_config(path: Path) -> BertConfig:
         num_attention_heads=int(raw["num_attention_heads"]),
         intermediate_size=int(raw["intermediate_size"]),
         max_position_embeddings=int(raw["max_position_embeddings"]),
-        type_vocab_size=int(raw.get("type_vocab_size", 2)),
+        # DistilBERT has no token types (the graph gives it a table of zeros).
+        type_vocab_size=0 if model_type == DISTILBERT else int(raw.get("type_vocab_size", 2)),
         layer_norm_eps=float(raw.get("layer_norm_eps", 1e-12)),
         id2label={int(k): str(v) for k, v in (raw.get("id2label") or {}).items()},
         problem_type=raw.get("problem_type"),
@@ -137,6 +164,15 @@ def read_config(path: Path) -> BertConfig:
             f"num_attention_heads {config.num_attention_heads}"
         )
     return config
+
+
+def _as_bert_fields(raw: dict[str, object]) -> dict[str, object]:
+    """
+    DistilBERT's config under BertConfig's names; its layer norms' epsilon is fixed at 1e-12
+    in transformers, whatever the file says.
+    """
+    renamed = {bert: raw[own] for bert, own in _DISTILBERT_FIELDS.items() if own in raw}
+    return {**raw, **renamed, "layer_norm_eps": 1e-12}
 
 
 def _position_offset(raw: dict[str, object], path: Path) -> int:
@@ -152,8 +188,9 @@ class Weights:
 
     Checkpoints name the encoder `bert.<name>` (task models) or `<name>` (BertModel), and older ones
     (such as bert-base-uncased itself) call LayerNorm parameters gamma/beta instead of weight/bias.
-    RoBERTa's names are read as BERT's (`roberta.` is `bert.`, its `lm_head` is `cls.predictions`),
-    so one graph builder serves both.
+    RoBERTa's and DistilBERT's names are read as BERT's (`roberta.` is `bert.`, its `lm_head` is
+    `cls.predictions`; DistilBERT's `transformer.layer.N.ffn.lin1` is `encoder.layer.N.intermediate
+    .dense`), so one graph builder serves all three.
     """
 
     def __init__(self, tensors: Mapping[str, np.ndarray]) -> None:
@@ -192,9 +229,10 @@ def _modern_name(name: str) -> str:
     return name
 
 
-# RoBERTa's names under BERT's: its encoder prefix, and its masked-LM head (the same layers:
-# dense, gelu, norm, decoder).
-_ROBERTA_NAMES = {
+# RoBERTa's and DistilBERT's names under BERT's: the encoder prefix, and the masked-LM head (the
+# same layers: dense, gelu, norm, decoder). DistilBERT's classifier keeps its names (pre_classifier,
+# classifier): its head differs from BERT's (see graph._classifier).
+_PREFIX_NAMES = {
     "lm_head.dense.": "cls.predictions.transform.dense.",
     "lm_head.layer_norm.": "cls.predictions.transform.LayerNorm.",
     "lm_head.decoder.weight": "cls.predictions.decoder.weight",
@@ -202,11 +240,36 @@ _ROBERTA_NAMES = {
     "lm_head.decoder.bias": "cls.predictions.bias",
     "lm_head.bias": "cls.predictions.bias",
     "roberta.": "bert.",
+    "vocab_transform.": "cls.predictions.transform.dense.",
+    "vocab_layer_norm.": "cls.predictions.transform.LayerNorm.",
+    "vocab_projector.weight": "cls.predictions.decoder.weight",
+    "vocab_projector.bias": "cls.predictions.bias",
+    "distilbert.": "bert.",
+}
+# A DistilBERT layer's parts under BERT's names: the same sublayers in the same order.
+_DISTILBERT_LAYER = re.compile(r"(?:distilbert\.)?transformer\.layer\.(\d+)\.(.+)")
+_DISTILBERT_LAYER_PARTS = {
+    "attention.q_lin.": "attention.self.query.",
+    "attention.k_lin.": "attention.self.key.",
+    "attention.v_lin.": "attention.self.value.",
+    "attention.out_lin.": "attention.output.dense.",
+    "sa_layer_norm.": "attention.output.LayerNorm.",
+    "ffn.lin1.": "intermediate.dense.",
+    "ffn.lin2.": "output.dense.",
+    "output_layer_norm.": "output.LayerNorm.",
 }
 
 
 def _bert_name(name: str) -> str:
-    for prefix, bert_prefix in _ROBERTA_NAMES.items():
+    layer = _DISTILBERT_LAYER.fullmatch(name)
+    if layer:
+        index, part = layer.groups()
+        return f"bert.encoder.layer.{index}.{_renamed(part, _DISTILBERT_LAYER_PARTS)}"
+    return _renamed(name, _PREFIX_NAMES)
+
+
+def _renamed(name: str, prefixes: Mapping[str, str]) -> str:
+    for prefix, bert_prefix in prefixes.items():
         if name.startswith(prefix):
             return bert_prefix + name[len(prefix) :]
     return name
@@ -214,6 +277,6 @@ def _bert_name(name: str) -> str:
 
 def _candidates(name: str) -> tuple[str, ...]:
     # Encoder tensors may carry the `bert.` prefix; head tensors (cls.*, classifier.*) never do.
-    if name.startswith(("cls.", "classifier.")):
+    if name.startswith(("cls.", "classifier.", "pre_classifier.")):
         return (name,)
     return (f"bert.{name}", name)

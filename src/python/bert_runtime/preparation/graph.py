@@ -1,6 +1,7 @@
 """Build the ONNX graph of a BERT-family model from its weights, without PyTorch.
 
-BERT, RoBERTa and XLM-R share it (checkpoint.py reads RoBERTa's weights under BERT's names).
+BERT, RoBERTa, XLM-R and DistilBERT share it (checkpoint.py reads the others' weights under BERT's
+names).
 
 Why this shape: ONNX Runtime's transformer optimizer fuses attention and embeddings only in graphs
 shaped exactly like the legacy TorchScript export, which is fragile to reproduce. So the graph
@@ -201,7 +202,11 @@ def _embeddings(g: _GraphBuilder, config: BertConfig, weights: Weights) -> str:
     (padding rows then get other positions than in transformers, but padding is masked out).
     """
     positions = weights.get("embeddings.position_embeddings.weight")[config.position_offset :]
-    token_types = weights.get("embeddings.token_type_embeddings.weight")
+    if config.type_vocab_size == 0:
+        # DistilBERT has no token types: a table of zeros adds nothing to either segment.
+        token_types = np.zeros((2, config.hidden_size), np.float32)
+    else:
+        token_types = weights.get("embeddings.token_type_embeddings.weight")
     if len(token_types) == 1:
         # RoBERTa has one token type (transformers gives it no token_type_ids); a pair's second
         # text, marked 1, reads the same row.
@@ -230,11 +235,16 @@ def _classifier(
 ) -> str:
     """
     The classification logits: BERT's classifier reads the pooler's output; RoBERTa's head is its
-    own dense + tanh on the first token's vector, then out_proj.
+    own dense + tanh on the first token's vector, then out_proj; DistilBERT's is pre_classifier +
+    ReLU on that vector, then classifier.
     """
     if config.is_roberta:
         dense = g.linear(cls, weights, "classifier.dense", "classifier_dense")
         (activated,) = g.op("Tanh", [dense], "classifier_tanh")
+        return g.linear(activated, weights, config.classifier_output, "classifier")
+    if config.is_distilbert:
+        dense = g.linear(cls, weights, "pre_classifier", "pre_classifier")
+        (activated,) = g.op("Relu", [dense], "pre_classifier_relu")
         return g.linear(activated, weights, config.classifier_output, "classifier")
     if pooled is None:
         raise MissingModelFilesError("weights", ["pooler.dense.weight"])

@@ -720,10 +720,11 @@ def test_unsupported_architecture_is_named(tmp_path: Path) -> None:
     source = tmp_path / "source"
     shutil.copytree(TINY_BERT, source)
     config = json.loads((source / "config.json").read_text())
-    config["model_type"] = "distilbert"
+    config["model_type"] = "electra"
     (source / "config.json").write_text(json.dumps(config))
-    with pytest.raises(UnsupportedModelError, match="'distilbert' is not supported"):
+    with pytest.raises(UnsupportedModelError, match="'electra' is not supported") as raised:
         prepare(str(source), tmp_path / "out")
+    assert "'bert', 'roberta', 'xlm-roberta', 'distilbert'" in str(raised.value)
 
 
 def test_legacy_gamma_beta_names_and_vocab_txt_only_checkpoints(

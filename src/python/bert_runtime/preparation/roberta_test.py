@@ -5,8 +5,6 @@ RoBERTa and XLM-R: the same graph as BERT, proved against transformers on the ti
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +15,7 @@ from bert_runtime.errors import InputError, UnsupportedModelError
 from bert_runtime.manifest import read_manifest
 from bert_runtime.preparation.prepare import prepare
 from bert_runtime.serving.engine import Engine
-from bert_runtime.serving.tasks import Classification, ClassifyRequest, Embedding, EmbedRequest
+from bert_runtime.serving.tasks import Classification, ClassifyRequest
 from bert_runtime.testutil.models import (
     TINY_ROBERTA_CLS,
     check_fill_mask_goldens,
@@ -25,7 +23,10 @@ from bert_runtime.testutil.models import (
     golden_roberta_texts,
     golden_token_texts,
     goldens,
+    padded_batch_vectors,
     prepared_model,
+    score_rows,
+    with_config,
 )
 
 MLM = "tiny-roberta-mlm"
@@ -41,17 +42,6 @@ def _engine(path: Path) -> Engine:
     return Engine(path, EngineConfig(max_sequence_length=64))
 
 
-def _vectors(engine: Engine, texts: list[str], pooling: Pooling) -> list[np.ndarray]:
-    """Every text in one padded batch, so padding sits beside every shorter text."""
-    sequences = engine.tokenizer.encode(texts)
-    results = engine.run(sequences, [EmbedRequest(pooling, normalize=False)] * len(sequences))
-    return [r.vector for r in results if isinstance(r, Embedding)]
-
-
-def _probabilities(results: list[Classification]) -> np.ndarray:
-    return np.array([list(r.scores.values()) for r in results])
-
-
 def test_tokenizer_ids_match_transformers(root: Path) -> None:
     engine = _engine(prepared_model(root, MLM))
     for index, ids in enumerate(engine.tokenizer.encode(golden_roberta_texts())):
@@ -62,8 +52,8 @@ def test_fp32_hidden_states_match_transformers_in_a_padded_batch(root: Path) -> 
     engine = _engine(prepared_model(root, MLM))
     gold = goldens()
     texts = golden_roberta_texts()
-    cls_vectors = _vectors(engine, texts, Pooling.CLS)
-    mean_vectors = _vectors(engine, texts, Pooling.MEAN)
+    cls_vectors = padded_batch_vectors(engine, texts, Pooling.CLS)
+    mean_vectors = padded_batch_vectors(engine, texts, Pooling.MEAN)
     for i in range(len(texts)):
         hidden = gold[f"{MLM}/last_hidden_state/{i}"]
         assert np.abs(cls_vectors[i] - hidden[0]).max() <= 1e-4
@@ -91,11 +81,11 @@ def test_fp32_classification_matches_transformers(root: Path) -> None:
     engine = _engine(prepared_model(root, CLS))
     gold = goldens()
     texts = golden_roberta_texts()
-    found = _probabilities(engine.classify(texts))
+    found = score_rows(engine.classify(texts))
     for i in range(len(texts)):
         assert np.abs(found[i] - gold[f"{CLS}/probabilities/{i}"]).max() <= 1e-4
     pairs = golden_pairs()
-    found = _probabilities(engine.classify_pairs(pairs))
+    found = score_rows(engine.classify_pairs(pairs))
     for i in range(len(pairs)):
         assert np.abs(found[i] - gold[f"{CLS}/pair_probabilities/{i}"]).max() <= 1e-4
 
@@ -118,8 +108,8 @@ def test_input_limit_is_the_positions_past_the_padding_index(root: Path) -> None
     (ids,) = engine.tokenizer.encode([long_text])
     assert len(ids) == 64
     alone, beside_short = (
-        _vectors(engine, [long_text], Pooling.MEAN)[0],
-        _vectors(engine, [long_text, "hello"], Pooling.MEAN)[0],
+        padded_batch_vectors(engine, [long_text], Pooling.MEAN)[0],
+        padded_batch_vectors(engine, [long_text, "hello"], Pooling.MEAN)[0],
     )
     assert np.isfinite(alone).all()
     np.testing.assert_allclose(alone, beside_short, atol=1e-5)
@@ -129,22 +119,14 @@ def test_int8_embeddings_stay_close_to_transformers(root: Path) -> None:
     engine = _engine(prepared_model(root, MLM, Precision.INT8.value))
     gold = goldens()
     texts = golden_roberta_texts()
-    for i, vector in enumerate(_vectors(engine, texts, Pooling.MEAN)):
+    for i, vector in enumerate(padded_batch_vectors(engine, texts, Pooling.MEAN)):
         expected = gold[f"{MLM}/last_hidden_state/{i}"].mean(axis=0)
         cosine = vector @ expected / (np.linalg.norm(vector) * np.linalg.norm(expected))
         assert cosine >= 0.99
 
 
-def _with_config(root: Path, source: Path, **changes: object) -> Path:
-    copy = root / f"{source.name}-changed"
-    shutil.copytree(source, copy)
-    config = json.loads((copy / "config.json").read_text())
-    (copy / "config.json").write_text(json.dumps({**config, **changes}))
-    return copy
-
-
 def test_xlm_roberta_is_read_as_the_same_network(tmp_path: Path, root: Path) -> None:
-    source = _with_config(
+    source = with_config(
         tmp_path,
         TINY_ROBERTA_CLS,
         model_type="xlm-roberta",
@@ -154,13 +136,13 @@ def test_xlm_roberta_is_read_as_the_same_network(tmp_path: Path, root: Path) -> 
     assert manifest.architecture == "XLMRobertaForSequenceClassification"
     assert manifest.heads == ["classification"]
     texts = golden_roberta_texts()
-    xlm = _probabilities(_engine(tmp_path / "out").classify(texts))
-    roberta = _probabilities(_engine(prepared_model(root, CLS)).classify(texts))
+    xlm = score_rows(_engine(tmp_path / "out").classify(texts))
+    roberta = score_rows(_engine(prepared_model(root, CLS)).classify(texts))
     np.testing.assert_allclose(xlm, roberta, atol=1e-6)
 
 
 def test_a_roberta_architecture_it_cannot_build_is_named(tmp_path: Path) -> None:
-    source = _with_config(
+    source = with_config(
         tmp_path, TINY_ROBERTA_CLS, architectures=["RobertaForTokenClassification"]
     )
     with pytest.raises(UnsupportedModelError, match="supported for roberta: RobertaForMaskedLM"):

@@ -15,8 +15,9 @@ import numpy as np
 import bert_runtime
 
 if TYPE_CHECKING:
+    from bert_runtime.config import Pooling
     from bert_runtime.serving.engine import Engine
-    from bert_runtime.serving.tasks import FillMaskResult
+    from bert_runtime.serving.tasks import Classification, FillMaskResult
 
 TESTDATA = Path(bert_runtime.__file__).parent / "testdata"
 TINY_BERT = TESTDATA / "tiny-bert"
@@ -27,6 +28,10 @@ TINY_BERT_RERANK = TESTDATA / "tiny-bert-rerank"
 # RoBERTa: positions past the padding index, one token type, its own heads, byte-level BPE.
 TINY_ROBERTA_MLM = TESTDATA / "tiny-roberta-mlm"
 TINY_ROBERTA_CLS = TESTDATA / "tiny-roberta-cls"
+# DistilBERT: no token types, no pooler, its own names and heads; the masked-LM one has sinusoidal
+# positions. BERT's tokenizer.
+TINY_DISTILBERT_MLM = TESTDATA / "tiny-distilbert-mlm"
+TINY_DISTILBERT_CLS = TESTDATA / "tiny-distilbert-cls"
 MODEL_NAMES = (
     "tiny-bert",
     "tiny-bert-mlm",
@@ -34,6 +39,8 @@ MODEL_NAMES = (
     "tiny-bert-rerank",
     "tiny-roberta-mlm",
     "tiny-roberta-cls",
+    "tiny-distilbert-mlm",
+    "tiny-distilbert-cls",
 )
 # Saved by sentence-transformers 6: cased tokenizer + do_lower_case, max_seq_length 12, mean
 # pooling, two Dense layers, Normalize, prompts with a default (scripts/make_parity_fixtures.py).
@@ -108,6 +115,29 @@ def prepared_model(root: Path, name: str = "tiny-bert", precision: str = "fp32")
     if not out.exists():
         prepare(str(TESTDATA / name), out, precision=Precision(precision))
     return out
+
+
+def with_config(root: Path, source: Path, **changes: object) -> Path:
+    """A copy of checkpoint `source` under `root` whose config.json has `changes` applied."""
+    copy = root / f"{source.name}-changed"
+    shutil.copytree(source, copy)
+    config = json.loads((copy / "config.json").read_text())
+    (copy / "config.json").write_text(json.dumps({**config, **changes}))
+    return copy
+
+
+def padded_batch_vectors(engine: Engine, texts: list[str], pooling: Pooling) -> list[np.ndarray]:
+    """Every text's unnormalized vector from one padded batch: padding sits beside the shorter."""
+    from bert_runtime.serving.tasks import Embedding, EmbedRequest
+
+    sequences = engine.tokenizer.encode(texts)
+    results = engine.run(sequences, [EmbedRequest(pooling, normalize=False)] * len(sequences))
+    return [r.vector for r in results if isinstance(r, Embedding)]
+
+
+def score_rows(results: list[Classification]) -> np.ndarray:
+    """Classification results as a [texts, labels] array, in the head's label order."""
+    return np.array([list(r.scores.values()) for r in results])
 
 
 def sentence_transformers_layout(
