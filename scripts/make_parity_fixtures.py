@@ -1,4 +1,4 @@
-"""Make the tiny BERT, RoBERTa and DistilBERT checkpoints and golden outputs of the parity tests.
+"""Make the tiny BERT-family checkpoints and golden outputs of bert_runtime's parity tests.
 
 Developer-side only (needs PyTorch, transformers and sentence-transformers, which the project's
 resolves never contain):
@@ -7,7 +7,7 @@ resolves never contain):
     /tmp/parity/bin/pip install torch==2.13.0 transformers 'sentence-transformers>=6'
     /tmp/parity/bin/python scripts/make_parity_fixtures.py src/python/bert_runtime/testdata
 
-It writes nine checkpoints in Hugging Face layout (config.json, model.safetensors, tokenizer
+It writes eleven checkpoints in Hugging Face layout (config.json, model.safetensors, tokenizer
 files), each well under 1 MB, and `goldens.npz` with Hugging Face's outputs for fixed texts, each
 text run alone (no padding). Deterministic: a fixed seed, so rerunning it reproduces the same files
 (a checkpoint added later is made after the others, so theirs do not change).
@@ -25,6 +25,11 @@ fill-mask pipeline's `token_str` for their masks (" cat", not the vocabulary's "
 
 tiny-distilbert-mlm and tiny-distilbert-cls are DistilBERT models (no token types, no pooler, their
 own names and heads) with the BERT fixtures' tokenizer; the masked-LM one has sinusoidal positions.
+
+tiny-mpnet-mlm and tiny-mpnet-cls are MPNet models (RoBERTa's positions and heads, no token types,
+a relative position bias in attention) with a WordPiece tokenizer set up as mpnet-base's; their
+goldens include a text of all 64 positions, and `mpnet_buckets` holds transformers' relative
+position buckets for distances -600..600.
 """
 
 from __future__ import annotations
@@ -48,6 +53,10 @@ from transformers import (
     DistilBertForMaskedLM,
     DistilBertForSequenceClassification,
     DistilBertTokenizerFast,
+    MPNetConfig,
+    MPNetForMaskedLM,
+    MPNetForSequenceClassification,
+    MPNetTokenizer,
     PreTrainedTokenizerFast,
     RobertaConfig,
     RobertaForMaskedLM,
@@ -340,6 +349,63 @@ def distilbert_models(root: Path) -> dict[str, np.ndarray]:
     return goldens
 
 
+MPNET_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "[UNK]", "<mask>"]
+# Long enough to fill all 64 positions, so relative distances reach 63.
+MPNET_LONG_TEXT = " ".join(["the quick brown fox jumps over the lazy dog"] * 8)
+
+
+def save_mpnet_tokenizer(out: Path) -> PreTrainedTokenizerFast:
+    """WordPiece with mpnet-base's specials: <s> </s> around texts, [UNK], <mask> strips left."""
+    out.mkdir(parents=True, exist_ok=True)
+    words = [t for t in vocabulary() if not (t.startswith("[") and t.endswith("]"))]
+    vocab = {token: i for i, token in enumerate(MPNET_SPECIALS + words)}
+    MPNetTokenizer(vocab=vocab, model_max_length=64).save_pretrained(out)
+    reloaded = AutoTokenizer.from_pretrained(out)
+    assert (reloaded.pad_token_id, reloaded.mask_token_id) == (1, 5)
+    return reloaded
+
+
+def mpnet_models(root: Path) -> tuple[dict[str, np.ndarray], dict[str, object]]:
+    """tiny-mpnet-mlm and tiny-mpnet-cls, their goldens, and the long text (for goldens.json)."""
+    from transformers.models.mpnet.modeling_mpnet import MPNetEncoder
+
+    distances = torch.arange(-600, 601)
+    goldens = {"mpnet_buckets": MPNetEncoder.relative_position_bucket(distances).numpy()}
+    sizes = {"max_position_embeddings": 66, "pad_token_id": 1, **TINY_SIZES}
+    texts = [*ROBERTA_TEXTS, MPNET_LONG_TEXT]
+    name = "tiny-mpnet-mlm"
+    tokenizer = save_mpnet_tokenizer(root / name)
+    mlm = MPNetForMaskedLM(MPNetConfig(vocab_size=len(tokenizer), **sizes)).eval()
+    mlm.save_pretrained(root / name, safe_serialization=True)
+    for i, text in enumerate(texts):
+        encoded = tokenizer(text, return_tensors="pt", truncation=True)
+        goldens[f"mpnet_input_ids/{i}"] = encoded["input_ids"][0].numpy()
+        with torch.no_grad():
+            output = mlm(**encoded, output_hidden_states=True)
+        goldens[f"{name}/last_hidden_state/{i}"] = output.hidden_states[-1][0].numpy()
+        goldens.update(
+            mask_goldens(name, i, encoded["input_ids"][0], output.logits[0], tokenizer.mask_token_id)
+        )
+    assert len(goldens[f"mpnet_input_ids/{len(texts) - 1}"]) == 64
+
+    name = "tiny-mpnet-cls"
+    tokenizer = save_mpnet_tokenizer(root / name)
+    labels = {"id2label": LABELS, "label2id": {v: k for k, v in LABELS.items()}}
+    classifier = MPNetForSequenceClassification(
+        MPNetConfig(vocab_size=len(tokenizer), num_labels=3, **labels, **sizes)
+    ).eval()
+    classifier.save_pretrained(root / name, safe_serialization=True)
+    inputs: list[tuple[str, tuple[str, ...]]] = [
+        (f"probabilities/{i}", (text,)) for i, text in enumerate(ROBERTA_TEXTS)
+    ]
+    inputs += [(f"pair_probabilities/{i}", pair) for i, pair in enumerate(PAIRS)]
+    for key, pair in inputs:
+        with torch.no_grad():
+            logits = classifier(**tokenizer(*pair, return_tensors="pt")).logits[0]
+        goldens[f"{name}/{key}"] = torch.softmax(logits, -1).numpy()
+    return goldens, {"mpnet_long_text": MPNET_LONG_TEXT}
+
+
 def main(root: Path) -> None:
     torch.manual_seed(1234)
     models = {
@@ -390,6 +456,8 @@ def main(root: Path) -> None:
     roberta_goldens, roberta_listing = roberta_models(root)
     goldens.update(roberta_goldens)
     goldens.update(distilbert_models(root))
+    mpnet_goldens, mpnet_listing = mpnet_models(root)
+    goldens.update(mpnet_goldens)
     np.savez_compressed(root / "goldens.npz", **goldens)
     listing = {
         "texts": TEXTS,
@@ -397,6 +465,7 @@ def main(root: Path) -> None:
         "top_k": TOP_K,
         "st_texts": ST_TEXTS,
         **roberta_listing,
+        **mpnet_listing,
     }
     (root / "goldens.json").write_text(json.dumps(listing, indent=2) + "\n")
 

@@ -21,6 +21,7 @@ from bert_runtime.testutil.models import (
     TINY_BERT_MLM,
     TINY_BERT_RERANK,
     TINY_DISTILBERT_CLS,
+    TINY_MPNET_MLM,
     TINY_ROBERTA_MLM,
     golden_pairs,
     golden_roberta_texts,
@@ -266,6 +267,18 @@ def test_embedding_routes_put_the_models_prompt_in_front_and_project_through_den
     unknown = _post(prompt_server, "/embed", {"inputs": "x", "prompt_name": "doc"})
     assert unknown.status_code == 422
     assert "unknown prompt_name 'doc'" in unknown.json()["error"]["message"]
+
+
+def test_an_mpnet_model_embeds_as_transformers_does(tmp_path: Path) -> None:
+    """all-mpnet-base-v2's network (relative position bias, no token types): mean of the states."""
+    texts = golden_roberta_texts()
+    with run_server({"MODEL_NAME": str(TINY_MPNET_MLM)}, tmp_path) as server:
+        raw = _post(server, "/embed", {"inputs": texts, "pooling": "mean", "normalize": False})
+        openai = _post(server, "/v1/embeddings", {"input": texts}).json()
+    means = [goldens()[f"tiny-mpnet-mlm/last_hidden_state/{i}"].mean(axis=0) for i in range(6)]
+    np.testing.assert_allclose(np.array(raw.json()["embeddings"]), means, atol=1e-4)
+    unit = [mean / np.linalg.norm(mean) for mean in means]
+    np.testing.assert_allclose([row["embedding"] for row in openai["data"]], unit, atol=1e-4)
 
 
 def _check_fill_mask_answer(body: dict[str, Any], name: str) -> list[list[dict[str, Any]]]:

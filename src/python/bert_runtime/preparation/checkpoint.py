@@ -15,11 +15,13 @@ import numpy as np
 from safetensors.numpy import load_file
 
 from bert_runtime.errors import MissingModelFilesError, UnsupportedModelError
+from bert_runtime.preparation.relative_position import BUCKETS as RELATIVE_BUCKETS
 
 # Architectures whose weights we can turn into a graph, by model_type. RoBERTa (and XLM-R, the
 # same network) is BERT with positions counted past the padding index, one token type and its own
-# heads; DistilBERT is BERT without token types or pooler, with its own names and heads. Both
-# share BERT's graph.
+# heads; MPNet is RoBERTa without token types and with a relative position bias in attention;
+# DistilBERT is BERT without token types or pooler, with its own names and heads. All share BERT's
+# graph.
 _ARCHITECTURES = {
     "bert": (
         "BertModel",
@@ -33,14 +35,18 @@ _ARCHITECTURES = {
         "XLMRobertaForMaskedLM",
         "XLMRobertaForSequenceClassification",
     ),
+    "mpnet": ("MPNetModel", "MPNetForMaskedLM", "MPNetForSequenceClassification"),
     "distilbert": (
         "DistilBertModel",
         "DistilBertForMaskedLM",
         "DistilBertForSequenceClassification",
     ),
 }
-ROBERTA_TYPES = ("roberta", "xlm-roberta")
+# Model types with RoBERTa's positions (counted past the padding index) and heads.
+ROBERTA_STYLE = ("roberta", "xlm-roberta", "mpnet")
 DISTILBERT = "distilbert"
+MPNET = "mpnet"
+_WITHOUT_TOKEN_TYPES = (DISTILBERT, MPNET)
 # DistilBERT's config.json names for BertConfig's fields (transformers maps them the same way).
 _DISTILBERT_FIELDS = {
     "hidden_size": "dim",
@@ -64,8 +70,8 @@ PROBLEM_TYPES = (None, "regression", "single_label_classification", "multi_label
 @dataclass(frozen=True)
 class BertConfig:
     """
-    The subset of Hugging Face's BertConfig shaping the graph (RobertaConfig has the same fields,
-    DistilBertConfig other names for them).
+    The subset of Hugging Face's BertConfig shaping the graph (RobertaConfig and MPNetConfig have
+    the same fields, DistilBertConfig other names for them).
     """
 
     architecture: str
@@ -85,6 +91,8 @@ class BertConfig:
     # Rows of the position table before the first token's: RoBERTa counts positions from its
     # padding index + 1 (2 in roberta-base), BERT from 0.
     position_offset: int = 0
+    # Buckets of MPNet's relative position bias (0: none, as in BERT).
+    relative_attention_buckets: int = 0
 
     @property
     def head_size(self) -> int:
@@ -96,8 +104,9 @@ class BertConfig:
         return self.max_position_embeddings - self.position_offset
 
     @property
-    def is_roberta(self) -> bool:
-        return self.model_type in ROBERTA_TYPES
+    def is_roberta_style(self) -> bool:
+        """RoBERTa's positions and heads: RoBERTa, XLM-R and MPNet."""
+        return self.model_type in ROBERTA_STYLE
 
     @property
     def is_distilbert(self) -> bool:
@@ -106,7 +115,7 @@ class BertConfig:
     @property
     def classifier_output(self) -> str:
         """The classification head's last layer: RoBERTa's out_proj, BERT's only layer."""
-        return "classifier.out_proj" if self.is_roberta else "classifier"
+        return "classifier.out_proj" if self.is_roberta_style else "classifier"
 
 
 def read_config(path: Path) -> BertConfig:
@@ -150,13 +159,16 @@ def read_config(path: Path) -> BertConfig:
         num_attention_heads=int(raw["num_attention_heads"]),
         intermediate_size=int(raw["intermediate_size"]),
         max_position_embeddings=int(raw["max_position_embeddings"]),
-        # DistilBERT has no token types (the graph gives it a table of zeros).
-        type_vocab_size=0 if model_type == DISTILBERT else int(raw.get("type_vocab_size", 2)),
+        # DistilBERT and MPNet have no token types (the graph gives them a table of zeros).
+        type_vocab_size=(
+            0 if model_type in _WITHOUT_TOKEN_TYPES else int(raw.get("type_vocab_size", 2))
+        ),
         layer_norm_eps=float(raw.get("layer_norm_eps", 1e-12)),
         id2label={int(k): str(v) for k, v in (raw.get("id2label") or {}).items()},
         problem_type=raw.get("problem_type"),
         model_type=model_type,
-        position_offset=_position_offset(raw, path) if model_type in ROBERTA_TYPES else 0,
+        position_offset=_position_offset(raw, path) if model_type in ROBERTA_STYLE else 0,
+        relative_attention_buckets=_relative_buckets(raw, path) if model_type == MPNET else 0,
     )
     if config.hidden_size % config.num_attention_heads:
         raise UnsupportedModelError(
@@ -175,6 +187,18 @@ def _as_bert_fields(raw: dict[str, object]) -> dict[str, object]:
     return {**raw, **renamed, "layer_norm_eps": 1e-12}
 
 
+def _relative_buckets(raw: dict[str, object], path: Path) -> int:
+    """transformers' MPNet computes 32 buckets whatever the config says; a table of another size
+    would be read differently there, so it is refused."""
+    buckets = raw.get("relative_attention_num_buckets", RELATIVE_BUCKETS)
+    if buckets != RELATIVE_BUCKETS:
+        raise UnsupportedModelError(
+            f"{path}: relative_attention_num_buckets {buckets!r} is not supported "
+            f"(supported: {RELATIVE_BUCKETS})"
+        )
+    return RELATIVE_BUCKETS
+
+
 def _position_offset(raw: dict[str, object], path: Path) -> int:
     """RoBERTa's first token sits at position pad_token_id + 1, as transformers numbers them."""
     pad_token_id = raw.get("pad_token_id", 1)
@@ -188,9 +212,10 @@ class Weights:
 
     Checkpoints name the encoder `bert.<name>` (task models) or `<name>` (BertModel), and older ones
     (such as bert-base-uncased itself) call LayerNorm parameters gamma/beta instead of weight/bias.
-    RoBERTa's and DistilBERT's names are read as BERT's (`roberta.` is `bert.`, its `lm_head` is
-    `cls.predictions`; DistilBERT's `transformer.layer.N.ffn.lin1` is `encoder.layer.N.intermediate
-    .dense`), so one graph builder serves all three.
+    RoBERTa's, MPNet's and DistilBERT's names are read as BERT's (`roberta.` is `bert.`, its
+    `lm_head` is `cls.predictions`; MPNet's `attention.attn.q` is `attention.self.query`;
+    DistilBERT's `transformer.layer.N.ffn.lin1` is `encoder.layer.N.intermediate.dense`), so one
+    graph builder serves them all.
     """
 
     def __init__(self, tensors: Mapping[str, np.ndarray]) -> None:
@@ -229,9 +254,9 @@ def _modern_name(name: str) -> str:
     return name
 
 
-# RoBERTa's and DistilBERT's names under BERT's: the encoder prefix, and the masked-LM head (the
-# same layers: dense, gelu, norm, decoder). DistilBERT's classifier keeps its names (pre_classifier,
-# classifier): its head differs from BERT's (see graph._classifier).
+# RoBERTa's, MPNet's and DistilBERT's names under BERT's: the encoder prefix, and the masked-LM
+# head (the same layers: dense, gelu, norm, decoder). DistilBERT's classifier keeps its names
+# (pre_classifier, classifier): its head differs from BERT's (see graph._classifier).
 _PREFIX_NAMES = {
     "lm_head.dense.": "cls.predictions.transform.dense.",
     "lm_head.layer_norm.": "cls.predictions.transform.LayerNorm.",
@@ -240,15 +265,21 @@ _PREFIX_NAMES = {
     "lm_head.decoder.bias": "cls.predictions.bias",
     "lm_head.bias": "cls.predictions.bias",
     "roberta.": "bert.",
+    "mpnet.": "bert.",
     "vocab_transform.": "cls.predictions.transform.dense.",
     "vocab_layer_norm.": "cls.predictions.transform.LayerNorm.",
     "vocab_projector.weight": "cls.predictions.decoder.weight",
     "vocab_projector.bias": "cls.predictions.bias",
     "distilbert.": "bert.",
 }
-# A DistilBERT layer's parts under BERT's names: the same sublayers in the same order.
-_DISTILBERT_LAYER = re.compile(r"(?:distilbert\.)?transformer\.layer\.(\d+)\.(.+)")
-_DISTILBERT_LAYER_PARTS = {
+# MPNet's and DistilBERT's layer parts under BERT's names: the same sublayers in the same order.
+_OTHER_LAYER = re.compile(r"(?:mpnet\.|distilbert\.)?(?:encoder|transformer)\.layer\.(\d+)\.(.+)")
+_OTHER_LAYER_PARTS = {
+    "attention.attn.q.": "attention.self.query.",
+    "attention.attn.k.": "attention.self.key.",
+    "attention.attn.v.": "attention.self.value.",
+    "attention.attn.o.": "attention.output.dense.",
+    "attention.LayerNorm.": "attention.output.LayerNorm.",
     "attention.q_lin.": "attention.self.query.",
     "attention.k_lin.": "attention.self.key.",
     "attention.v_lin.": "attention.self.value.",
@@ -261,10 +292,10 @@ _DISTILBERT_LAYER_PARTS = {
 
 
 def _bert_name(name: str) -> str:
-    layer = _DISTILBERT_LAYER.fullmatch(name)
+    layer = _OTHER_LAYER.fullmatch(name)
     if layer:
         index, part = layer.groups()
-        return f"bert.encoder.layer.{index}.{_renamed(part, _DISTILBERT_LAYER_PARTS)}"
+        return f"bert.encoder.layer.{index}.{_renamed(part, _OTHER_LAYER_PARTS)}"
     return _renamed(name, _PREFIX_NAMES)
 
 

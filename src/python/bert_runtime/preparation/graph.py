@@ -1,7 +1,7 @@
 """Build the ONNX graph of a BERT-family model from its weights, without PyTorch.
 
-BERT, RoBERTa, XLM-R and DistilBERT share it (checkpoint.py reads the others' weights under BERT's
-names).
+BERT, RoBERTa, XLM-R, MPNet and DistilBERT share it (checkpoint.py reads the others' weights under
+BERT's names; MPNet's relative position bias is one more input of each `Attention`).
 
 Why this shape: ONNX Runtime's transformer optimizer fuses attention and embeddings only in graphs
 shaped exactly like the legacy TorchScript export, which is fragile to reproduce. So the graph
@@ -32,6 +32,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from bert_runtime.errors import MissingModelFilesError, ModelSourceError
 from bert_runtime.preparation.checkpoint import BertConfig, Head, Weights
+from bert_runtime.preparation.relative_position import bias_by_distance
 from bert_runtime.preparation.st_settings import DenseLayer
 
 OPSET = 17
@@ -130,8 +131,9 @@ def build_graph(
     """The full model: encoder, pooling outputs (then `dense`, if any) and the requested heads."""
     g = _GraphBuilder()
     hidden = _embeddings(g, config, weights)
+    bias = _relative_position_bias(g, config, weights)
     for layer in range(config.num_hidden_layers):
-        hidden = _encoder_layer(g, config, weights, layer, hidden)
+        hidden = _encoder_layer(g, config, weights, layer, hidden, bias)
     (last_hidden,) = g.op("Identity", [hidden], "last_hidden_state")
 
     outputs = [_float_output("last_hidden_state", ["batch", "sequence", config.hidden_size])]
@@ -203,7 +205,7 @@ def _embeddings(g: _GraphBuilder, config: BertConfig, weights: Weights) -> str:
     """
     positions = weights.get("embeddings.position_embeddings.weight")[config.position_offset :]
     if config.type_vocab_size == 0:
-        # DistilBERT has no token types: a table of zeros adds nothing to either segment.
+        # DistilBERT and MPNet have no token types: zeros add nothing to either segment.
         token_types = np.zeros((2, config.hidden_size), np.float32)
     else:
         token_types = weights.get("embeddings.token_type_embeddings.weight")
@@ -238,7 +240,7 @@ def _classifier(
     own dense + tanh on the first token's vector, then out_proj; DistilBERT's is pre_classifier +
     ReLU on that vector, then classifier.
     """
-    if config.is_roberta:
+    if config.is_roberta_style:
         dense = g.linear(cls, weights, "classifier.dense", "classifier_dense")
         (activated,) = g.op("Tanh", [dense], "classifier_tanh")
         return g.linear(activated, weights, config.classifier_output, "classifier")
@@ -251,8 +253,43 @@ def _classifier(
     return g.linear(pooled, weights, config.classifier_output, "classifier")
 
 
+def _relative_position_bias(g: _GraphBuilder, config: BertConfig, weights: Weights) -> str | None:
+    """
+    MPNet's [1, heads, sequence, sequence] attention bias, shared by every layer: the precomputed
+    per-distance table gathered at key - query for this batch's length (None without one).
+    """
+    if not config.relative_attention_buckets:
+        return None
+    table = weights.get("encoder.relative_attention_bias.weight")
+    by_distance = g.const(
+        "relative_attention_bias_by_distance", bias_by_distance(table, config.max_positions)
+    )
+    (shape,) = g.op("Shape", ["input_ids"], "input_shape")
+    (length,) = g.op("Gather", [shape, g.const("sequence_axis", np.array(1, np.int64))], "length")
+    start, step = g.const("range_start", np.array(0, np.int64)), g.const(
+        "range_step", np.array(1, np.int64)
+    )
+    (positions,) = g.op("Range", [start, length, step], "positions")
+    (keys,) = g.op("Unsqueeze", [positions, g.const("row_axis", np.array([0], np.int64))], "keys")
+    (queries,) = g.op(
+        "Unsqueeze", [positions, g.const("column_axis", np.array([1], np.int64))], "queries"
+    )
+    (distance,) = g.op("Sub", [keys, queries], "key_minus_query")
+    middle = g.const("zero_distance_row", np.array(config.max_positions - 1, np.int64))
+    (rows,) = g.op("Add", [distance, middle], "distance_rows")
+    (bias,) = g.op("Gather", [by_distance, rows], "bias_by_pair", axis=0)
+    (per_head,) = g.op("Transpose", [bias], "bias_per_head", perm=[2, 0, 1])
+    (out,) = g.op("Unsqueeze", [per_head, "row_axis"], "relative_position_bias")
+    return out
+
+
 def _encoder_layer(
-    g: _GraphBuilder, config: BertConfig, weights: Weights, layer: int, x: str
+    g: _GraphBuilder,
+    config: BertConfig,
+    weights: Weights,
+    layer: int,
+    x: str,
+    bias: str | None = None,
 ) -> str:
     p = f"encoder.layer.{layer}"
     # Packed QKV: [hidden, 3 * hidden], columns ordered q, k, v, as com.microsoft.Attention expects.
@@ -263,14 +300,18 @@ def _encoder_layer(
     qkv_b = np.concatenate(
         [weights.get(f"{p}.attention.self.{part}.bias") for part in ("query", "key", "value")]
     )
+    inputs = [
+        x,
+        g.const(f"{p}.attention.qkv.weight", qkv_w),
+        g.const(f"{p}.attention.qkv.bias", qkv_b),
+        "attention_mask",
+    ]
+    if bias is not None:
+        # Input 4 (past state) is absent; input 5 is added to the scores before softmax.
+        inputs += ["", bias]
     (context,) = g.op(
         "Attention",
-        [
-            x,
-            g.const(f"{p}.attention.qkv.weight", qkv_w),
-            g.const(f"{p}.attention.qkv.bias", qkv_b),
-            "attention_mask",
-        ],
+        inputs,
         f"l{layer}_attention",
         domain=MS_DOMAIN,
         num_heads=config.num_attention_heads,

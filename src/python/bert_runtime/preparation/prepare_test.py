@@ -724,7 +724,7 @@ def test_unsupported_architecture_is_named(tmp_path: Path) -> None:
     (source / "config.json").write_text(json.dumps(config))
     with pytest.raises(UnsupportedModelError, match="'electra' is not supported") as raised:
         prepare(str(source), tmp_path / "out")
-    assert "'bert', 'roberta', 'xlm-roberta', 'distilbert'" in str(raised.value)
+    assert "'bert', 'roberta', 'xlm-roberta', 'mpnet', 'distilbert'" in str(raised.value)
 
 
 def test_legacy_gamma_beta_names_and_vocab_txt_only_checkpoints(

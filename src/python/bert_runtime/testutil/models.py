@@ -32,6 +32,10 @@ TINY_ROBERTA_CLS = TESTDATA / "tiny-roberta-cls"
 # positions. BERT's tokenizer.
 TINY_DISTILBERT_MLM = TESTDATA / "tiny-distilbert-mlm"
 TINY_DISTILBERT_CLS = TESTDATA / "tiny-distilbert-cls"
+# MPNet: RoBERTa's positions and heads, no token types, a relative position bias in attention;
+# WordPiece with <s>, </s>, <mask>.
+TINY_MPNET_MLM = TESTDATA / "tiny-mpnet-mlm"
+TINY_MPNET_CLS = TESTDATA / "tiny-mpnet-cls"
 MODEL_NAMES = (
     "tiny-bert",
     "tiny-bert-mlm",
@@ -41,6 +45,8 @@ MODEL_NAMES = (
     "tiny-roberta-cls",
     "tiny-distilbert-mlm",
     "tiny-distilbert-cls",
+    "tiny-mpnet-mlm",
+    "tiny-mpnet-cls",
 )
 # Saved by sentence-transformers 6: cased tokenizer + do_lower_case, max_seq_length 12, mean
 # pooling, two Dense layers, Normalize, prompts with a default (scripts/make_parity_fixtures.py).
@@ -53,14 +59,15 @@ def golden_texts() -> list[str]:
 
 
 def golden_roberta_texts() -> list[str]:
-    """golden_texts() with RoBERTa's mask token, <mask>, for [MASK]."""
+    """golden_texts() with RoBERTa's (and MPNet's) mask token, <mask>, for [MASK]."""
     texts: list[str] = json.loads((TESTDATA / "goldens.json").read_text())["roberta_texts"]
     return texts
 
 
 def texts_for(name: str) -> list[str]:
     """The golden texts written for the fixture `name`'s tokenizer."""
-    return golden_roberta_texts() if name.startswith("tiny-roberta") else golden_texts()
+    with_angle_mask = name.startswith(("tiny-roberta", "tiny-mpnet"))
+    return golden_roberta_texts() if with_angle_mask else golden_texts()
 
 
 def golden_token_texts(name: str, index: int) -> list[list[str]]:
