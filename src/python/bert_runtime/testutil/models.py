@@ -147,6 +147,47 @@ def score_rows(results: list[Classification]) -> np.ndarray:
     return np.array([list(r.scores.values()) for r in results])
 
 
+def check_hidden_state_goldens(engine: Engine, name: str, texts: list[str]) -> None:
+    """
+    `texts` in one padded batch: each one's first-token and mean vectors must be fixture `name`'s
+    transformers hidden states (to 1e-4), padding beside every shorter text.
+    """
+    from bert_runtime.config import Pooling
+
+    gold = goldens()
+    first = padded_batch_vectors(engine, texts, Pooling.CLS)
+    mean = padded_batch_vectors(engine, texts, Pooling.MEAN)
+    assert len(first) == len(mean) == len(texts)
+    for i in range(len(texts)):
+        hidden = gold[f"{name}/last_hidden_state/{i}"]
+        assert np.abs(first[i] - hidden[0]).max() <= 1e-4, f"text {i}: first token"
+        assert np.abs(mean[i] - hidden.mean(axis=0)).max() <= 1e-4, f"text {i}: mean"
+
+
+def check_classification_goldens(engine: Engine, name: str) -> None:
+    """Fixture `name`'s texts and the golden pairs: transformers' probabilities, to 1e-4."""
+    gold = goldens()
+    texts, pairs = texts_for(name), golden_pairs()
+    for key, results in (
+        ("probabilities", engine.classify(texts)),
+        ("pair_probabilities", engine.classify_pairs(pairs)),
+    ):
+        found = score_rows(results)
+        assert len(found) == len(pairs if key.startswith("pair") else texts)
+        for i, row in enumerate(found):
+            assert np.abs(row - gold[f"{name}/{key}/{i}"]).max() <= 1e-4, f"{key} {i}"
+
+
+def second_segment_scores(engine: Engine) -> tuple[dict[str, float], dict[str, float]]:
+    """One text's class scores, plain and with its tail marked as a second segment (type 1)."""
+    from bert_runtime.serving.tasks import Classification, ClassifyRequest
+
+    (ids,) = engine.tokenizer.encode(["the cat sat on the mat and the dog sat on the rug"])
+    plain, marked = engine.run([ids, ids], [ClassifyRequest(), ClassifyRequest(5)])
+    assert isinstance(plain, Classification) and isinstance(marked, Classification)
+    return plain.scores, marked.scores
+
+
 def sentence_transformers_layout(
     root: Path,
     pooling: dict[str, bool],
