@@ -1,7 +1,7 @@
 """Build the ONNX graph of a BERT-family model from its weights, without PyTorch.
 
 BERT, RoBERTa, XLM-R, MPNet and DistilBERT share it (checkpoint.py reads the others' weights under
-BERT's names; MPNet's relative position bias is one more input of each `Attention`).
+BERT's names; MPNet's attention takes its relative position bias, see `_encoder_layer`).
 
 Why this shape: ONNX Runtime's transformer optimizer fuses attention and embeddings only in graphs
 shaped exactly like the legacy TorchScript export, which is fragile to reproduce. So the graph
@@ -300,22 +300,31 @@ def _encoder_layer(
     qkv_b = np.concatenate(
         [weights.get(f"{p}.attention.self.{part}.bias") for part in ("query", "key", "value")]
     )
-    inputs = [
-        x,
-        g.const(f"{p}.attention.qkv.weight", qkv_w),
-        g.const(f"{p}.attention.qkv.bias", qkv_b),
-        "attention_mask",
-    ]
-    if bias is not None:
-        # Input 4 (past state) is absent; input 5 is added to the scores before softmax.
-        inputs += ["", bias]
-    (context,) = g.op(
-        "Attention",
-        inputs,
-        f"l{layer}_attention",
-        domain=MS_DOMAIN,
-        num_heads=config.num_attention_heads,
-    )
+    weight = g.const(f"{p}.attention.qkv.weight", qkv_w)
+    qkv_bias = g.const(f"{p}.attention.qkv.bias", qkv_b)
+    if bias is None:
+        # Attention projects QKV itself; the int8 quantizer turns it into QAttention.
+        (context,) = g.op(
+            "Attention",
+            [x, weight, qkv_bias, "attention_mask"],
+            f"l{layer}_attention",
+            domain=MS_DOMAIN,
+            num_heads=config.num_attention_heads,
+        )
+    else:
+        # MPNet's bias: Attention takes one too, but QAttention has none (the quantizer would drop
+        # it), so the projection is a MatMul of its own, quantizable, and MultiHeadAttention adds
+        # the QKV bias and the position bias.
+        (qkv,) = g.op("MatMul", [x, weight], f"l{layer}_qkv_matmul")
+        thirds = g.const(f"l{layer}_qkv_split", np.array([config.hidden_size] * 3, np.int64))
+        q, k, v = g.op("Split", [qkv, thirds], f"l{layer}_qkv", n_out=3, axis=-1)
+        (context,) = g.op(
+            "MultiHeadAttention",
+            [q, k, v, qkv_bias, "attention_mask", bias],
+            f"l{layer}_attention",
+            domain=MS_DOMAIN,
+            num_heads=config.num_attention_heads,
+        )
     projected = g.linear(context, weights, f"{p}.attention.output.dense", f"l{layer}_attn_out")
     (residual,) = g.op("Add", [projected, x], f"l{layer}_attn_residual")
     attended = g.layer_norm(

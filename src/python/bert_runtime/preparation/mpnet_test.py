@@ -73,15 +73,19 @@ def test_the_bias_is_cut_to_each_batch_s_length(root: Path) -> None:
     np.testing.assert_allclose(alone, beside, atol=1e-5)
 
 
-def test_int8_keeps_the_biased_attention_in_fp32_and_stays_close(root: Path) -> None:
-    """QAttention has no bias input: quantizing attention would silently drop the bias."""
+def test_int8_quantizes_every_projection_and_keeps_the_bias(root: Path) -> None:
+    """QAttention has no bias input: MPNet's attention is a quantized MatMul and then MHA."""
     path = prepared_model(root, MLM, Precision.INT8.value)
     nodes = onnx.load(path / MODEL_NAME).graph.node
-    attention = [node for node in nodes if node.op_type == "Attention"]
+    attention = [node for node in nodes if node.op_type == "MultiHeadAttention"]
     assert len(attention) == LAYERS
     assert all(node.input[5] == "relative_position_bias" for node in attention)
-    assert "QAttention" not in [node.op_type for node in nodes]
-    assert "MatMulInteger" in [node.op_type for node in nodes]
+    ops = [node.op_type for node in nodes]
+    assert "QAttention" not in ops and "Attention" not in ops
+    # QKV, attention output, FFN in and out per layer; the masked-LM head's transform and
+    # vocabulary projection.
+    assert ops.count("MatMulInteger") == 4 * LAYERS + 2
+    assert "MatMul" not in ops
     engine = _engine(path)
     gold = goldens()
     for i, vector in enumerate(padded_batch_vectors(engine, _texts(), Pooling.MEAN)):

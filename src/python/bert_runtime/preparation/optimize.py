@@ -20,6 +20,7 @@ from bert_runtime.preparation.checkpoint import BertConfig
 FUSED_OPS = (
     "EmbedLayerNormalization",
     "Attention",
+    "MultiHeadAttention",
     "QAttention",
     "SkipLayerNormalization",
     "BiasGelu",
@@ -81,7 +82,7 @@ def drop_duplicate_nodes(model: onnx.ModelProto) -> None:
     model.graph.node.extend(unique)
 
 
-def to_int8(source: Path, target: Path, keep_fp32: list[str] | None = None) -> None:
+def to_int8(source: Path, target: Path) -> None:
     """Dynamic int8 quantization, per channel with 7-bit weights.
 
     Per-tensor scales cost too much accuracy on real weights. Full 8-bit weights saturate in the u8
@@ -96,23 +97,9 @@ def to_int8(source: Path, target: Path, keep_fp32: list[str] | None = None) -> N
             per_channel=True,
             reduce_range=True,
             op_types_to_quantize=["MatMul", "Attention"],
-            nodes_to_exclude=keep_fp32 or [],
             # Shape inference on optimizer output fails without a default tensor type.
             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
         )
-
-
-def attention_with_bias(model: onnx.ModelProto) -> list[str]:
-    """
-    Attention nodes with an attention bias (MPNet's relative positions): QAttention has no such
-    input and the quantizer would silently drop it, so these stay fp32 (the layers' other MatMuls
-    still quantize).
-    """
-    return [
-        node.name
-        for node in model.graph.node
-        if node.op_type == "Attention" and len(node.input) > 5 and node.input[5]
-    ]
 
 
 @contextlib.contextmanager
@@ -168,7 +155,7 @@ def apply_precision(model: onnx.ModelProto, precision: Precision, workdir: Path)
         fp32_path, int8_path = workdir / "fp32.onnx", workdir / "int8.onnx"
         unshare_gemm_weights(model)
         onnx.save(model, fp32_path)
-        to_int8(fp32_path, int8_path, keep_fp32=attention_with_bias(model))
+        to_int8(fp32_path, int8_path)
         quantized = onnx.load(int8_path)
         fp32_path.unlink()
         int8_path.unlink()
