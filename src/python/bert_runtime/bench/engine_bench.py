@@ -1,5 +1,5 @@
 """Engine benchmark on CPU: throughput and latency of bert-base-sized models, with a same-run
-baseline.
+baseline (BERT, or with --model mpnet all-mpnet-base-v2's network).
 
 Prints tables (markdown) of:
 1. sequences/s and median batch latency at seq 32/128 x batch 1/8/32 for ONNX Runtime fp32 and int8
@@ -47,21 +47,21 @@ from bert_runtime.serving.batcher import Batcher
 from bert_runtime.serving.engine import Engine
 
 from . import gemm_ceiling
-from .random_bert import VOCAB, write_random_bert
+from .random_bert import MODEL_TYPES, VOCAB, write_random_model
 from .timing import timed_runs
 from .workload import REQUEST, cosine_min, embed_mean, random_sequences
 
 
 class TorchBaseline:
-    """transformers' BertModel in eager mode, mean pooling like ours."""
+    """transformers' model (BertModel, MPNetModel) in eager mode, mean pooling like ours."""
 
     def __init__(self, source: Path, threads: int, attention: str) -> None:
         import torch  # pants: no-infer-dep
-        from transformers import BertModel  # pants: no-infer-dep
+        from transformers import AutoModel  # pants: no-infer-dep
 
         torch.set_num_threads(threads)
         self.torch = torch
-        self.model = BertModel.from_pretrained(source, attn_implementation=attention).eval()
+        self.model = AutoModel.from_pretrained(source, attn_implementation=attention).eval()
 
     def embed(self, sequences: list[np.ndarray]) -> np.ndarray:
         torch = self.torch
@@ -257,6 +257,11 @@ class _Worker:
         self.process.wait()
 
 
+def _runs(backend: Backend, model_type: str) -> bool:
+    """transformers has no SDPA attention for MPNet (its position bias needs eager attention)."""
+    return not (model_type == "mpnet" and backend.attention == "sdpa")
+
+
 def _torch_importable() -> bool:
     try:
         import torch  # noqa: F401  # pants: no-infer-dep
@@ -307,6 +312,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--mixed-count", type=int, default=512)
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch baseline")
     parser.add_argument(
+        "--model", choices=MODEL_TYPES, default="bert", help="the network (random weights)"
+    )
+    parser.add_argument(
         "--shapes",
         nargs="+",
         choices=SHAPES,
@@ -323,7 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _serve_requests(BY_NAME[args.worker], workdir, args.threads)
         return 0
 
-    source = write_random_bert(workdir / "source")
+    source = write_random_model(workdir / "source", args.model)
     for precision in (Precision.FP32, Precision.INT8):
         t0 = time.perf_counter()
         prepare(str(source), workdir / precision.value, precision=precision)
@@ -333,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     workers = [
         _Worker(backend, workdir, args.threads)
         for backend in BACKENDS
-        if with_torch or not backend.is_torch
+        if (with_torch or not backend.is_torch) and _runs(backend, args.model)
     ]
     try:
         reports = _measure(workers, args)
@@ -365,7 +373,7 @@ def _print_tables(
     has_torch = _best_torch(reports, KEY_SHAPE) is not None
     note = "baseline: the fastest torch eager fp32" if has_torch else "torch not importable"
     print(
-        f"\n## Engine throughput, bert-base size (threads={args.threads}, {args.rounds} "
+        f"\n## Engine throughput, {args.model}-base size (threads={args.threads}, {args.rounds} "
         f"interleaved rounds x {args.iterations} batches; {note})\n"
     )
     print("| seq | batch | backend | seq/s (median) | batch latency p50 ms | vs torch |")
