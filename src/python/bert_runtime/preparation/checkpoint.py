@@ -188,8 +188,10 @@ def _as_bert_fields(raw: dict[str, object]) -> dict[str, object]:
 
 
 def _relative_buckets(raw: dict[str, object], path: Path) -> int:
-    """transformers' MPNet computes 32 buckets whatever the config says; a table of another size
-    would be read differently there, so it is refused."""
+    """
+    transformers' MPNet computes 32 buckets whatever the config says; a table of another size
+    would be read differently there, so it is refused.
+    """
     buckets = raw.get("relative_attention_num_buckets", RELATIVE_BUCKETS)
     if buckets != RELATIVE_BUCKETS:
         raise UnsupportedModelError(

@@ -266,9 +266,8 @@ def _relative_position_bias(g: _GraphBuilder, config: BertConfig, weights: Weigh
     )
     (shape,) = g.op("Shape", ["input_ids"], "input_shape")
     (length,) = g.op("Gather", [shape, g.const("sequence_axis", np.array(1, np.int64))], "length")
-    start, step = g.const("range_start", np.array(0, np.int64)), g.const(
-        "range_step", np.array(1, np.int64)
-    )
+    start = g.const("range_start", np.array(0, np.int64))
+    step = g.const("range_step", np.array(1, np.int64))
     (positions,) = g.op("Range", [start, length, step], "positions")
     (keys,) = g.op("Unsqueeze", [positions, g.const("row_axis", np.array([0], np.int64))], "keys")
     (queries,) = g.op(
