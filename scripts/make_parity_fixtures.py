@@ -7,7 +7,7 @@ resolves never contain):
     /tmp/parity/bin/pip install torch==2.13.0 transformers 'sentence-transformers>=6'
     /tmp/parity/bin/python scripts/make_parity_fixtures.py src/python/bert_runtime/testdata
 
-It writes eleven checkpoints in Hugging Face layout (config.json, model.safetensors, tokenizer
+It writes thirteen checkpoints in Hugging Face layout (config.json, model.safetensors, tokenizer
 files), each well under 1 MB, and `goldens.npz` with Hugging Face's outputs for fixed texts, each
 text run alone (no padding). Deterministic: a fixed seed, so rerunning it reproduces the same files
 (a checkpoint added later is made after the others, so theirs do not change).
@@ -30,6 +30,10 @@ tiny-mpnet-mlm and tiny-mpnet-cls are MPNet models (RoBERTa's positions and head
 a relative position bias in attention) with a WordPiece tokenizer set up as mpnet-base's; their
 goldens include a text of all 64 positions, and `mpnet_buckets` holds transformers' relative
 position buckets for distances -600..600.
+
+tiny-electra-mlm (a generator whose 16-wide embeddings are projected to its 32-wide layers) and
+tiny-electra-cls (ELECTRA's classifier: dense + gelu + out_proj on the first token) are ELECTRA
+models with the BERT fixtures' tokenizer.
 """
 
 from __future__ import annotations
@@ -53,6 +57,10 @@ from transformers import (
     DistilBertForMaskedLM,
     DistilBertForSequenceClassification,
     DistilBertTokenizerFast,
+    ElectraConfig,
+    ElectraForMaskedLM,
+    ElectraForSequenceClassification,
+    ElectraTokenizerFast,
     MPNetConfig,
     MPNetForMaskedLM,
     MPNetForSequenceClassification,
@@ -406,6 +414,48 @@ def mpnet_models(root: Path) -> tuple[dict[str, np.ndarray], dict[str, object]]:
     return goldens, {"mpnet_long_text": MPNET_LONG_TEXT}
 
 
+def electra_models(root: Path) -> dict[str, np.ndarray]:
+    """tiny-electra-mlm (embeddings projected 16 -> 32) and tiny-electra-cls, and their goldens."""
+    labels = {"id2label": LABELS, "label2id": {v: k for k, v in LABELS.items()}}
+    models = {
+        "tiny-electra-mlm": ElectraForMaskedLM(tiny_electra_config(embedding_size=16)),
+        "tiny-electra-cls": ElectraForSequenceClassification(
+            tiny_electra_config(embedding_size=32, num_labels=3, **labels)
+        ),
+    }
+    goldens: dict[str, np.ndarray] = {}
+    for name, model in models.items():
+        out = root / name
+        tokenizer = save_tokenizer(out, ElectraTokenizerFast)
+        model.eval()
+        model.save_pretrained(out, safe_serialization=True)
+        for i, text in enumerate(TEXTS):
+            encoded = tokenizer(text, return_tensors="pt")
+            with torch.no_grad():
+                output = model(**encoded, output_hidden_states=True)
+            if name == "tiny-electra-mlm":
+                goldens[f"{name}/last_hidden_state/{i}"] = output.hidden_states[-1][0].numpy()
+                goldens.update(
+                    mask_goldens(
+                        name, i, encoded["input_ids"][0], output.logits[0], tokenizer.mask_token_id
+                    )
+                )
+            else:
+                goldens[f"{name}/probabilities/{i}"] = torch.softmax(output.logits[0], -1).numpy()
+        if name == "tiny-electra-cls":
+            for i, (first, second) in enumerate(PAIRS):
+                with torch.no_grad():
+                    logits = model(**tokenizer(first, second, return_tensors="pt")).logits[0]
+                goldens[f"{name}/pair_probabilities/{i}"] = torch.softmax(logits, -1).numpy()
+    return goldens
+
+
+def tiny_electra_config(**extra: object) -> ElectraConfig:
+    return ElectraConfig(
+        vocab_size=len(vocabulary()), max_position_embeddings=64, **TINY_SIZES, **extra
+    )
+
+
 def main(root: Path) -> None:
     torch.manual_seed(1234)
     models = {
@@ -458,6 +508,7 @@ def main(root: Path) -> None:
     goldens.update(distilbert_models(root))
     mpnet_goldens, mpnet_listing = mpnet_models(root)
     goldens.update(mpnet_goldens)
+    goldens.update(electra_models(root))
     np.savez_compressed(root / "goldens.npz", **goldens)
     listing = {
         "texts": TEXTS,

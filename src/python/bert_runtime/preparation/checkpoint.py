@@ -20,8 +20,9 @@ from bert_runtime.preparation.relative_position import BUCKETS as RELATIVE_BUCKE
 # Architectures whose weights we can turn into a graph, by model_type. RoBERTa (and XLM-R, the
 # same network) is BERT with positions counted past the padding index, one token type and its own
 # heads; MPNet is RoBERTa without token types and with a relative position bias in attention;
-# DistilBERT is BERT without token types or pooler, with its own names and heads. All share BERT's
-# graph.
+# DistilBERT is BERT without token types or pooler, with its own names and heads; ELECTRA is BERT
+# whose embeddings may be narrower than its layers (then projected), without pooler, with its own
+# heads. All share BERT's graph.
 _ARCHITECTURES = {
     "bert": (
         "BertModel",
@@ -36,6 +37,13 @@ _ARCHITECTURES = {
         "XLMRobertaForSequenceClassification",
     ),
     "mpnet": ("MPNetModel", "MPNetForMaskedLM", "MPNetForSequenceClassification"),
+    "electra": (
+        "ElectraModel",
+        # The discriminator checkpoints (google/electra-*-discriminator): served as embeddings.
+        "ElectraForPreTraining",
+        "ElectraForMaskedLM",
+        "ElectraForSequenceClassification",
+    ),
     "distilbert": (
         "DistilBertModel",
         "DistilBertForMaskedLM",
@@ -46,6 +54,8 @@ _ARCHITECTURES = {
 ROBERTA_STYLE = ("roberta", "xlm-roberta", "mpnet")
 DISTILBERT = "distilbert"
 MPNET = "mpnet"
+# Model types whose classifier's last layer is `classifier`; the others' is `classifier.out_proj`.
+_PLAIN_CLASSIFIERS = ("bert", DISTILBERT)
 _WITHOUT_TOKEN_TYPES = (DISTILBERT, MPNET)
 # DistilBERT's config.json names for BertConfig's fields (transformers maps them the same way).
 _DISTILBERT_FIELDS = {
@@ -93,6 +103,8 @@ class BertConfig:
     position_offset: int = 0
     # Buckets of MPNet's relative position bias (0: none, as in BERT).
     relative_attention_buckets: int = 0
+    # Width of the embeddings (ELECTRA's may be narrower than hidden_size); 0: hidden_size.
+    embedding_size: int = 0
 
     @property
     def head_size(self) -> int:
@@ -109,13 +121,16 @@ class BertConfig:
         return self.model_type in ROBERTA_STYLE
 
     @property
-    def is_distilbert(self) -> bool:
-        return self.model_type == DISTILBERT
+    def embedding_width(self) -> int:
+        return self.embedding_size or self.hidden_size
 
     @property
     def classifier_output(self) -> str:
-        """The classification head's last layer: RoBERTa's out_proj, BERT's only layer."""
-        return "classifier.out_proj" if self.is_roberta_style else "classifier"
+        """
+        The classification head's last layer: BERT's only layer, DistilBERT's after its
+        pre_classifier, the others' out_proj.
+        """
+        return "classifier" if self.model_type in _PLAIN_CLASSIFIERS else "classifier.out_proj"
 
 
 def read_config(path: Path) -> BertConfig:
@@ -169,6 +184,7 @@ def read_config(path: Path) -> BertConfig:
         model_type=model_type,
         position_offset=_position_offset(raw, path) if model_type in ROBERTA_STYLE else 0,
         relative_attention_buckets=_relative_buckets(raw, path) if model_type == MPNET else 0,
+        embedding_size=int(raw.get("embedding_size") or 0),
     )
     if config.hidden_size % config.num_attention_heads:
         raise UnsupportedModelError(
@@ -256,9 +272,9 @@ def _modern_name(name: str) -> str:
     return name
 
 
-# RoBERTa's, MPNet's and DistilBERT's names under BERT's: the encoder prefix, and the masked-LM
-# head (the same layers: dense, gelu, norm, decoder). DistilBERT's classifier keeps its names
-# (pre_classifier, classifier): its head differs from BERT's (see graph._classifier).
+# RoBERTa's, MPNet's, DistilBERT's and ELECTRA's names under BERT's: the encoder prefix, and the
+# masked-LM head (the same layers: dense, gelu, norm, decoder). DistilBERT's classifier keeps its
+# names (pre_classifier, classifier): its head differs from BERT's (see graph._classifier).
 _PREFIX_NAMES = {
     "lm_head.dense.": "cls.predictions.transform.dense.",
     "lm_head.layer_norm.": "cls.predictions.transform.LayerNorm.",
@@ -273,6 +289,11 @@ _PREFIX_NAMES = {
     "vocab_projector.weight": "cls.predictions.decoder.weight",
     "vocab_projector.bias": "cls.predictions.bias",
     "distilbert.": "bert.",
+    "generator_predictions.dense.": "cls.predictions.transform.dense.",
+    "generator_predictions.LayerNorm.": "cls.predictions.transform.LayerNorm.",
+    "generator_lm_head.weight": "cls.predictions.decoder.weight",
+    "generator_lm_head.bias": "cls.predictions.bias",
+    "electra.": "bert.",
 }
 # MPNet's and DistilBERT's layer parts under BERT's names: the same sublayers in the same order.
 _OTHER_LAYER = re.compile(r"(?:mpnet\.|distilbert\.)?(?:encoder|transformer)\.layer\.(\d+)\.(.+)")

@@ -1,7 +1,8 @@
 """Build the ONNX graph of a BERT-family model from its weights, without PyTorch.
 
-BERT, RoBERTa, XLM-R, MPNet and DistilBERT share it (checkpoint.py reads the others' weights under
-BERT's names; MPNet's attention takes its relative position bias, see `_encoder_layer`).
+BERT, RoBERTa, XLM-R, MPNet, DistilBERT and ELECTRA share it (checkpoint.py reads the others'
+weights under BERT's names; MPNet's attention takes its relative position bias, see
+`_encoder_layer`).
 
 Why this shape: ONNX Runtime's transformer optimizer fuses attention and embeddings only in graphs
 shaped exactly like the legacy TorchScript export, which is fragile to reproduce. So the graph
@@ -206,7 +207,7 @@ def _embeddings(g: _GraphBuilder, config: BertConfig, weights: Weights) -> str:
     positions = weights.get("embeddings.position_embeddings.weight")[config.position_offset :]
     if config.type_vocab_size == 0:
         # DistilBERT and MPNet have no token types: zeros add nothing to either segment.
-        token_types = np.zeros((2, config.hidden_size), np.float32)
+        token_types = np.zeros((2, config.embedding_width), np.float32)
     else:
         token_types = weights.get("embeddings.token_type_embeddings.weight")
     if len(token_types) == 1:
@@ -229,6 +230,9 @@ def _embeddings(g: _GraphBuilder, config: BertConfig, weights: Weights) -> str:
         domain=MS_DOMAIN,
         epsilon=config.layer_norm_eps,
     )
+    if config.embedding_width != config.hidden_size:
+        # ELECTRA's narrower embeddings, projected to the layers' width.
+        return g.linear(out, weights, "embeddings_project", "embeddings_project")
     return out
 
 
@@ -236,17 +240,15 @@ def _classifier(
     g: _GraphBuilder, config: BertConfig, weights: Weights, cls: str, pooled: str | None
 ) -> str:
     """
-    The classification logits: BERT's classifier reads the pooler's output; RoBERTa's head is its
-    own dense + tanh on the first token's vector, then out_proj; DistilBERT's is pre_classifier +
-    ReLU on that vector, then classifier.
+    The classification logits: BERT's classifier reads the pooler's output; the others put a
+    hidden layer of their own on the first token's vector (RoBERTa: dense + tanh, ELECTRA: dense +
+    gelu, DistilBERT: pre_classifier + ReLU), then the last layer.
     """
-    if config.is_roberta_style:
-        dense = g.linear(cls, weights, "classifier.dense", "classifier_dense")
-        (activated,) = g.op("Tanh", [dense], "classifier_tanh")
-        return g.linear(activated, weights, config.classifier_output, "classifier")
-    if config.is_distilbert:
-        dense = g.linear(cls, weights, "pre_classifier", "pre_classifier")
-        (activated,) = g.op("Relu", [dense], "pre_classifier_relu")
+    first_token_head = _FIRST_TOKEN_CLASSIFIERS.get(config.model_type)
+    if first_token_head:
+        layer, activation, domain = first_token_head
+        dense = g.linear(cls, weights, layer, "classifier_dense")
+        (activated,) = g.op(activation, [dense], "classifier_activation", domain=domain)
         return g.linear(activated, weights, config.classifier_output, "classifier")
     if pooled is None:
         raise MissingModelFilesError("weights", ["pooler.dense.weight"])
@@ -280,6 +282,17 @@ def _relative_position_bias(g: _GraphBuilder, config: BertConfig, weights: Weigh
     (per_head,) = g.op("Transpose", [bias], "bias_per_head", perm=[2, 0, 1])
     (out,) = g.op("Unsqueeze", [per_head, "row_axis"], "relative_position_bias")
     return out
+
+
+# Classification heads on the first token's vector: the hidden layer, its activation and the
+# activation's domain, by model type. BERT's classifier reads the pooler's output instead.
+_FIRST_TOKEN_CLASSIFIERS = {
+    "roberta": ("classifier.dense", "Tanh", ""),
+    "xlm-roberta": ("classifier.dense", "Tanh", ""),
+    "mpnet": ("classifier.dense", "Tanh", ""),
+    "electra": ("classifier.dense", "Gelu", MS_DOMAIN),
+    "distilbert": ("pre_classifier", "Relu", ""),
+}
 
 
 def _encoder_layer(

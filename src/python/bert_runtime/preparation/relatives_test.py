@@ -1,7 +1,7 @@
 """
-BERT's relatives on BERT's graph (RoBERTa, DistilBERT, MPNet): what each must match in
+BERT's relatives on BERT's graph (RoBERTa, DistilBERT, MPNet, ELECTRA): what each must match in
 transformers, on its tiny masked-LM and classifier fixtures. What is particular to one relative is
-tested in its own module (roberta_test, distilbert_test, mpnet_test).
+tested in its own module (roberta_test, distilbert_test, mpnet_test, electra_test).
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from bert_runtime.testutil.models import (
     texts_for,
 )
 
-RELATIVES = ("roberta", "distilbert", "mpnet")
+RELATIVES = ("roberta", "distilbert", "mpnet", "electra")
+WITHOUT_TOKEN_TYPES = ("roberta", "distilbert", "mpnet")
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +58,7 @@ def test_fp32_classification_of_texts_and_pairs_matches_transformers(
     check_classification_goldens(_engine(root, name), name)
 
 
-@pytest.mark.parametrize("relative", RELATIVES)
+@pytest.mark.parametrize("relative", WITHOUT_TOKEN_TYPES)
 def test_a_second_segment_changes_nothing_as_in_transformers(root: Path, relative: str) -> None:
     """
     transformers gives none of these token types: RoBERTa's one row serves both segments,

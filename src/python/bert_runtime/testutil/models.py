@@ -36,6 +36,10 @@ TINY_DISTILBERT_CLS = TESTDATA / "tiny-distilbert-cls"
 # WordPiece with <s>, </s>, <mask>.
 TINY_MPNET_MLM = TESTDATA / "tiny-mpnet-mlm"
 TINY_MPNET_CLS = TESTDATA / "tiny-mpnet-cls"
+# ELECTRA: the masked-LM one (a generator) projects 16-wide embeddings to its 32-wide layers; the
+# classifier is dense + gelu + out_proj. BERT's tokenizer.
+TINY_ELECTRA_MLM = TESTDATA / "tiny-electra-mlm"
+TINY_ELECTRA_CLS = TESTDATA / "tiny-electra-cls"
 MODEL_NAMES = (
     "tiny-bert",
     "tiny-bert-mlm",
@@ -47,6 +51,8 @@ MODEL_NAMES = (
     "tiny-distilbert-cls",
     "tiny-mpnet-mlm",
     "tiny-mpnet-cls",
+    "tiny-electra-mlm",
+    "tiny-electra-cls",
 )
 # Saved by sentence-transformers 6: cased tokenizer + do_lower_case, max_seq_length 12, mean
 # pooling, two Dense layers, Normalize, prompts with a default (scripts/make_parity_fixtures.py).
