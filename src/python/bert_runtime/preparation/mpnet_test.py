@@ -14,7 +14,7 @@ import onnx
 import pytest
 
 from bert_runtime.config import EngineConfig, Pooling, Precision
-from bert_runtime.errors import UnsupportedModelError
+from bert_runtime.errors import ModelSourceError, UnsupportedModelError
 from bert_runtime.manifest import MODEL_NAME, read_manifest
 from bert_runtime.preparation.prepare import prepare
 from bert_runtime.preparation.relative_position import relative_position_buckets
@@ -105,3 +105,14 @@ def test_a_bucket_count_transformers_would_not_use_is_refused(tmp_path: Path) ->
     source = with_config(tmp_path, TINY_MPNET_CLS, relative_attention_num_buckets=64)
     with pytest.raises(UnsupportedModelError, match="relative_attention_num_buckets 64"):
         prepare(str(source), tmp_path / "out")
+
+
+def test_a_vocab_txt_without_tokenizer_json_is_refused(tmp_path: Path) -> None:
+    """Built as BERT's, MPNet's vocabulary would get [CLS]/[SEP] framing: refused, not guessed."""
+    source = with_config(tmp_path, TINY_MPNET_CLS)
+    vocab = json.loads((source / "tokenizer.json").read_text())["model"]["vocab"]
+    (source / "vocab.txt").write_text("\n".join(sorted(vocab, key=vocab.get)) + "\n")
+    (source / "tokenizer.json").unlink()
+    with pytest.raises(ModelSourceError, match="a mpnet model needs tokenizer.json"):
+        prepare(str(source), tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -138,7 +138,7 @@ def _build(
     external = model.ByteSize() > _EXTERNAL_DATA_THRESHOLD
     onnx.save(model, model_path, save_as_external_data=external, location=f"{MODEL_NAME}.data")
     shutil.copyfile(files.path(sources.CONFIG_FILE), out / sources.CONFIG_FILE)
-    write_tokenizer(files, out, lowercase_input=st_settings.lowercase)
+    write_tokenizer(files, out, model_type=config.model_type, lowercase_input=st_settings.lowercase)
 
     outputs = sorted(p.name for p in out.iterdir() if p.is_file())
     manifest = Manifest(

@@ -8,15 +8,21 @@ from pathlib import Path
 from tokenizers import Tokenizer, normalizers
 from tokenizers.implementations.bert_wordpiece import BertWordPieceTokenizer
 
+from bert_runtime.errors import ModelSourceError
 from bert_runtime.manifest import TOKENIZER_CONFIG_NAME, TOKENIZER_NAME, read_json
 from bert_runtime.preparation import sources
 
+# Model types whose vocab.txt is BERT's WordPiece with BERT's specials ([CLS] ... [SEP]), so a
+# tokenizer.json can be built from it alone; MPNet's vocab.txt has other specials and templates.
+_BERT_VOCABULARIES = ("bert", "distilbert", "electra")
+
 
 def write_tokenizer(
-    files: sources.SourceFiles, out: Path, *, lowercase_input: bool = False
+    files: sources.SourceFiles, out: Path, *, model_type: str, lowercase_input: bool = False
 ) -> None:
     """
-    Copy tokenizer.json, or build it from vocab.txt for checkpoints that ship only that.
+    Copy tokenizer.json, or build it from vocab.txt for BERT-tokenized checkpoints that ship only
+    that (another model's vocab.txt would get BERT's specials: refused).
     `lowercase_input` (sentence-transformers' do_lower_case) puts lowercasing in front of the
     tokenizer's own normalizer, so serving needs no setting of its own for it.
     """
@@ -27,6 +33,12 @@ def write_tokenizer(
         shutil.copyfile(config_path, out / TOKENIZER_CONFIG_NAME)
     if files.path(TOKENIZER_NAME).is_file():
         shutil.copyfile(files.path(TOKENIZER_NAME), out / TOKENIZER_NAME)
+    elif model_type not in _BERT_VOCABULARIES:
+        raise ModelSourceError(
+            f"model source {files.source!r} has vocab.txt but no tokenizer.json: a {model_type} "
+            f"model needs tokenizer.json (vocab.txt alone is read only for "
+            f"{', '.join(_BERT_VOCABULARIES)})"
+        )
     else:
         lowercase = bool(settings.get("do_lower_case", True))
         built = BertWordPieceTokenizer(str(files.path("vocab.txt")), lowercase=lowercase)
