@@ -113,6 +113,6 @@ def test_a_vocab_txt_without_tokenizer_json_is_refused(tmp_path: Path) -> None:
     vocab = json.loads((source / "tokenizer.json").read_text())["model"]["vocab"]
     (source / "vocab.txt").write_text("\n".join(sorted(vocab, key=vocab.get)) + "\n")
     (source / "tokenizer.json").unlink()
-    with pytest.raises(ModelSourceError, match="a mpnet model needs tokenizer.json"):
+    with pytest.raises(ModelSourceError, match="model type 'mpnet' needs tokenizer.json"):
         prepare(str(source), tmp_path / "out")
     assert not (tmp_path / "out").exists()

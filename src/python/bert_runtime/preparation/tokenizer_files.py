@@ -35,8 +35,8 @@ def write_tokenizer(
         shutil.copyfile(files.path(TOKENIZER_NAME), out / TOKENIZER_NAME)
     elif model_type not in _BERT_VOCABULARIES:
         raise ModelSourceError(
-            f"model source {files.source!r} has vocab.txt but no tokenizer.json: a {model_type} "
-            f"model needs tokenizer.json (vocab.txt alone is read only for "
+            f"model source {files.source!r} has vocab.txt but no tokenizer.json: model type "
+            f"{model_type!r} needs tokenizer.json (vocab.txt alone is read only for model types "
             f"{', '.join(_BERT_VOCABULARIES)})"
         )
     else:
