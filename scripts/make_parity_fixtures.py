@@ -329,18 +329,30 @@ def distilbert_models(root: Path) -> dict[str, np.ndarray]:
             DistilBertConfig(**sizes, num_labels=3, **labels)
         ),
     }
+    return mlm_and_classifier_goldens(root, models, DistilBertTokenizerFast)
+
+
+def mlm_and_classifier_goldens(
+    root: Path,
+    models: dict[str, torch.nn.Module],
+    kind: type[PreTrainedTokenizerFast],
+) -> dict[str, np.ndarray]:
+    """
+    Save each model (a masked LM named *-mlm, or a classifier) with the BERT fixtures' vocabulary
+    in tokenizer class `kind`; goldens: the masked LM's hidden states and masks, the classifier's
+    probabilities for texts and pairs.
+    """
     goldens: dict[str, np.ndarray] = {}
     for name, model in models.items():
         out = root / name
-        tokenizer = save_tokenizer(out, DistilBertTokenizerFast)
+        tokenizer = save_tokenizer(out, kind)
         model.eval()
         model.save_pretrained(out, safe_serialization=True)
         for i, text in enumerate(TEXTS):
             encoded = tokenizer(text, return_tensors="pt")
-            assert "token_type_ids" not in encoded
             with torch.no_grad():
                 output = model(**encoded, output_hidden_states=True)
-            if name == "tiny-distilbert-mlm":
+            if name.endswith("-mlm"):
                 goldens[f"{name}/last_hidden_state/{i}"] = output.hidden_states[-1][0].numpy()
                 goldens.update(
                     mask_goldens(
@@ -349,13 +361,12 @@ def distilbert_models(root: Path) -> dict[str, np.ndarray]:
                 )
             else:
                 goldens[f"{name}/probabilities/{i}"] = torch.softmax(output.logits[0], -1).numpy()
-        if name == "tiny-distilbert-cls":
+        if not name.endswith("-mlm"):
             for i, (first, second) in enumerate(PAIRS):
                 with torch.no_grad():
                     logits = model(**tokenizer(first, second, return_tensors="pt")).logits[0]
                 goldens[f"{name}/pair_probabilities/{i}"] = torch.softmax(logits, -1).numpy()
     return goldens
-
 
 MPNET_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "[UNK]", "<mask>"]
 # Long enough to fill all 64 positions, so relative distances reach 63.
@@ -423,32 +434,7 @@ def electra_models(root: Path) -> dict[str, np.ndarray]:
             tiny_electra_config(embedding_size=32, num_labels=3, **labels)
         ),
     }
-    goldens: dict[str, np.ndarray] = {}
-    for name, model in models.items():
-        out = root / name
-        tokenizer = save_tokenizer(out, ElectraTokenizerFast)
-        model.eval()
-        model.save_pretrained(out, safe_serialization=True)
-        for i, text in enumerate(TEXTS):
-            encoded = tokenizer(text, return_tensors="pt")
-            with torch.no_grad():
-                output = model(**encoded, output_hidden_states=True)
-            if name == "tiny-electra-mlm":
-                goldens[f"{name}/last_hidden_state/{i}"] = output.hidden_states[-1][0].numpy()
-                goldens.update(
-                    mask_goldens(
-                        name, i, encoded["input_ids"][0], output.logits[0], tokenizer.mask_token_id
-                    )
-                )
-            else:
-                goldens[f"{name}/probabilities/{i}"] = torch.softmax(output.logits[0], -1).numpy()
-        if name == "tiny-electra-cls":
-            for i, (first, second) in enumerate(PAIRS):
-                with torch.no_grad():
-                    logits = model(**tokenizer(first, second, return_tensors="pt")).logits[0]
-                goldens[f"{name}/pair_probabilities/{i}"] = torch.softmax(logits, -1).numpy()
-    return goldens
-
+    return mlm_and_classifier_goldens(root, models, ElectraTokenizerFast)
 
 def tiny_electra_config(**extra: object) -> ElectraConfig:
     return ElectraConfig(
