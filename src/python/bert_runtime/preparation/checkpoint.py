@@ -50,12 +50,10 @@ _ARCHITECTURES = {
         "DistilBertForSequenceClassification",
     ),
 }
-# Model types with RoBERTa's positions (counted past the padding index) and heads.
-ROBERTA_STYLE = ("roberta", "xlm-roberta", "mpnet")
+# Model types whose positions count from the padding index + 1, as RoBERTa's do.
+_POSITIONS_PAST_PADDING = ("roberta", "xlm-roberta", "mpnet")
 DISTILBERT = "distilbert"
 MPNET = "mpnet"
-# Model types whose classifier's last layer is `classifier`; the others' is `classifier.out_proj`.
-_PLAIN_CLASSIFIERS = ("bert", DISTILBERT)
 _WITHOUT_TOKEN_TYPES = (DISTILBERT, MPNET)
 # DistilBERT's config.json names for BertConfig's fields (transformers maps them the same way).
 _DISTILBERT_FIELDS = {
@@ -64,6 +62,26 @@ _DISTILBERT_FIELDS = {
     "num_attention_heads": "n_heads",
     "intermediate_size": "hidden_dim",
     "hidden_act": "activation",
+}
+
+
+@dataclass(frozen=True)
+class FirstTokenClassifier:
+    """A classification head on the first token's vector: hidden layer, activation, last layer."""
+
+    hidden: str
+    activation: str  # "tanh", "gelu" or "relu"
+    output: str
+
+
+_OUT_PROJ = "classifier.out_proj"
+# Every classification head but BERT's, whose only layer ("classifier") reads the pooler's output.
+_FIRST_TOKEN_CLASSIFIERS = {
+    "roberta": FirstTokenClassifier("classifier.dense", "tanh", _OUT_PROJ),
+    "xlm-roberta": FirstTokenClassifier("classifier.dense", "tanh", _OUT_PROJ),
+    "mpnet": FirstTokenClassifier("classifier.dense", "tanh", _OUT_PROJ),
+    "electra": FirstTokenClassifier("classifier.dense", "gelu", _OUT_PROJ),
+    "distilbert": FirstTokenClassifier("pre_classifier", "relu", "classifier"),
 }
 
 
@@ -116,21 +134,19 @@ class BertConfig:
         return self.max_position_embeddings - self.position_offset
 
     @property
-    def is_roberta_style(self) -> bool:
-        """RoBERTa's positions and heads: RoBERTa, XLM-R and MPNet."""
-        return self.model_type in ROBERTA_STYLE
-
-    @property
     def embedding_width(self) -> int:
         return self.embedding_size or self.hidden_size
 
     @property
+    def first_token_classifier(self) -> FirstTokenClassifier | None:
+        """The classification head, unless it is BERT's (on the pooler)."""
+        return _FIRST_TOKEN_CLASSIFIERS.get(self.model_type)
+
+    @property
     def classifier_output(self) -> str:
-        """
-        The classification head's last layer: BERT's only layer, DistilBERT's after its
-        pre_classifier, the others' out_proj.
-        """
-        return "classifier" if self.model_type in _PLAIN_CLASSIFIERS else "classifier.out_proj"
+        """The classification head's last layer."""
+        head = self.first_token_classifier
+        return head.output if head else "classifier"
 
 
 def read_config(path: Path) -> BertConfig:
@@ -182,7 +198,9 @@ def read_config(path: Path) -> BertConfig:
         id2label={int(k): str(v) for k, v in (raw.get("id2label") or {}).items()},
         problem_type=raw.get("problem_type"),
         model_type=model_type,
-        position_offset=_position_offset(raw, path) if model_type in ROBERTA_STYLE else 0,
+        position_offset=(
+            _position_offset(raw, path) if model_type in _POSITIONS_PAST_PADDING else 0
+        ),
         relative_attention_buckets=_relative_buckets(raw, path) if model_type == MPNET else 0,
         embedding_size=int(raw.get("embedding_size") or 0),
     )

@@ -244,12 +244,12 @@ def _classifier(
     hidden layer of their own on the first token's vector (RoBERTa: dense + tanh, ELECTRA: dense +
     gelu, DistilBERT: pre_classifier + ReLU), then the last layer.
     """
-    first_token_head = _FIRST_TOKEN_CLASSIFIERS.get(config.model_type)
-    if first_token_head:
-        layer, activation, domain = first_token_head
-        dense = g.linear(cls, weights, layer, "classifier_dense")
-        (activated,) = g.op(activation, [dense], "classifier_activation", domain=domain)
-        return g.linear(activated, weights, config.classifier_output, "classifier")
+    head = config.first_token_classifier
+    if head:
+        op_type, domain = _ACTIVATION_OPS[head.activation]
+        dense = g.linear(cls, weights, head.hidden, "classifier_dense")
+        (activated,) = g.op(op_type, [dense], "classifier_activation", domain=domain)
+        return g.linear(activated, weights, head.output, "classifier")
     if pooled is None:
         raise MissingModelFilesError("weights", ["pooler.dense.weight"])
     return g.linear(pooled, weights, config.classifier_output, "classifier")
@@ -284,15 +284,9 @@ def _relative_position_bias(g: _GraphBuilder, config: BertConfig, weights: Weigh
     return out
 
 
-# Classification heads on the first token's vector: the hidden layer, its activation and the
-# activation's domain, by model type. BERT's classifier reads the pooler's output instead.
-_FIRST_TOKEN_CLASSIFIERS = {
-    "roberta": ("classifier.dense", "Tanh", ""),
-    "xlm-roberta": ("classifier.dense", "Tanh", ""),
-    "mpnet": ("classifier.dense", "Tanh", ""),
-    "electra": ("classifier.dense", "Gelu", MS_DOMAIN),
-    "distilbert": ("pre_classifier", "Relu", ""),
-}
+# A classification head's activation as an operator and its domain (Gelu: erf-exact, as
+# transformers' "gelu").
+_ACTIVATION_OPS = {"tanh": ("Tanh", ""), "gelu": ("Gelu", MS_DOMAIN), "relu": ("Relu", "")}
 
 
 def _encoder_layer(
