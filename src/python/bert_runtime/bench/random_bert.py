@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import save_file
 from tokenizers.implementations.bert_wordpiece import BertWordPieceTokenizer
 
 # bert-base-uncased's shape.
@@ -62,32 +62,26 @@ MODEL_TYPES = ("bert", "mpnet")
 
 
 def write_random_model(out: Path, model_type: str = "bert", seed: int = 0) -> Path:
-    """`write_random_bert`, or the same weights laid out as MPNetModel's (`model_type` mpnet)."""
-    write_random_bert(out, seed)
-    if model_type == "bert":
-        return out
-    rng = np.random.default_rng(seed + 1)
-    tensors = load_file(str(out / "model.safetensors"))
-    del tensors["embeddings.token_type_embeddings.weight"]
-    positions = tensors["embeddings.position_embeddings.weight"]
-    tensors["embeddings.position_embeddings.weight"] = np.concatenate([positions[:2], positions])
-    bias = rng.normal(0.0, INIT_STD, (32, HEADS)).astype(np.float32)
-    tensors["encoder.relative_attention_bias.weight"] = bias
-    renamed = {}
-    for name, tensor in tensors.items():
-        for bert, mpnet in _MPNET_LAYER_PARTS.items():
-            name = name.replace(f".{bert}.", f".{mpnet}.")
-        renamed[name] = tensor
-    save_file(renamed, str(out / "model.safetensors"))
-    (out / "config.json").write_text(json.dumps(MPNET_BASE, indent=2))
+    """
+    Write config.json, model.safetensors and a synthetic WordPiece tokenizer: bert-base's random
+    weights, laid out as BertModel's or (`model_type` mpnet) as MPNetModel's.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    tensors, config = _bert_tensors(seed), BERT_BASE
+    if model_type == "mpnet":
+        tensors, config = _as_mpnet(tensors, seed), MPNET_BASE
+    save_file(tensors, str(out / "model.safetensors"))
+    (out / "config.json").write_text(json.dumps(config, indent=2))
+    _write_tokenizer(out)
     return out
 
 
 def write_random_bert(out: Path, seed: int = 0) -> Path:
-    """
-    Write config.json, model.safetensors (BertModel names) and a synthetic WordPiece tokenizer.
-    """
-    out.mkdir(parents=True, exist_ok=True)
+    """bert-base-uncased's shape with random weights (BertModel names)."""
+    return write_random_model(out, "bert", seed)
+
+
+def _bert_tensors(seed: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     h, i, v = HIDDEN, INTERMEDIATE, VOCAB
 
@@ -118,13 +112,31 @@ def write_random_bert(out: Path, seed: int = 0) -> Path:
         for norm in ("attention.output.LayerNorm", "output.LayerNorm"):
             tensors[f"{p}.{norm}.weight"] = np.ones(h, np.float32)
             tensors[f"{p}.{norm}.bias"] = np.zeros(h, np.float32)
-    save_file(tensors, str(out / "model.safetensors"))
-    (out / "config.json").write_text(json.dumps(BERT_BASE, indent=2))
+    return tensors
 
+
+def _as_mpnet(tensors: dict[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:
+    """BERT's tensors under MPNet's names, without token types, plus a random position bias."""
+    rng = np.random.default_rng(seed + 1)
+    mpnet = {}
+    for name, tensor in tensors.items():
+        if name == "embeddings.token_type_embeddings.weight":
+            continue
+        if name == "embeddings.position_embeddings.weight":
+            # Two rows before the first token's (the padding index + 1 = 2).
+            tensor = np.concatenate([tensor[:2], tensor])
+        for bert, own in _MPNET_LAYER_PARTS.items():
+            name = name.replace(f".{bert}.", f".{own}.")
+        mpnet[name] = tensor
+    bias = rng.normal(0.0, INIT_STD, (32, HEADS)).astype(np.float32)
+    mpnet["encoder.relative_attention_bias.weight"] = bias
+    return mpnet
+
+
+def _write_tokenizer(out: Path) -> None:
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     letters = [chr(c) for c in range(ord("a"), ord("z") + 1)]
-    words = [f"w{n}" for n in range(v - len(specials) - 2 * len(letters))]
+    words = [f"w{n}" for n in range(VOCAB - len(specials) - 2 * len(letters))]
     vocab = specials + letters + [f"##{c}" for c in letters] + words
     tokenizer = BertWordPieceTokenizer({token: n for n, token in enumerate(vocab)}, lowercase=True)
     tokenizer.save(str(out / "tokenizer.json"))
-    return out
