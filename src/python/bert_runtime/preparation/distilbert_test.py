@@ -12,14 +12,14 @@ import onnx
 import pytest
 from safetensors.numpy import load_file, save_file
 
-from bert_runtime.config import EngineConfig, Pooling
+from bert_runtime.config import Pooling
 from bert_runtime.errors import UnsupportedModelError
 from bert_runtime.manifest import MODEL_NAME, read_manifest
 from bert_runtime.preparation.prepare import prepare
-from bert_runtime.serving.engine import Engine
 from bert_runtime.testutil.models import (
     TINY_DISTILBERT_CLS,
     TINY_DISTILBERT_MLM,
+    fixture_engine,
     golden_texts,
     goldens,
     padded_batch_vectors,
@@ -30,15 +30,6 @@ from bert_runtime.testutil.models import (
 
 MLM = "tiny-distilbert-mlm"
 CLS = "tiny-distilbert-cls"
-
-
-@pytest.fixture(scope="module")
-def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("distilbert")
-
-
-def _engine(path: Path) -> Engine:
-    return Engine(path, EngineConfig(max_sequence_length=64))
 
 
 def test_the_manifest_has_no_pooler_and_the_classifier_is_distilbert_s(root: Path) -> None:
@@ -79,8 +70,8 @@ def test_a_distilbert_config_s_own_epsilon_is_ignored_as_transformers_does(
     source = with_config(tmp_path, TINY_DISTILBERT_CLS, layer_norm_eps=0.5)
     prepare(str(source), tmp_path / "out")
     texts = golden_texts()
-    changed = score_rows(_engine(tmp_path / "out").classify(texts))
-    unchanged = score_rows(_engine(prepared_model(root, CLS)).classify(texts))
+    changed = score_rows(fixture_engine(tmp_path / "out").classify(texts))
+    unchanged = score_rows(fixture_engine(prepared_model(root, CLS)).classify(texts))
     np.testing.assert_array_equal(changed, unchanged)
 
 
@@ -96,7 +87,7 @@ def test_a_distilbert_base_model_s_unprefixed_names_are_read(tmp_path: Path) -> 
     save_file(encoder, str(source / "model.safetensors"))
     manifest = prepare(str(source), tmp_path / "out")
     assert manifest.heads == []
-    engine = _engine(tmp_path / "out")
+    engine = fixture_engine(tmp_path / "out")
     gold = goldens()
     for i, vector in enumerate(padded_batch_vectors(engine, golden_texts(), Pooling.CLS)):
         assert np.abs(vector - gold[f"{MLM}/last_hidden_state/{i}"][0]).max() <= 1e-4

@@ -13,14 +13,14 @@ import onnx
 import pytest
 from safetensors.numpy import load_file, save_file
 
-from bert_runtime.config import EngineConfig, Pooling
+from bert_runtime.config import Pooling
 from bert_runtime.errors import UnsupportedModelError
 from bert_runtime.manifest import MODEL_NAME, read_manifest
 from bert_runtime.preparation.prepare import prepare
-from bert_runtime.serving.engine import Engine
 from bert_runtime.testutil.models import (
     TINY_ELECTRA_CLS,
     TINY_ELECTRA_MLM,
+    fixture_engine,
     golden_texts,
     goldens,
     padded_batch_vectors,
@@ -31,15 +31,6 @@ from bert_runtime.testutil.models import (
 
 MLM = "tiny-electra-mlm"
 CLS = "tiny-electra-cls"
-
-
-@pytest.fixture(scope="module")
-def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("electra")
-
-
-def _engine(path: Path) -> Engine:
-    return Engine(path, EngineConfig(max_sequence_length=64))
 
 
 def test_narrow_embeddings_are_projected_to_the_layers_width(root: Path) -> None:
@@ -58,7 +49,7 @@ def test_the_classifier_is_electra_s_and_reads_token_types(root: Path) -> None:
     ops = [node.op_type for node in onnx.load(path / MODEL_NAME).graph.node]
     assert "Tanh" not in ops  # neither BERT's pooler nor RoBERTa's head
     assert "pooler_output" not in read_manifest(path).outputs
-    plain, marked = second_segment_scores(_engine(path))
+    plain, marked = second_segment_scores(fixture_engine(path))
     assert plain != pytest.approx(marked, abs=1e-4)
 
 
@@ -72,7 +63,7 @@ def test_a_discriminator_checkpoint_serves_embeddings(tmp_path: Path) -> None:
     manifest = prepare(str(source), tmp_path / "out")
     assert manifest.architecture == "ElectraForPreTraining"
     assert manifest.heads == []
-    engine = _engine(tmp_path / "out")
+    engine = fixture_engine(tmp_path / "out")
     for i, vector in enumerate(padded_batch_vectors(engine, golden_texts(), Pooling.CLS)):
         assert np.abs(vector - goldens()[f"{MLM}/last_hidden_state/{i}"][0]).max() <= 1e-4
 

@@ -13,16 +13,16 @@ import numpy as np
 import onnx
 import pytest
 
-from bert_runtime.config import EngineConfig, Pooling, Precision
+from bert_runtime.config import Pooling, Precision
 from bert_runtime.errors import ModelSourceError, UnsupportedModelError
 from bert_runtime.manifest import MODEL_NAME, read_manifest
 from bert_runtime.preparation.prepare import prepare
 from bert_runtime.preparation.relative_position import relative_position_buckets
-from bert_runtime.serving.engine import Engine
 from bert_runtime.testutil.models import (
     TESTDATA,
     TINY_MPNET_CLS,
     check_hidden_state_goldens,
+    fixture_engine,
     golden_roberta_texts,
     goldens,
     padded_batch_vectors,
@@ -33,15 +33,6 @@ from bert_runtime.testutil.models import (
 MLM = "tiny-mpnet-mlm"
 CLS = "tiny-mpnet-cls"
 LAYERS = 2
-
-
-@pytest.fixture(scope="module")
-def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("mpnet")
-
-
-def _engine(path: Path) -> Engine:
-    return Engine(path, EngineConfig(max_sequence_length=64))
 
 
 def _texts() -> list[str]:
@@ -57,14 +48,14 @@ def test_relative_position_buckets_are_transformers(root: Path) -> None:
 
 
 def test_tokenizer_ids_match_transformers(root: Path) -> None:
-    engine = _engine(prepared_model(root, MLM))
+    engine = fixture_engine(prepared_model(root, MLM))
     for index, ids in enumerate(engine.tokenizer.encode(_texts())):
         np.testing.assert_array_equal(ids, goldens()[f"mpnet_input_ids/{index}"])
 
 
 def test_the_bias_is_cut_to_each_batch_s_length(root: Path) -> None:
     """Short texts padded beside a 64-token one (distances up to 63) match transformers."""
-    engine = _engine(prepared_model(root, MLM))
+    engine = fixture_engine(prepared_model(root, MLM))
     texts = _texts()
     check_hidden_state_goldens(engine, MLM, texts)
     # Alone, a short text gets a shorter bias than beside the long one, and the same answer.
@@ -86,7 +77,7 @@ def test_int8_quantizes_every_projection_and_keeps_the_bias(root: Path) -> None:
     # vocabulary projection.
     assert ops.count("MatMulInteger") == 4 * LAYERS + 2
     assert "MatMul" not in ops
-    engine = _engine(path)
+    engine = fixture_engine(path)
     gold = goldens()
     for i, vector in enumerate(padded_batch_vectors(engine, _texts(), Pooling.MEAN)):
         expected = gold[f"{MLM}/last_hidden_state/{i}"].mean(axis=0)

@@ -11,7 +11,6 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +29,7 @@ from bert_runtime.errors import (
 )
 from bert_runtime.manifest import MODEL_NAME, read_manifest, sha256_file
 from bert_runtime.preparation import cli
+from bert_runtime.preparation.checkpoint import read_config
 from bert_runtime.preparation.prepare import prepare
 from bert_runtime.serving.engine import Engine
 from bert_runtime.serving.tasks import (
@@ -42,110 +42,75 @@ from bert_runtime.testutil.models import (
     TESTDATA,
     TINY_BERT,
     TINY_ST,
+    check_classification_goldens,
     check_fill_mask_goldens,
+    check_hidden_state_goldens,
+    fixture_engine,
     golden_pairs,
     golden_st_texts,
     golden_texts,
     goldens,
+    padded_batch_vectors,
     prepared_model,
     sentence_transformers_layout,
     texts_for,
     write_dense,
 )
 
-Prepared = Callable[[str, Precision], Path]
 LAYERS = 2
 
 
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory: pytest.TempPathFactory) -> Prepared:
-    root = tmp_path_factory.mktemp("prepared")
-
-    def make(name: str, precision: Precision) -> Path:
-        out = root / f"{name}-{precision.value}"
-        if not out.exists():
-            prepare(str(TESTDATA / name), out, precision=precision)
-        return out
-
-    return make
-
-
-def _engine(path: Path) -> Engine:
-    return Engine(path, EngineConfig(max_sequence_length=64))
-
-
-def _embeddings(engine: Engine, pooling: Pooling) -> list[np.ndarray]:
-    sequences = engine.tokenizer.encode(golden_texts())
-    results = engine.run(sequences, [EmbedRequest(pooling, normalize=False)] * len(sequences))
-    return [r.vector for r in results if isinstance(r, Embedding)]
-
-
-def test_tokenizer_ids_match_transformers(prepared: Prepared) -> None:
-    engine = _engine(prepared("tiny-bert", Precision.FP32))
+def test_tokenizer_ids_match_transformers(root: Path) -> None:
+    engine = fixture_engine(prepared_model(root, "tiny-bert"))
     for index, ids in enumerate(engine.tokenizer.encode(golden_texts())):
         np.testing.assert_array_equal(ids, goldens()[f"input_ids/{index}"])
 
 
-def test_fp32_embeddings_match_transformers(prepared: Prepared) -> None:
-    engine = _engine(prepared("tiny-bert", Precision.FP32))
-    gold = goldens()
-    cls_vectors = _embeddings(engine, Pooling.CLS)
-    mean_vectors = _embeddings(engine, Pooling.MEAN)
-    for i in range(len(golden_texts())):
-        hidden = gold[f"tiny-bert/last_hidden_state/{i}"]
-        assert np.abs(cls_vectors[i] - hidden[0]).max() <= 1e-4
-        assert np.abs(mean_vectors[i] - hidden.mean(axis=0)).max() <= 1e-4
+def test_fp32_embeddings_match_transformers(root: Path) -> None:
+    engine = fixture_engine(prepared_model(root, "tiny-bert"))
+    check_hidden_state_goldens(engine, "tiny-bert", golden_texts())
 
 
-def test_fp32_pooler_output_matches_transformers(prepared: Prepared) -> None:
-    engine = _engine(prepared("tiny-bert", Precision.FP32))
+def test_fp32_pooler_output_matches_transformers(root: Path) -> None:
+    engine = fixture_engine(prepared_model(root, "tiny-bert"))
     sequences = engine.tokenizer.encode(golden_texts())
     (pooled,) = engine._infer(engine.pad(sequences), ["pooler_output"])
     for i in range(len(sequences)):
         assert np.abs(pooled[i] - goldens()[f"tiny-bert/pooler_output/{i}"]).max() <= 1e-4
 
 
-def test_fp32_fill_mask_matches_transformers(prepared: Prepared) -> None:
-    engine = _engine(prepared("tiny-bert-mlm", Precision.FP32))
+def test_fp32_fill_mask_matches_transformers(root: Path) -> None:
+    engine = fixture_engine(prepared_model(root, "tiny-bert-mlm"))
     assert check_fill_mask_goldens(engine, "tiny-bert-mlm")
 
 
-def test_fp32_classification_matches_transformers(prepared: Prepared) -> None:
-    engine = _engine(prepared("tiny-bert-cls", Precision.FP32))
-    results = engine.classify(golden_texts())
-    assert len(results) == len(golden_texts())
+def test_fp32_classification_matches_transformers(root: Path) -> None:
+    engine = fixture_engine(prepared_model(root, "tiny-bert-cls"))
+    check_classification_goldens(engine, "tiny-bert-cls")
     labels = ["negative", "neutral", "positive"]
-    for i, result in enumerate(results):
-        probabilities = np.array([result.scores[label] for label in labels])
-        gold = goldens()[f"tiny-bert-cls/probabilities/{i}"]
-        assert np.abs(probabilities - gold).max() <= 1e-4
-        assert result.label == labels[int(np.argmax(gold))]
+    for i, result in enumerate(engine.classify(golden_texts())):
+        assert list(result.scores) == labels
+        assert result.label == labels[int(np.argmax(goldens()[f"tiny-bert-cls/probabilities/{i}"]))]
 
 
-def test_fp32_pair_classification_matches_transformers(prepared: Prepared) -> None:
-    engine = _engine(prepared("tiny-bert-cls", Precision.FP32))
+def test_pairs_are_encoded_with_token_types_as_transformers_does(root: Path) -> None:
+    engine = fixture_engine(prepared_model(root, "tiny-bert-cls"))
     gold = goldens()
     pairs = golden_pairs()
-    encoded = engine.tokenizer.encode_pairs(pairs)
-    for i, (ids, start) in enumerate(encoded):
+    for i, (ids, start) in enumerate(engine.tokenizer.encode_pairs(pairs)):
         assert ids.tolist() == gold[f"pair_input_ids/{i}"].tolist()
         type_ids = gold[f"pair_token_type_ids/{i}"]
         assert start == (int(np.argmax(type_ids)) if type_ids.any() else 0)
-    results = engine.classify_pairs(pairs)
-    labels = ["negative", "neutral", "positive"]
-    assert len(results) == len(pairs)
-    for i, result in enumerate(results):
-        probabilities = np.array([result.scores[label] for label in labels])
-        assert np.abs(probabilities - gold[f"tiny-bert-cls/pair_probabilities/{i}"]).max() <= 1e-4
     # The second text's token types matter: read as one text, a pair scores differently.
+    (as_pair,) = engine.classify_pairs(pairs[:1])
     (as_one_text,) = engine.classify([" ".join(pairs[0])])
-    assert max(abs(as_one_text.scores[k] - results[0].scores[k]) for k in labels) > 1e-3
+    assert max(abs(as_one_text.scores[k] - as_pair.scores[k]) for k in as_pair.scores) > 1e-3
 
 
-def test_classification_logits_are_those_the_scores_come_from(prepared: Prepared) -> None:
-    engine = _engine(prepared("tiny-bert-cls", Precision.FP32))
+def test_classification_logits_are_those_the_scores_come_from(root: Path) -> None:
+    engine = fixture_engine(prepared_model(root, "tiny-bert-cls"))
     assert engine.num_labels == 3
-    assert _engine(prepared("tiny-bert", Precision.FP32)).num_labels == 0
+    assert fixture_engine(prepared_model(root, "tiny-bert")).num_labels == 0
     (result,) = engine.classify(["good day"])
     logits = np.array(list(result.logits.values()))
     softmax = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
@@ -154,27 +119,27 @@ def test_classification_logits_are_those_the_scores_come_from(prepared: Prepared
 
 
 def test_a_directory_prepared_before_class_logits_still_classifies(
-    prepared: Prepared, tmp_path: Path
+    root: Path, tmp_path: Path
 ) -> None:
     old = tmp_path / "old"
-    shutil.copytree(prepared("tiny-bert-cls", Precision.FP32), old)
+    shutil.copytree(prepared_model(root, "tiny-bert-cls"), old)
     manifest = json.loads((old / "manifest.json").read_text())
     manifest["outputs"].remove("class_logits")
     for key in ("pooling", "normalize"):  # not recorded back then either
         del manifest[key]
     (old / "manifest.json").write_text(json.dumps(manifest))
-    (result,) = _engine(old).classify(["good day"])
+    (result,) = fixture_engine(old).classify(["good day"])
     assert result.logits == {} and set(result.scores) == {"negative", "neutral", "positive"}
-    assert _engine(old).embed(["good day"]).shape == (1, 32)
+    assert fixture_engine(old).embed(["good day"]).shape == (1, 32)
 
 
 def test_single_logit_reranker_is_scored_as_transformers_pipeline_does(
-    prepared: Prepared,
+    root: Path,
 ) -> None:
     """A cross-encoder has one logit: the pipeline applies sigmoid (softmax of one is always 1)."""
-    path = prepared("tiny-bert-rerank", Precision.FP32)
+    path = prepared_model(root, "tiny-bert-rerank")
     assert read_manifest(path).extra == {"class_scores": "sigmoid"}
-    engine = _engine(path)
+    engine = fixture_engine(path)
     assert engine.num_labels == 1
     gold = goldens()
     pairs = golden_pairs()
@@ -209,7 +174,7 @@ def test_problem_type_picks_the_score_function(
     (source / "config.json").write_text(json.dumps({**config, "problem_type": problem_type}))
     prepare(str(source), tmp_path / "out")
     assert read_manifest(tmp_path / "out").extra == {"class_scores": expected}
-    for result in _engine(tmp_path / "out").classify(golden_texts()):
+    for result in fixture_engine(tmp_path / "out").classify(golden_texts()):
         logits = np.array(list(result.logits.values()))
         applied = {
             "sigmoid": 1 / (1 + np.exp(-logits)),
@@ -233,7 +198,7 @@ def test_a_sentence_transformers_models_pooling_is_its_default(tmp_path: Path) -
     prepare(str(source), tmp_path / "out")
     manifest = read_manifest(tmp_path / "out")
     assert (manifest.pooling, manifest.normalize) == (Pooling.CLS, False)  # no Normalize module
-    engine = _engine(tmp_path / "out")
+    engine = fixture_engine(tmp_path / "out")
     vectors = engine.embed(golden_texts())
     for i, vector in enumerate(vectors):
         # sentence-transformers' CLS pooling is the first token's hidden state, unnormalized.
@@ -252,7 +217,7 @@ def test_a_normalize_module_makes_embeddings_unit_length(tmp_path: Path) -> None
     prepare(str(source), tmp_path / "out")
     manifest = read_manifest(tmp_path / "out")
     assert (manifest.pooling, manifest.normalize) == (Pooling.MEAN, True)
-    vectors = _engine(tmp_path / "out").embed(golden_texts())
+    vectors = fixture_engine(tmp_path / "out").embed(golden_texts())
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
 
 
@@ -308,7 +273,9 @@ def test_dense_layers_project_the_pooled_vector_as_sentence_transformers_does(
     manifest = read_manifest(tmp_path / "out")
     assert (manifest.hidden_size, manifest.embedding_size) == (32, 8)
     assert {"2_Dense/model.safetensors", "3_Dense/config.json"} <= set(manifest.input_sha256)
-    projected, plain = _engine(tmp_path / "out"), _engine(prepared_model(tmp_path, "tiny-bert"))
+    projected, plain = fixture_engine(tmp_path / "out"), fixture_engine(
+        prepared_model(tmp_path, "tiny-bert")
+    )
     texts = golden_texts()
     for pooling in (Pooling.MEAN, Pooling.CLS):  # a requested pooling goes through them too
         raw = EmbedRequest(pooling, normalize=False)
@@ -393,7 +360,7 @@ def test_sentence_transformers_max_seq_length_is_the_models_input_limit(
     plain = tmp_path / "plain"
     prepare(str(TINY_BERT), plain)
     cut_by_hand = Engine(plain, EngineConfig(max_sequence_length=8)).embed([long_text], request)
-    uncut = _engine(plain).embed([long_text], request)
+    uncut = fixture_engine(plain).embed([long_text], request)
     got = capped.embed([long_text], request)
     np.testing.assert_array_equal(got, cut_by_hand)
     assert np.abs(got - uncut).max() > 1e-3
@@ -420,8 +387,8 @@ def test_do_lower_case_lowercases_texts_before_a_cased_tokenizer(tmp_path: Path)
     prepare(str(source), tmp_path / "cased")
     (source / "sentence_bert_config.json").write_text('{"do_lower_case": true}')
     prepare(str(source), tmp_path / "lowered")
-    cased = _engine(tmp_path / "cased").tokenizer
-    lowered = _engine(tmp_path / "lowered").tokenizer
+    cased = fixture_engine(tmp_path / "cased").tokenizer
+    lowered = fixture_engine(tmp_path / "lowered").tokenizer
     unknown = cased.encode(["Hello World"])[0].tolist()
     assert unknown[1:3] == [1, 1]  # [UNK] [UNK]: the vocabulary is lowercase
     # As sentence-transformers feeds it "hello world"; the tokenizer's own normalizer still runs.
@@ -442,7 +409,9 @@ def test_prompts_are_put_in_front_and_the_default_is_used_unnamed(tmp_path: Path
     manifest = read_manifest(tmp_path / "out")
     assert manifest.prompts == PROMPTS["prompts"]
     assert manifest.default_prompt_name == "query"
-    prompted, plain = _engine(tmp_path / "out"), _engine(prepared_model(tmp_path, "tiny-bert"))
+    prompted, plain = fixture_engine(tmp_path / "out"), fixture_engine(
+        prepared_model(tmp_path, "tiny-bert")
+    )
     texts = ["the cat sat", "good day"]
     mean = EmbedRequest(Pooling.MEAN, normalize=False)  # the layout's; the plain model normalizes
     # As sentence-transformers: the prompt's text in front of each text, then the usual model.
@@ -523,21 +492,25 @@ def test_a_pooling_config_that_is_not_an_object_is_a_clear_error(tmp_path: Path)
 
 
 def test_a_model_without_sentence_transformers_files_pools_mean_normalized(
-    prepared: Prepared,
+    root: Path,
 ) -> None:
-    manifest = read_manifest(prepared("tiny-bert", Precision.FP32))
+    manifest = read_manifest(prepared_model(root, "tiny-bert"))
     assert (manifest.pooling, manifest.normalize) == (Pooling.MEAN, True)
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
-def test_optimizer_fusions_happened(prepared: Prepared, name: str) -> None:
-    path = prepared(name, Precision.FP32)
+def test_optimizer_fusions_happened(root: Path, name: str) -> None:
+    path = prepared_model(root, name)
     ops = [node.op_type for node in onnx.load(path / MODEL_NAME).graph.node]
+    config = read_config(TESTDATA / name / "config.json")
+    heads = read_manifest(path).heads
+    classifier = config.first_token_classifier
     # The masked-LM head's transform has a gelu and a norm; ELECTRA's classifier a gelu.
-    heads_norm = 1 if name.endswith("-mlm") else 0
-    heads_gelu = 1 if name.endswith("-mlm") or name == "tiny-electra-cls" else 0
+    heads_norm = 1 if "fill-mask" in heads else 0
+    gelu_classifier = "classification" in heads and classifier and classifier.activation == "gelu"
+    heads_gelu = heads_norm + (1 if gelu_classifier else 0)
     # MPNet's attention (with its position bias) is MultiHeadAttention after a QKV MatMul.
-    attention = "MultiHeadAttention" if "mpnet" in name else "Attention"
+    attention = "MultiHeadAttention" if config.relative_attention_buckets else "Attention"
     assert ops.count("EmbedLayerNormalization") == 1
     assert ops.count(attention) == LAYERS
     assert ops.count("SkipLayerNormalization") == 2 * LAYERS
@@ -548,26 +521,26 @@ def test_optimizer_fusions_happened(prepared: Prepared, name: str) -> None:
     assert read_manifest(path).fused_ops[attention] == LAYERS
 
 
-def test_int8_embeddings_stay_close_to_transformers(prepared: Prepared) -> None:
-    engine = _engine(prepared("tiny-bert", Precision.INT8))
+def test_int8_embeddings_stay_close_to_transformers(root: Path) -> None:
+    engine = fixture_engine(prepared_model(root, "tiny-bert", "int8"))
     ops = [
         node.op_type
-        for node in onnx.load(prepared("tiny-bert", Precision.INT8) / MODEL_NAME).graph.node
+        for node in onnx.load(prepared_model(root, "tiny-bert", "int8") / MODEL_NAME).graph.node
     ]
     assert ops.count("QAttention") == LAYERS
     gold = goldens()
-    for i, vector in enumerate(_embeddings(engine, Pooling.MEAN)):
+    for i, vector in enumerate(padded_batch_vectors(engine, golden_texts(), Pooling.MEAN)):
         reference = gold[f"tiny-bert/last_hidden_state/{i}"].mean(axis=0)
         cosine = float(vector @ reference / np.linalg.norm(vector) / np.linalg.norm(reference))
         assert cosine >= 0.99, f"text {i}: cosine {cosine:.4f}"
 
 
-def test_int8_result_moves_only_slightly_with_its_batch_mates(prepared: Prepared) -> None:
+def test_int8_result_moves_only_slightly_with_its_batch_mates(root: Path) -> None:
     """
     Dynamic int8 picks one activation scale per tensor, so per batch: unlike fp32, a text's int8
     result depends a little on the texts beside it. This bounds how much.
     """
-    engine = _engine(prepared("tiny-bert", Precision.INT8))
+    engine = fixture_engine(prepared_model(root, "tiny-bert", "int8"))
     sequences = engine.tokenizer.encode(golden_texts())
     request = EmbedRequest(Pooling.MEAN, normalize=True)
     together = engine.run(sequences, [request] * len(sequences))
@@ -578,8 +551,8 @@ def test_int8_result_moves_only_slightly_with_its_batch_mates(prepared: Prepared
         assert cosine >= 0.999, f"text {i}: cosine {cosine:.5f} alone vs in the batch"
 
 
-def test_int8_fill_mask_keeps_the_top_token(prepared: Prepared) -> None:
-    engine = _engine(prepared("tiny-bert-mlm", Precision.INT8))
+def test_int8_fill_mask_keeps_the_top_token(root: Path) -> None:
+    engine = fixture_engine(prepared_model(root, "tiny-bert-mlm", "int8"))
     (result,) = engine.fill_mask([golden_texts()[3]], top_k=1)
     tops = [candidates[0].token_id for candidates in result.masks]
     assert tops == goldens()["tiny-bert-mlm/top_ids/3"][:, 0].tolist()
@@ -600,7 +573,7 @@ def test_fp16_model_keeps_fp32_interface_and_is_refused_on_cpu(tmp_path: Path) -
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_fp16_model_of_every_head_loads_and_agrees_with_fp32(
-    prepared: Prepared, name: str, tmp_path: Path
+    root: Path, name: str, tmp_path: Path
 ) -> None:
     """
     The fp16 graph is valid for every head and its fp16 weights keep fp32's answers.
@@ -610,8 +583,8 @@ def test_fp16_model_of_every_head_loads_and_agrees_with_fp32(
     """
     fp16_dir = tmp_path / "fp16"
     prepare(str(TESTDATA / name), fp16_dir, device=Device.CUDA, precision=Precision.FP16)
-    fp32_dir = prepared(name, Precision.FP32)
-    engine = _engine(fp32_dir)
+    fp32_dir = prepared_model(root, name)
+    engine = fixture_engine(fp32_dir)
     batch = engine.pad(engine.tokenizer.encode(texts_for(name)))
     feeds = batch.model_inputs()
     if name.endswith("-mlm"):
@@ -693,8 +666,8 @@ def test_concurrent_prepares_of_one_target_all_succeed_and_build_once(tmp_path: 
     assert [p.name for p in tmp_path.iterdir()] == ["shared"], "staging files left behind"
 
 
-def test_manifest_records_inputs_outputs_and_hashes(prepared: Prepared) -> None:
-    path = prepared("tiny-bert-mlm", Precision.FP32)
+def test_manifest_records_inputs_outputs_and_hashes(root: Path) -> None:
+    path = prepared_model(root, "tiny-bert-mlm")
     manifest = read_manifest(path)
     assert manifest.source == str(TESTDATA / "tiny-bert-mlm")
     assert manifest.revision is None
@@ -732,9 +705,7 @@ def test_unsupported_architecture_is_named(tmp_path: Path) -> None:
     assert supported in str(raised.value)
 
 
-def test_legacy_gamma_beta_names_and_vocab_txt_only_checkpoints(
-    tmp_path: Path, prepared: Prepared
-) -> None:
+def test_legacy_gamma_beta_names_and_vocab_txt_only_checkpoints(tmp_path: Path, root: Path) -> None:
     source = tmp_path / "legacy"
     shutil.copytree(TINY_BERT, source)
     tensors = load_file(str(source / "model.safetensors"))
@@ -750,8 +721,8 @@ def test_legacy_gamma_beta_names_and_vocab_txt_only_checkpoints(
     (source / "tokenizer.json").unlink()
 
     prepare(str(source), tmp_path / "out")
-    legacy = _engine(tmp_path / "out")
-    modern = _engine(prepared("tiny-bert", Precision.FP32))
+    legacy = fixture_engine(tmp_path / "out")
+    modern = fixture_engine(prepared_model(root, "tiny-bert"))
     texts = golden_texts()
     assert [s.tolist() for s in legacy.tokenizer.encode(texts)] == [
         s.tolist() for s in modern.tokenizer.encode(texts)

@@ -11,12 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bert_runtime.config import EngineConfig, Pooling, Precision
+from bert_runtime.config import Pooling, Precision
 from bert_runtime.serving.engine import Engine
 from bert_runtime.testutil.models import (
     check_classification_goldens,
     check_fill_mask_goldens,
     check_hidden_state_goldens,
+    fixture_engine,
     goldens,
     padded_batch_vectors,
     prepared_model,
@@ -28,13 +29,8 @@ RELATIVES = ("roberta", "distilbert", "mpnet", "electra")
 WITHOUT_TOKEN_TYPES = ("roberta", "distilbert", "mpnet")
 
 
-@pytest.fixture(scope="module")
-def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("relatives")
-
-
 def _engine(root: Path, name: str, precision: Precision = Precision.FP32) -> Engine:
-    return Engine(prepared_model(root, name, precision.value), EngineConfig(max_sequence_length=64))
+    return fixture_engine(prepared_model(root, name, precision.value))
 
 
 @pytest.mark.parametrize("relative", RELATIVES)

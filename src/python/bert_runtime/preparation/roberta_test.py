@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bert_runtime.config import EngineConfig, Pooling
+from bert_runtime.config import Pooling
 from bert_runtime.errors import InputError, UnsupportedModelError
 from bert_runtime.manifest import read_manifest
 from bert_runtime.preparation.prepare import prepare
-from bert_runtime.serving.engine import Engine
 from bert_runtime.testutil.models import (
     TINY_ROBERTA_CLS,
     check_fill_mask_goldens,
+    fixture_engine,
     golden_roberta_texts,
     golden_token_texts,
     goldens,
@@ -31,23 +31,14 @@ MLM = "tiny-roberta-mlm"
 CLS = "tiny-roberta-cls"
 
 
-@pytest.fixture(scope="module")
-def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("roberta")
-
-
-def _engine(path: Path) -> Engine:
-    return Engine(path, EngineConfig(max_sequence_length=64))
-
-
 def test_tokenizer_ids_match_transformers(root: Path) -> None:
-    engine = _engine(prepared_model(root, MLM))
+    engine = fixture_engine(prepared_model(root, MLM))
     for index, ids in enumerate(engine.tokenizer.encode(golden_roberta_texts())):
         np.testing.assert_array_equal(ids, goldens()[f"roberta_input_ids/{index}"])
 
 
 def test_fill_mask_tokens_are_decoded_as_transformers_pipeline_shows_them(root: Path) -> None:
-    engine = _engine(prepared_model(root, MLM))
+    engine = fixture_engine(prepared_model(root, MLM))
     checked = check_fill_mask_goldens(engine, MLM)
     for i, result in checked:
         assert len(result.masks) == 2
@@ -56,7 +47,7 @@ def test_fill_mask_tokens_are_decoded_as_transformers_pipeline_shows_them(root: 
 
 
 def test_a_text_without_the_mask_token_names_roberta_s(root: Path) -> None:
-    engine = _engine(prepared_model(root, MLM))
+    engine = fixture_engine(prepared_model(root, MLM))
     assert engine.tokenizer.mask_token == "<mask>"
     assert engine.tokenizer.pad_id == 1
     with pytest.raises(InputError, match="text has no <mask> token"):
@@ -67,7 +58,7 @@ def test_input_limit_is_the_positions_past_the_padding_index(root: Path) -> None
     """66 position rows, counted from pad_token_id + 1 = 2: 64 tokens, all of them usable."""
     path = prepared_model(root, MLM)
     assert read_manifest(path).max_sequence_length == 64
-    engine = _engine(path)
+    engine = fixture_engine(path)
     long_text = " ".join(["the quick brown fox jumps over the lazy dog"] * 20)
     (ids,) = engine.tokenizer.encode([long_text])
     assert len(ids) == 64
@@ -90,8 +81,8 @@ def test_xlm_roberta_is_read_as_the_same_network(tmp_path: Path, root: Path) -> 
     assert manifest.architecture == "XLMRobertaForSequenceClassification"
     assert manifest.heads == ["classification"]
     texts = golden_roberta_texts()
-    xlm = score_rows(_engine(tmp_path / "out").classify(texts))
-    roberta = score_rows(_engine(prepared_model(root, CLS)).classify(texts))
+    xlm = score_rows(fixture_engine(tmp_path / "out").classify(texts))
+    roberta = score_rows(fixture_engine(prepared_model(root, CLS)).classify(texts))
     np.testing.assert_allclose(xlm, roberta, atol=1e-6)
 
 

@@ -4,11 +4,12 @@ The tiny checkpoints and goldens in bert_runtime/testdata, made by scripts/make_
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -59,15 +60,20 @@ MODEL_NAMES = (
 TINY_ST = TESTDATA / "tiny-st"
 
 
+@functools.cache
+def _listing() -> dict[str, Any]:
+    """goldens.json, read once per process (every golden helper reads it)."""
+    listing: dict[str, Any] = json.loads((TESTDATA / "goldens.json").read_text())
+    return listing
+
+
 def golden_texts() -> list[str]:
-    texts: list[str] = json.loads((TESTDATA / "goldens.json").read_text())["texts"]
-    return texts
+    return list(_listing()["texts"])
 
 
 def golden_roberta_texts() -> list[str]:
     """golden_texts() with RoBERTa's (and MPNet's) mask token, <mask>, for [MASK]."""
-    texts: list[str] = json.loads((TESTDATA / "goldens.json").read_text())["roberta_texts"]
-    return texts
+    return list(_listing()["roberta_texts"])
 
 
 def texts_for(name: str) -> list[str]:
@@ -78,9 +84,7 @@ def texts_for(name: str) -> list[str]:
 
 def golden_token_texts(name: str, index: int) -> list[list[str]]:
     """transformers' fill-mask pipeline's token_str, per mask, of text `index` (goldens.json)."""
-    listing = json.loads((TESTDATA / "goldens.json").read_text())
-    found: list[list[str]] = listing[f"{name}/token_str/{index}"]
-    return found
+    return [list(tokens) for tokens in _listing()[f"{name}/token_str/{index}"]]
 
 
 def check_fill_mask_goldens(engine: Engine, name: str) -> list[tuple[int, FillMaskResult]]:
@@ -104,18 +108,33 @@ def check_fill_mask_goldens(engine: Engine, name: str) -> list[tuple[int, FillMa
 
 def golden_st_texts() -> list[str]:
     """tiny-st's texts: golden_texts() and a long, mixed-case one."""
-    texts: list[str] = json.loads((TESTDATA / "goldens.json").read_text())["st_texts"]
-    return texts
+    return list(_listing()["st_texts"])
 
 
 def golden_pairs() -> list[tuple[str, str]]:
-    pairs: list[list[str]] = json.loads((TESTDATA / "goldens.json").read_text())["pairs"]
-    return [(first, second) for first, second in pairs]
+    return [(first, second) for first, second in _listing()["pairs"]]
+
+
+@functools.cache
+def _golden_arrays() -> dict[str, np.ndarray]:
+    """goldens.npz, loaded once per process; read-only, since every caller shares the arrays."""
+    with np.load(TESTDATA / "goldens.npz") as loaded:
+        arrays = {name: loaded[name] for name in loaded.files}
+    for array in arrays.values():
+        array.setflags(write=False)
+    return arrays
 
 
 def goldens() -> dict[str, np.ndarray]:
-    with np.load(TESTDATA / "goldens.npz") as loaded:
-        return {name: loaded[name] for name in loaded.files}
+    return dict(_golden_arrays())
+
+
+def fixture_engine(path: Path) -> Engine:
+    """An engine on a prepared tiny fixture, long enough (64 tokens) for every golden text."""
+    from bert_runtime.config import EngineConfig
+    from bert_runtime.serving.engine import Engine
+
+    return Engine(path, EngineConfig(max_sequence_length=64))
 
 
 def prepared_model(root: Path, name: str = "tiny-bert", precision: str = "fp32") -> Path:
