@@ -17,10 +17,10 @@ from bert_api.testing import RunningServer, run_server
 from bert_runtime.config import EngineConfig
 from bert_runtime.serving.engine import Engine
 from bert_runtime.testutil.models import (
+    TESTDATA,
     TINY_BERT_CLS,
     TINY_BERT_MLM,
     TINY_BERT_RERANK,
-    TINY_DISTILBERT_CLS,
     TINY_MPNET_MLM,
     TINY_ROBERTA_MLM,
     golden_pairs,
@@ -30,6 +30,7 @@ from bert_runtime.testutil.models import (
     goldens,
     prepared_model,
     sentence_transformers_layout,
+    texts_for,
     write_dense,
 )
 
@@ -375,24 +376,38 @@ def test_classify_matches_transformers_goldens(cls_server: RunningServer) -> Non
     assert info["mask_token"] is None
 
 
-def test_a_distilbert_classifier_answers_as_transformers_does(tmp_path: Path) -> None:
-    """The head of transformers' default sentiment model: pre_classifier + ReLU, no pooler."""
-    with run_server({"MODEL_NAME": str(TINY_DISTILBERT_CLS)}, tmp_path) as server:
-        texts = _post(server, "/classify", {"inputs": golden_texts()}).json()
+@pytest.mark.parametrize(
+    ("name", "architecture"),
+    [
+        # The head of transformers' default sentiment model: pre_classifier + ReLU, no pooler.
+        ("tiny-distilbert-cls", "DistilBertForSequenceClassification"),
+        # dense + gelu + out_proj on the first token, with BERT's token types.
+        ("tiny-electra-cls", "ElectraForSequenceClassification"),
+        # RoBERTa's head (dense + tanh + out_proj) after relative-position attention.
+        ("tiny-mpnet-cls", "MPNetForSequenceClassification"),
+        ("tiny-roberta-cls", "RobertaForSequenceClassification"),
+    ],
+)
+def test_a_relative_s_classifier_answers_as_transformers_does(
+    tmp_path: Path, name: str, architecture: str
+) -> None:
+    with run_server({"MODEL_NAME": str(TESTDATA / name)}, tmp_path) as server:
+        texts = _post(server, "/classify", {"inputs": texts_for(name)}).json()
         pairs = _post(server, "/classify", {"pairs": [list(p) for p in golden_pairs()]}).json()
         info = httpx.get(f"{server.url}/v1/models/bert").json()["model"]
-    assert info["architecture"] == "DistilBertForSequenceClassification"
+    assert info["architecture"] == architecture
     labels = ["negative", "neutral", "positive"]
     answers = (
-        ("probabilities", texts, golden_texts()),
+        ("probabilities", texts, texts_for(name)),
         ("pair_probabilities", pairs, golden_pairs()),
     )
     for key, body, sent in answers:
         assert len(body["predictions"]) == len(sent)
         for i, prediction in enumerate(body["predictions"]):
-            gold = goldens()[f"tiny-distilbert-cls/{key}/{i}"]
+            gold = goldens()[f"{name}/{key}/{i}"]
             got = np.array([prediction["scores"][label] for label in labels])
             np.testing.assert_allclose(got, gold, atol=1e-4)
+            assert prediction["label"] == labels[int(np.argmax(gold))]
 
 
 def test_classify_pairs_matches_transformers_goldens(cls_server: RunningServer) -> None:
