@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bert_api.testing import run_server
 from bert_runtime.huge_pages import TUNABLE, huge_pages_status
 from bert_runtime.testutil.fake_hub import serve_hub, url_of
-from bert_runtime.testutil.models import TINY_BERT, TINY_BERT_MLM
+from bert_runtime.testutil.models import TINY_BERT, TINY_BERT_MLM, prepared_model
 
 
 def test_live_at_once_ready_only_after_the_model_is_loaded(tmp_path: Path) -> None:
@@ -177,6 +177,19 @@ def test_unreachable_model_exits_1_saying_how_to_fix_it(tmp_path: Path) -> None:
         log = server.log.read_text()
         assert "could not load 'google-bert/not-cached'" in log
         assert "MODEL_NAME" in log and "HF_ENDPOINT" in log
+
+
+def test_a_prepared_model_at_another_precision_exits_1_naming_both(tmp_path: Path) -> None:
+    prepared = prepared_model(tmp_path, "tiny-bert", "int8")
+    env = {"MODEL_NAME": str(prepared), "PRECISION": "fp32"}
+    with run_server(env, tmp_path, wait=False) as server:
+        assert server.process.wait(timeout=60) == 1
+        log = server.log.read_text()
+        assert "is prepared at int8, not fp32" in log
+        assert "Leave PRECISION empty" in log
+    with run_server({"MODEL_NAME": str(prepared)}, tmp_path) as server:
+        model = httpx.get(f"{server.url}/v1/models/bert").json()["model"]
+        assert model["precision"] == "int8"
 
 
 def test_cuda_without_a_gpu_exits_1_saying_how_to_fix_it(tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Callable, Sequence
 from enum import StrEnum
@@ -18,9 +17,9 @@ import numpy as np
 
 from bert_api.metrics import ServiceMetrics
 from bert_api.settings import Settings
-from bert_runtime.config import Truncation
+from bert_runtime import loading
+from bert_runtime.config import Precision, Truncation
 from bert_runtime.errors import InputError, ShuttingDown
-from bert_runtime.manifest import MANIFEST_NAME
 from bert_runtime.serving.batcher import Batcher, BatchStats
 from bert_runtime.serving.engine import Engine
 from bert_runtime.serving.session import DeviceInfo
@@ -38,26 +37,12 @@ class Status(StrEnum):
 
 def prepared_dir(settings: Settings) -> Path:
     """The prepared model directory for the settings, preparing it on first use."""
-    given = Path(settings.model_name).expanduser()
-    if (given / MANIFEST_NAME).is_file():
-        return given
-    # Imported here: a pre-prepared model needs no preparation code at all.
-    from bert_runtime.preparation.prepare import prepare
-
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "--", settings.model_name.strip("/"))
-    target = (
-        Path(settings.model_cache_dir).expanduser()
-        / "prepared"
-        / f"{slug}-{settings.device.value}-{settings.resolved_precision.value}"
-    )
-    logger.info("preparing %s into %s", settings.model_name, target)
-    prepare(
+    return loading.prepared_dir(
         settings.model_name,
-        target,
+        cache_dir=settings.model_cache_dir,
         device=settings.device,
-        precision=settings.resolved_precision,
+        precision=Precision(settings.precision) if settings.precision else None,
     )
-    return target
 
 
 class ModelService:

@@ -20,7 +20,7 @@ import uvicorn
 
 from bert_api.app import create_app
 from bert_api.settings import Settings, SettingsError, load_settings
-from bert_runtime.errors import ModelSourceError, ProviderUnavailableError
+from bert_runtime.errors import ConfigError, ModelSourceError, ProviderUnavailableError
 from bert_runtime.huge_pages import huge_pages_status, reexec_with_huge_pages
 
 logger = logging.getLogger("bert_api")
@@ -127,6 +127,11 @@ def _load_failure_hint(error: BaseException) -> str:
         return (
             "\nRun on a node with an NVIDIA GPU and driver (R580 or newer for CUDA 13), or set "
             "ONNX_EXECUTION_PROVIDER=CPU to serve on CPU."
+        )
+    if isinstance(error, ConfigError):
+        return (
+            "\nLeave PRECISION empty to serve a prepared directory at its own precision, or pick "
+            "one that ONNX_EXECUTION_PROVIDER runs (fp32 or int8 on CPU, fp32 or fp16 on CUDA)."
         )
     return ""
 

@@ -14,7 +14,11 @@ from typing import Annotated, Literal
 import msgspec
 
 from bert_runtime import BatcherConfig, Device, EngineConfig, Precision, TruncationPolicy
-from bert_runtime.config import check_precision_for_device
+from bert_runtime.config import (
+    DEFAULT_CACHE_DIR,
+    check_precision_for_device,
+    default_precision,
+)
 
 
 class SettingsError(ValueError):
@@ -37,7 +41,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     # fp32 | int8 on CPU, fp32 | fp16 on CUDA; empty picks fp32 on CPU and fp16 on CUDA.
     precision: Literal["", "fp32", "fp16", "int8"] = ""
     # Where prepared models are kept between starts (a volume in Kubernetes).
-    model_cache_dir: str = "~/.cache/bert-serve"
+    model_cache_dir: str = DEFAULT_CACHE_DIR
     truncation: Literal["truncate", "reject"] = "truncate"
     max_batch_tokens: Annotated[int, msgspec.Meta(ge=2)] = 8192
     # CPU: batches over this many padded tokens run in cache-sized slices; 0 runs them whole.
@@ -65,9 +69,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
 
     @property
     def resolved_precision(self) -> Precision:
-        if self.precision:
-            return Precision(self.precision)
-        return Precision.FP16 if self.device is Device.CUDA else Precision.FP32
+        return Precision(self.precision) if self.precision else default_precision(self.device)
 
     def engine_config(self) -> EngineConfig:
         return EngineConfig(

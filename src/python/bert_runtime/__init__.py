@@ -1,9 +1,12 @@
 """bert_runtime: BERT-family models prepared as ONNX and served with ONNX Runtime.
 
-    from bert_runtime import Engine, Batcher, EmbedRequest, prepare
+    from bert_runtime import load_engine
+    engine = load_engine("google-bert/bert-base-uncased")  # prepared once into ~/.cache/bert-serve
+    vectors = engine.embed(["hello world"])
+
+    # or in two steps, into a directory of your choosing:
     prepare("google-bert/bert-base-uncased", Path("models/bert"), precision=Precision.INT8)
     engine = Engine(Path("models/bert"))
-    vectors = engine.embed(["hello world"])
 
 The engine, batcher and `prepare` load lazily, so importing the package (e.g. for its config types)
 does not load ONNX Runtime.
@@ -25,6 +28,7 @@ from bert_runtime.config import (
     TruncationPolicy,
     TruncationSide,
     check_precision_for_device,
+    default_precision,
 )
 from bert_runtime.errors import (
     BertRuntimeError,
@@ -40,6 +44,7 @@ from bert_runtime.errors import (
 )
 
 if TYPE_CHECKING:
+    from bert_runtime.loading import load_engine, prepared_dir
     from bert_runtime.preparation.prepare import prepare
     from bert_runtime.serving.batcher import Batcher
     from bert_runtime.serving.engine import Engine
@@ -66,6 +71,8 @@ _LAZY = {
     "MaskCandidate": "bert_runtime.serving.tasks",
     "Classification": "bert_runtime.serving.tasks",
     "prepare": "bert_runtime.preparation.prepare",
+    "load_engine": "bert_runtime.loading",
+    "prepared_dir": "bert_runtime.loading",
 }
 
 
@@ -87,6 +94,8 @@ __all__ = [
     "FillMaskResult",
     "MaskCandidate",
     "prepare",
+    "load_engine",
+    "prepared_dir",
     "BertRuntimeError",
     "ConfigError",
     "Device",
@@ -105,4 +114,5 @@ __all__ = [
     "TruncationSide",
     "UnsupportedModelError",
     "check_precision_for_device",
+    "default_precision",
 ]

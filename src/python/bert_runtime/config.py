@@ -12,6 +12,9 @@ from enum import StrEnum
 
 from bert_runtime.errors import ConfigError
 
+# Where prepared models are kept by default: load_engine's and the service's MODEL_CACHE_DIR.
+DEFAULT_CACHE_DIR = "~/.cache/bert-serve"
+
 # bert-base's position embedding table has 512 rows; no BERT-family checkpoint we serve has more.
 BERT_MAX_POSITIONS = 512
 
@@ -69,6 +72,11 @@ _PRECISIONS_BY_DEVICE: dict[Device, frozenset[Precision]] = {
     Device.CPU: frozenset({Precision.FP32, Precision.INT8}),
     Device.CUDA: frozenset({Precision.FP32, Precision.FP16}),
 }
+
+
+def default_precision(device: Device) -> Precision:
+    """The precision a model is prepared at when none is asked: fp16 on CUDA, fp32 on CPU."""
+    return Precision.FP16 if device is Device.CUDA else Precision.FP32
 
 
 def check_precision_for_device(device: Device, precision: Precision) -> None:

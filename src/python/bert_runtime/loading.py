@@ -1,0 +1,76 @@
+"""
+From a model source to a ready Engine in one call: prepared into a cache on first use, reused after.
+
+This is what the HTTP service does with MODEL_NAME, here for every caller of the library, so a
+script and a server given the same cache directory share one prepared copy of a model.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+from bert_runtime.config import (
+    DEFAULT_CACHE_DIR,
+    Device,
+    EngineConfig,
+    Precision,
+    default_precision,
+)
+from bert_runtime.errors import ConfigError
+from bert_runtime.manifest import MANIFEST_NAME, read_manifest
+from bert_runtime.serving.engine import Engine
+
+logger = logging.getLogger(__name__)
+
+
+def prepared_dir(
+    source: str | Path,
+    *,
+    cache_dir: str | Path = DEFAULT_CACHE_DIR,
+    device: Device = Device.CPU,
+    precision: Precision | None = None,
+) -> Path:
+    """
+    The prepared directory for `source`: `source` itself when it is one (it has a manifest),
+    else `cache_dir/prepared/<source>-<device>-<precision>`, prepared there on first use.
+
+    `source` is a hub repo id (`org/name[@revision]`) or a local checkpoint directory, as for
+    `prepare`. Later calls check the inputs' hashes and rebuild only when they changed (`prepare`
+    is idempotent). Without `precision`: fp16 on CUDA, fp32 on CPU, or a prepared directory's own.
+    """
+    given = Path(source).expanduser()
+    if (given / MANIFEST_NAME).is_file():
+        prepared_at = read_manifest(given).precision
+        if precision is not None and precision is not prepared_at:
+            raise ConfigError(
+                f"{given} is prepared at {prepared_at.value}, not {precision.value}: ask for "
+                f"{prepared_at.value} (or no precision), or prepare its checkpoint again"
+            )
+        return given
+    # Imported here: a directory prepared elsewhere needs no preparation code at all.
+    from bert_runtime.preparation.prepare import prepare
+
+    chosen = precision or default_precision(device)
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "--", str(source).strip("/"))
+    target = Path(cache_dir).expanduser() / "prepared" / f"{slug}-{device.value}-{chosen.value}"
+    logger.info("preparing %s into %s (checked and kept when already there)", source, target)
+    prepare(str(source), target, device=device, precision=chosen)
+    return target
+
+
+def load_engine(
+    source: str | Path,
+    config: EngineConfig | None = None,
+    *,
+    precision: Precision | None = None,
+    cache_dir: str | Path = DEFAULT_CACHE_DIR,
+) -> Engine:
+    """
+    An Engine on `source` (a hub repo id, a checkpoint directory or a prepared directory), for
+    `config.device`, prepared through `prepared_dir` when needed.
+    """
+    config = config or EngineConfig()
+    model_dir = prepared_dir(source, cache_dir=cache_dir, device=config.device, precision=precision)
+    return Engine(model_dir, config)
