@@ -1,13 +1,14 @@
 """Asyncio dynamic batching: many concurrent single-text submissions become few well-packed batches.
 
-Bounds: max batch size, a token budget counted on the padded shape, a maximum queue delay and a
-bounded queue (full -> `Overloaded`). Batches are built around the oldest waiting item (so nothing
-starves) from the waiting items of the same task whose lengths are closest to it, so padding stays
-small. Inference runs on a worker thread, off the event loop. If a batch fails, its items are
-retried one by one, so one bad item fails only its own future. A failing `on_batch` callback is
-logged and ignored. If the loop ever stops for another reason, every waiting submission fails with
-`ShuttingDown` instead of waiting forever, and `on_stop` tells the owner (who should stop serving).
-`close()` stops intake and drains what is queued.
+Bounds: max batch size, a token budget counted on the padded shape, a maximum queue delay (cut
+short once the next batch is full, by count or by tokens) and a bounded queue (full ->
+`Overloaded`). Batches are built around the oldest waiting item (so nothing starves) from the
+waiting items of the same task whose lengths are closest to it, so padding stays small. Inference
+runs on a worker thread, off the event loop. If a batch fails, its items are retried one by one,
+so one bad item fails only its own future. A failing `on_batch` callback is logged and ignored. If
+the loop ever stops for another reason, every waiting submission fails with `ShuttingDown` instead
+of waiting forever, and `on_stop` tells the owner (who should stop serving). `close()` stops intake
+and drains what is queued.
 """
 
 from __future__ import annotations
@@ -207,7 +208,7 @@ class Batcher:
                 await self._wakeup.wait()
                 continue
             # The live count: texts cancelled since the list was pruned do not fill a batch.
-            while not self._closing and self._waiting < self._config.max_batch_size:
+            while not self._closing and not self._batch_is_full():
                 # The oldest live item sets the deadline: one cancelled while the loop waits
                 # (which wakes it) no longer hurries the others into a smaller batch.
                 oldest = next((i for i in self._pending if not i.future.done()), None)
@@ -238,14 +239,38 @@ class Batcher:
     def _padded(self, longest: int) -> int:
         return padded_length(longest, self._config.pad_to_multiple_of, self._max_positions)
 
+    def _batch_is_full(self) -> bool:
+        """
+        Whether the next batch could take no text that may yet arrive: full by count, or by the
+        token budget (long texts fill it before the count), so waiting could not make it bigger.
+        """
+        if self._waiting >= self._config.max_batch_size:
+            return True
+        live = [item for item in self._pending if not item.future.done()]
+        if not live:
+            return False
+        chosen = self._select(live)
+        longest = max(item.length for item in chosen)
+        return self._padded(longest) * (len(chosen) + 1) > self._config.max_batch_tokens
+
     def _take_batch(self) -> list[_Item]:
-        """
-        The oldest live item plus same-task neighbours by length, within size and token budget.
-        """
+        """The next batch (see _select), out of the queue."""
         live = [item for item in self._pending if not item.future.done()]
         if not live:
             self._pending = []
             return []
+        chosen = self._select(live)
+        for item in chosen:
+            self._stop_waiting(item)
+        taken = set(map(id, chosen))
+        self._pending = [item for item in live if id(item) not in taken]
+        # Longest first is irrelevant to the model; arrival order keeps logs readable.
+        return sorted(chosen, key=lambda item: item.enqueued)
+
+    def _select(self, live: list[_Item]) -> list[_Item]:
+        """
+        The oldest live item plus same-task neighbours by length, within size and token budget.
+        """
         anchor = live[0]
         candidates = sorted(
             (item for item in live if isinstance(item.request, type(anchor.request))),
@@ -275,12 +300,7 @@ class Batcher:
                     break
             if not added:
                 break
-        for item in chosen:
-            self._stop_waiting(item)
-        taken = set(map(id, chosen))
-        self._pending = [item for item in live if id(item) not in taken]
-        # Longest first is irrelevant to the model; arrival order keeps logs readable.
-        return sorted(chosen, key=lambda item: item.enqueued)
+        return chosen
 
     async def _execute(self, batch: list[_Item]) -> None:
         loop = asyncio.get_running_loop()

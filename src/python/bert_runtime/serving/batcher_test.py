@@ -302,6 +302,44 @@ def test_cancelled_submissions_do_not_count_towards_a_full_batch(engine: Engine)
     assert runner.batches == [4]
 
 
+def test_a_batch_full_by_tokens_starts_without_waiting_out_the_delay(engine: Engine) -> None:
+    """
+    Long texts fill the token budget before the count: once no other text could join, the batch
+    runs at once rather than after the queue delay (a minute here, so waiting fails the test).
+    """
+    runner = GatedRunner(engine)
+    long_texts = engine.tokenizer.encode(["word " * 40, "other words " * 20])
+    assert [len(s) for s in long_texts] == [MAX_LENGTH, MAX_LENGTH]
+
+    async def main() -> list[TaskResult]:
+        # Two padded 32-token texts fill 64 tokens; a third text of any length would not fit.
+        config = BatcherConfig(max_batch_size=32, max_batch_tokens=64, max_queue_delay_ms=60_000)
+        async with Batcher(runner, config, max_positions=MAX_LENGTH) as batcher:
+            submitted = [batcher.submit(s, EmbedRequest()) for s in long_texts]
+            return await asyncio.wait_for(asyncio.gather(*submitted), timeout=10)
+
+    assert len(asyncio.run(main())) == 2
+    assert runner.batches == [2]
+
+
+def test_a_batch_with_room_for_a_short_text_still_waits_for_one(engine: Engine) -> None:
+    """One long text leaves room for a short one: the batch waits, and the short text joins it."""
+    runner = GatedRunner(engine)
+    long_text, short_text = engine.tokenizer.encode(["word " * 40, "hi"])
+
+    async def main() -> list[TaskResult]:
+        # 32 + 32 tokens fit the budget of 64; a third row would not, whatever its length.
+        config = BatcherConfig(max_batch_size=32, max_batch_tokens=64, max_queue_delay_ms=1000)
+        async with Batcher(runner, config, max_positions=MAX_LENGTH) as batcher:
+            first = asyncio.ensure_future(batcher.submit(long_text, EmbedRequest()))
+            await asyncio.sleep(0.3)
+            second = asyncio.ensure_future(batcher.submit(short_text, EmbedRequest()))
+            return list(await asyncio.gather(first, second))
+
+    assert len(asyncio.run(main())) == 2
+    assert runner.batches == [2]
+
+
 def test_a_cancelled_oldest_text_does_not_hurry_the_others_into_a_batch(engine: Engine) -> None:
     """
     The queue delay counts from the oldest live text: after the oldest is cancelled, the next
