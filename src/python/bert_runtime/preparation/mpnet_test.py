@@ -22,6 +22,7 @@ from bert_runtime.testutil.models import (
     TESTDATA,
     TINY_MPNET_CLS,
     check_hidden_state_goldens,
+    check_token_id_goldens,
     fixture_engine,
     golden_roberta_texts,
     goldens,
@@ -49,8 +50,7 @@ def test_relative_position_buckets_are_transformers(root: Path) -> None:
 
 def test_tokenizer_ids_match_transformers(root: Path) -> None:
     engine = fixture_engine(prepared_model(root, MLM))
-    for index, ids in enumerate(engine.tokenizer.encode(_texts())):
-        np.testing.assert_array_equal(ids, goldens()[f"mpnet_input_ids/{index}"])
+    check_token_id_goldens(engine, _texts(), "mpnet_input_ids")
 
 
 def test_the_bias_is_cut_to_each_batch_s_length(root: Path) -> None:

@@ -45,6 +45,7 @@ from bert_runtime.testutil.models import (
     check_classification_goldens,
     check_fill_mask_goldens,
     check_hidden_state_goldens,
+    check_token_id_goldens,
     fixture_engine,
     golden_pairs,
     golden_st_texts,
@@ -62,8 +63,7 @@ LAYERS = 2
 
 def test_tokenizer_ids_match_transformers(root: Path) -> None:
     engine = fixture_engine(prepared_model(root, "tiny-bert"))
-    for index, ids in enumerate(engine.tokenizer.encode(golden_texts())):
-        np.testing.assert_array_equal(ids, goldens()[f"input_ids/{index}"])
+    check_token_id_goldens(engine, golden_texts(), "input_ids")
 
 
 def test_fp32_embeddings_match_transformers(root: Path) -> None:

@@ -17,10 +17,10 @@ from bert_runtime.preparation.prepare import prepare
 from bert_runtime.testutil.models import (
     TINY_ROBERTA_CLS,
     check_fill_mask_goldens,
+    check_token_id_goldens,
     fixture_engine,
     golden_roberta_texts,
     golden_token_texts,
-    goldens,
     padded_batch_vectors,
     prepared_model,
     score_rows,
@@ -33,8 +33,7 @@ CLS = "tiny-roberta-cls"
 
 def test_tokenizer_ids_match_transformers(root: Path) -> None:
     engine = fixture_engine(prepared_model(root, MLM))
-    for index, ids in enumerate(engine.tokenizer.encode(golden_roberta_texts())):
-        np.testing.assert_array_equal(ids, goldens()[f"roberta_input_ids/{index}"])
+    check_token_id_goldens(engine, golden_roberta_texts(), "roberta_input_ids")
 
 
 def test_fill_mask_tokens_are_decoded_as_transformers_pipeline_shows_them(root: Path) -> None:

@@ -172,6 +172,13 @@ def score_rows(results: list[Classification]) -> np.ndarray:
     return np.array([list(r.scores.values()) for r in results])
 
 
+def check_token_id_goldens(engine: Engine, texts: list[str], key: str) -> None:
+    """Each of `texts` must tokenize to transformers' ids, goldens.npz's `key/<index>`."""
+    gold = goldens()
+    for index, ids in enumerate(engine.tokenizer.encode(texts)):
+        np.testing.assert_array_equal(ids, gold[f"{key}/{index}"])
+
+
 def check_hidden_state_goldens(engine: Engine, name: str, texts: list[str]) -> None:
     """
     `texts` in one padded batch: each one's first-token and mean vectors must be fixture `name`'s
