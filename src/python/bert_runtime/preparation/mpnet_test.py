@@ -14,13 +14,14 @@ import onnx
 import pytest
 
 from bert_runtime.config import Pooling, Precision
-from bert_runtime.errors import ModelSourceError, UnsupportedModelError
+from bert_runtime.errors import UnsupportedModelError
 from bert_runtime.manifest import MODEL_NAME, read_manifest
 from bert_runtime.preparation.prepare import prepare
 from bert_runtime.preparation.relative_position import relative_position_buckets
 from bert_runtime.testutil.models import (
     TESTDATA,
     TINY_MPNET_CLS,
+    check_fill_mask_goldens,
     check_hidden_state_goldens,
     check_token_id_goldens,
     fixture_engine,
@@ -29,6 +30,7 @@ from bert_runtime.testutil.models import (
     padded_batch_vectors,
     prepared_model,
     with_config,
+    with_vocabulary_files_only,
 )
 
 MLM = "tiny-mpnet-mlm"
@@ -98,12 +100,10 @@ def test_a_bucket_count_transformers_would_not_use_is_refused(tmp_path: Path) ->
         prepare(str(source), tmp_path / "out")
 
 
-def test_a_vocab_txt_without_tokenizer_json_is_refused(tmp_path: Path) -> None:
-    """Built as BERT's, MPNet's vocabulary would get [CLS]/[SEP] framing: refused, not guessed."""
-    source = with_config(tmp_path, TINY_MPNET_CLS)
-    vocab = json.loads((source / "tokenizer.json").read_text())["model"]["vocab"]
-    (source / "vocab.txt").write_text("\n".join(sorted(vocab, key=vocab.get)) + "\n")
-    (source / "tokenizer.json").unlink()
-    with pytest.raises(ModelSourceError, match="model type 'mpnet' needs tokenizer.json"):
-        prepare(str(source), tmp_path / "out")
-    assert not (tmp_path / "out").exists()
+def test_a_checkpoint_with_only_vocab_txt_tokenizes_as_transformers_does(tmp_path: Path) -> None:
+    """MPNet's vocab.txt gets MPNet's framing (<s> ... </s>, <mask> taking the space before it)."""
+    source = with_vocabulary_files_only(with_config(tmp_path, TESTDATA / MLM))
+    prepare(str(source), tmp_path / "out")
+    engine = fixture_engine(tmp_path / "out")
+    check_token_id_goldens(engine, _texts(), "mpnet_input_ids")
+    check_fill_mask_goldens(engine, MLM)

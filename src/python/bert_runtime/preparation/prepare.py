@@ -41,8 +41,8 @@ from bert_runtime.preparation.st_settings import SentenceTransformersSettings, r
 from bert_runtime.preparation.tokenizer_files import write_tokenizer
 
 # Bump when the graph, its conversion or the manifest's reading of the source changes, so caches
-# rebuild (3: the input limit from tokenizer_config.json's model_max_length, Dense layers, prompts).
-BUILDER_VERSION = "3"
+# rebuild (4: tokenizers built from vocab.json + merges.txt, and vocab.txt with its saved settings).
+BUILDER_VERSION = "4"
 # Protobuf's limit: above it ONNX weights must live in an external data file.
 _EXTERNAL_DATA_THRESHOLD = 1_800_000_000
 
@@ -126,6 +126,8 @@ def _build(
 ) -> Manifest:
     config = read_config(files.path(sources.CONFIG_FILE))
     st_settings = read_st_settings(files)
+    # First: a tokenizer that cannot be made fails before the graph is built.
+    write_tokenizer(files, out, model_type=config.model_type, lowercase_input=st_settings.lowercase)
     weights = Weights.load(files.path(sources.WEIGHTS_FILE))
     heads = weights.heads(config)
     logger.info("building %s graph with heads %s", config.architecture, [h.value for h in heads])
@@ -138,7 +140,6 @@ def _build(
     external = model.ByteSize() > _EXTERNAL_DATA_THRESHOLD
     onnx.save(model, model_path, save_as_external_data=external, location=f"{MODEL_NAME}.data")
     shutil.copyfile(files.path(sources.CONFIG_FILE), out / sources.CONFIG_FILE)
-    write_tokenizer(files, out, model_type=config.model_type, lowercase_input=st_settings.lowercase)
 
     outputs = sorted(p.name for p in out.iterdir() if p.is_file())
     manifest = Manifest(

@@ -55,6 +55,7 @@ from bert_runtime.testutil.models import (
     prepared_model,
     sentence_transformers_layout,
     texts_for,
+    with_vocabulary_files_only,
     write_dense,
 )
 
@@ -689,7 +690,7 @@ def test_missing_files_are_all_named_and_nothing_is_written(tmp_path: Path) -> N
     with pytest.raises(MissingModelFilesError) as raised:
         prepare(str(source), tmp_path / "out")
     assert "only pytorch_model.bin found" in str(raised.value)
-    assert "tokenizer.json or vocab.txt" in str(raised.value)
+    assert "tokenizer.json, vocab.txt or vocab.json + merges.txt" in str(raised.value)
     assert not (tmp_path / "out").exists()
 
 
@@ -716,9 +717,7 @@ def test_legacy_gamma_beta_names_and_vocab_txt_only_checkpoints(tmp_path: Path, 
         for name, value in tensors.items()
     }
     save_file(renamed, str(source / "model.safetensors"))
-    vocab = json.loads((source / "tokenizer.json").read_text())["model"]["vocab"]
-    (source / "vocab.txt").write_text("\n".join(sorted(vocab, key=vocab.get)) + "\n")
-    (source / "tokenizer.json").unlink()
+    with_vocabulary_files_only(source)
 
     prepare(str(source), tmp_path / "out")
     legacy = fixture_engine(tmp_path / "out")

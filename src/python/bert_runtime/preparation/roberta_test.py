@@ -16,6 +16,7 @@ from bert_runtime.manifest import read_manifest
 from bert_runtime.preparation.prepare import prepare
 from bert_runtime.testutil.models import (
     TINY_ROBERTA_CLS,
+    TINY_ROBERTA_MLM,
     check_fill_mask_goldens,
     check_token_id_goldens,
     fixture_engine,
@@ -25,6 +26,7 @@ from bert_runtime.testutil.models import (
     prepared_model,
     score_rows,
     with_config,
+    with_vocabulary_files_only,
 )
 
 MLM = "tiny-roberta-mlm"
@@ -34,6 +36,17 @@ CLS = "tiny-roberta-cls"
 def test_tokenizer_ids_match_transformers(root: Path) -> None:
     engine = fixture_engine(prepared_model(root, MLM))
     check_token_id_goldens(engine, golden_roberta_texts(), "roberta_input_ids")
+
+
+def test_a_checkpoint_with_only_vocab_json_and_merges_tokenizes_as_transformers_does(
+    tmp_path: Path,
+) -> None:
+    """Byte-level BPE rebuilt from the older files: the same ids, masks and fill-mask answers."""
+    source = with_vocabulary_files_only(with_config(tmp_path, TINY_ROBERTA_MLM))
+    prepare(str(source), tmp_path / "out")
+    engine = fixture_engine(tmp_path / "out")
+    check_token_id_goldens(engine, golden_roberta_texts(), "roberta_input_ids")
+    check_fill_mask_goldens(engine, MLM)
 
 
 def test_fill_mask_tokens_are_decoded_as_transformers_pipeline_shows_them(root: Path) -> None:

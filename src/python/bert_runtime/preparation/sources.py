@@ -16,9 +16,12 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 # PyTorch's pickled weights: never loaded (unpickling runs code), only noticed to explain an error.
 PICKLED_WEIGHTS_FILE = "pytorch_model.bin"
-# One of these makes a tokenizer; tokenizer.json (the fast tokenizer) is preferred.
-TOKENIZER_FILES = (TOKENIZER_NAME, "vocab.txt")
-OPTIONAL_FILES = (TOKENIZER_CONFIG_NAME, "special_tokens_map.json")
+# A tokenizer is made from tokenizer.json (the fast tokenizer: preferred), or from one of the
+# older vocabularies: vocab.txt (WordPiece), or vocab.json + merges.txt (byte-level BPE).
+TOKENIZER_FILES = (TOKENIZER_NAME, "vocab.txt", "vocab.json", "merges.txt")
+_TOKENIZER_CHOICES = ((TOKENIZER_NAME,), ("vocab.txt",), ("vocab.json", "merges.txt"))
+SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
+OPTIONAL_FILES = (TOKENIZER_CONFIG_NAME, SPECIAL_TOKENS_MAP_FILE)
 # A sentence-transformers model's module list, pooling settings and input length (its defaults).
 MODULES_FILE = "modules.json"
 POOLING_CONFIG_FILE = "1_Pooling/config.json"
@@ -94,8 +97,9 @@ def check_complete(files: SourceFiles) -> None:
     """Raise MissingModelFilesError naming every file preparation needs but the source lacks."""
     present = set(files.present())
     missing = [name for name in (CONFIG_FILE, WEIGHTS_FILE) if name not in present]
-    if not present.intersection(TOKENIZER_FILES):
-        missing.append(" or ".join(TOKENIZER_FILES))
+    if not any(present.issuperset(choice) for choice in _TOKENIZER_CHOICES):
+        choices = [" + ".join(choice) for choice in _TOKENIZER_CHOICES]
+        missing.append(f"{', '.join(choices[:-1])} or {choices[-1]}")
     if WEIGHTS_FILE in missing and (files.root / PICKLED_WEIGHTS_FILE).is_file():
         missing[missing.index(WEIGHTS_FILE)] = pickled_weights_note(WEIGHTS_FILE)
     elif WEIGHTS_FILE in missing and files.revision is not None:

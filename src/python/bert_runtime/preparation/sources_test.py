@@ -184,7 +184,10 @@ def test_incomplete_local_directory_names_every_missing_file(tmp_path: Path) -> 
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(MissingModelFilesError) as raised:
         sources.fetch(str(tmp_path))
-    assert raised.value.missing == ["model.safetensors", "tokenizer.json or vocab.txt"]
+    assert raised.value.missing == [
+        "model.safetensors",
+        "tokenizer.json, vocab.txt or vocab.json + merges.txt",
+    ]
 
 
 def test_repo_id_and_revision_are_split() -> None:

@@ -158,6 +158,25 @@ def with_config(root: Path, source: Path, **changes: object) -> Path:
     return copy
 
 
+def with_vocabulary_files_only(checkpoint: Path) -> Path:
+    """
+    Turn checkpoint directory `checkpoint` into one saved before tokenizer.json: its tokenizer's
+    vocabulary written as vocab.txt (WordPiece) or vocab.json + merges.txt (BPE), tokenizer.json
+    removed. Returns `checkpoint`.
+    """
+    model = json.loads((checkpoint / "tokenizer.json").read_text())["model"]
+    vocab: dict[str, int] = model["vocab"]
+    if model["type"] == "BPE":
+        (checkpoint / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False))
+        merges = "".join(f"{left} {right}\n" for left, right in model["merges"])
+        (checkpoint / "merges.txt").write_text(f"#version: 0.2\n{merges}")
+    else:
+        in_id_order = sorted(vocab, key=lambda token: vocab[token])
+        (checkpoint / "vocab.txt").write_text("\n".join(in_id_order) + "\n")
+    (checkpoint / "tokenizer.json").unlink()
+    return checkpoint
+
+
 def padded_batch_vectors(engine: Engine, texts: list[str], pooling: Pooling) -> list[np.ndarray]:
     """Every text's unnormalized vector from one padded batch: padding sits beside the shorter."""
     from bert_runtime.serving.tasks import Embedding, EmbedRequest
