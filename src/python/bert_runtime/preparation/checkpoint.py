@@ -4,17 +4,19 @@ Read a BERT-family checkpoint (config.json + safetensors) into typed, framework-
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from safetensors import SafetensorError
 from safetensors.numpy import load_file
 
-from bert_runtime.errors import MissingModelFilesError, UnsupportedModelError
+from bert_runtime.errors import MissingModelFilesError, ModelSourceError, UnsupportedModelError
+from bert_runtime.manifest import read_json
 from bert_runtime.preparation.relative_position import BUCKETS as RELATIVE_BUCKETS
 
 # Architectures whose weights we can turn into a graph, by model_type. RoBERTa (and XLM-R, the
@@ -151,7 +153,7 @@ class BertConfig:
 
 def read_config(path: Path) -> BertConfig:
     """Parse config.json, refusing what the graph builder cannot reproduce exactly."""
-    raw = json.loads(path.read_text())
+    raw: dict[str, Any] = dict(read_json(path))
     model_type = raw.get("model_type")
     if model_type == DISTILBERT:
         raw = _as_bert_fields(raw)
@@ -182,28 +184,33 @@ def read_config(path: Path) -> BertConfig:
         )
     if raw.get("is_decoder") or raw.get("add_cross_attention"):
         raise UnsupportedModelError(f"{path}: decoder models are not supported")
-    config = BertConfig(
-        architecture=architecture,
-        vocab_size=int(raw["vocab_size"]),
-        hidden_size=int(raw["hidden_size"]),
-        num_hidden_layers=int(raw["num_hidden_layers"]),
-        num_attention_heads=int(raw["num_attention_heads"]),
-        intermediate_size=int(raw["intermediate_size"]),
-        max_position_embeddings=int(raw["max_position_embeddings"]),
-        # DistilBERT and MPNet have no token types (the graph gives them a table of zeros).
-        type_vocab_size=(
-            0 if model_type in _WITHOUT_TOKEN_TYPES else int(raw.get("type_vocab_size", 2))
-        ),
-        layer_norm_eps=float(raw.get("layer_norm_eps", 1e-12)),
-        id2label={int(k): str(v) for k, v in (raw.get("id2label") or {}).items()},
-        problem_type=raw.get("problem_type"),
-        model_type=model_type,
-        position_offset=(
-            _position_offset(raw, path) if model_type in _POSITIONS_PAST_PADDING else 0
-        ),
-        relative_attention_buckets=_relative_buckets(raw, path) if model_type == MPNET else 0,
-        embedding_size=int(raw.get("embedding_size") or 0),
-    )
+    try:
+        config = BertConfig(
+            architecture=architecture,
+            vocab_size=int(raw["vocab_size"]),
+            hidden_size=int(raw["hidden_size"]),
+            num_hidden_layers=int(raw["num_hidden_layers"]),
+            num_attention_heads=int(raw["num_attention_heads"]),
+            intermediate_size=int(raw["intermediate_size"]),
+            max_position_embeddings=int(raw["max_position_embeddings"]),
+            # DistilBERT and MPNet have no token types (the graph gives them a table of zeros).
+            type_vocab_size=(
+                0 if model_type in _WITHOUT_TOKEN_TYPES else int(raw.get("type_vocab_size", 2))
+            ),
+            layer_norm_eps=float(raw.get("layer_norm_eps", 1e-12)),
+            id2label={int(k): str(v) for k, v in (raw.get("id2label") or {}).items()},
+            problem_type=raw.get("problem_type"),
+            model_type=model_type,
+            position_offset=(
+                _position_offset(raw, path) if model_type in _POSITIONS_PAST_PADDING else 0
+            ),
+            relative_attention_buckets=_relative_buckets(raw, path) if model_type == MPNET else 0,
+            embedding_size=int(raw.get("embedding_size") or 0),
+        )
+    except KeyError as error:
+        raise ModelSourceError(f"{path} has no {error.args[0]!r}") from error
+    except (TypeError, ValueError, AttributeError) as error:
+        raise ModelSourceError(f"{path} has a value of the wrong type: {error}") from error
     if config.hidden_size % config.num_attention_heads:
         raise UnsupportedModelError(
             f"{path}: hidden_size {config.hidden_size} is not divisible by "
@@ -243,6 +250,14 @@ def _position_offset(raw: dict[str, object], path: Path) -> int:
     return pad_token_id + 1
 
 
+def read_safetensors(path: Path) -> dict[str, np.ndarray]:
+    """A safetensors file's tensors; a truncated or foreign file is named in a ModelSourceError."""
+    try:
+        return load_file(str(path))
+    except SafetensorError as error:
+        raise ModelSourceError(f"{path} is not a readable safetensors file: {error}") from error
+
+
 class Weights:
     """Named tensors of a checkpoint, found under either naming convention.
 
@@ -259,7 +274,7 @@ class Weights:
 
     @classmethod
     def load(cls, path: Path) -> Weights:
-        return cls(load_file(str(path)))
+        return cls(read_safetensors(path))
 
     def has(self, name: str) -> bool:
         return any(candidate in self._tensors for candidate in _candidates(name))

@@ -694,6 +694,64 @@ def test_missing_files_are_all_named_and_nothing_is_written(tmp_path: Path) -> N
     assert not (tmp_path / "out").exists()
 
 
+_NO_HIDDEN_SIZE = {
+    k: v
+    for k, v in json.loads((TINY_BERT / "config.json").read_text()).items()
+    if k != "hidden_size"
+}
+
+
+@pytest.mark.parametrize(
+    ("checkpoint", "name", "content", "said"),
+    [
+        (TINY_BERT, "config.json", b'{"model_type": "bert",', "config.json is not valid JSON"),
+        (TINY_BERT, "config.json", b"\xff\xfe", "config.json is not valid JSON"),
+        (TINY_BERT, "config.json", b"[1, 2]", "config.json is not a JSON object"),
+        (TINY_BERT, "config.json", json.dumps(_NO_HIDDEN_SIZE).encode(), "has no 'hidden_size'"),
+        (TINY_BERT, "tokenizer_config.json", b"[1", "tokenizer_config.json is not valid JSON"),
+        (TINY_BERT, "tokenizer.json", b'{"x": 1}', "is not a readable tokenizer.json"),
+        (TINY_BERT, "model.safetensors", b"\0" * 64, "is not a readable safetensors file"),
+        (TINY_ST, "modules.json", b"[{", "modules.json is not valid JSON"),
+    ],
+    ids=[
+        "truncated",
+        "not-utf8",
+        "not-object",
+        "no-hidden-size",
+        "tokenizer-config",
+        "tokenizer",
+        "weights",
+        "modules",
+    ],
+)
+def test_an_unreadable_file_is_named_and_nothing_is_written(
+    tmp_path: Path, checkpoint: Path, name: str, content: bytes, said: str
+) -> None:
+    """A damaged download gives an error naming the file, not a traceback from a parser."""
+    source = tmp_path / "source"
+    shutil.copytree(checkpoint, source)
+    (source / name).write_bytes(content)
+    with pytest.raises(ModelSourceError, match=re.escape(said)) as raised:
+        prepare(str(source), tmp_path / "out")
+    assert str(source / name) in str(raised.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_damaged_manifest_asks_for_the_model_to_be_prepared_again(
+    tmp_path: Path, root: Path
+) -> None:
+    prepared = tmp_path / "prepared"
+    shutil.copytree(prepared_model(root), prepared)
+    manifest = json.loads((prepared / "manifest.json").read_text())
+    del manifest["vocab_size"]
+    (prepared / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelSourceError, match="manifest this version can read .*again"):
+        read_manifest(prepared)
+    (prepared / "manifest.json").write_text("{")
+    with pytest.raises(ModelSourceError, match="JSONDecodeError"):
+        read_manifest(prepared)
+
+
 def test_unsupported_architecture_is_named(tmp_path: Path) -> None:
     source = tmp_path / "source"
     shutil.copytree(TINY_BERT, source)

@@ -16,15 +16,14 @@ the one the library applies when a caller names none.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 import numpy as np
-from safetensors.numpy import load_file
 
 from bert_runtime.config import Pooling
 from bert_runtime.errors import MissingModelFilesError, ModelSourceError, UnsupportedModelError
-from bert_runtime.manifest import read_json
+from bert_runtime.manifest import parse_json, read_json
+from bert_runtime.preparation.checkpoint import read_safetensors
 from bert_runtime.preparation.sources import (
     MODULES_FILE,
     PICKLED_WEIGHTS_FILE,
@@ -93,7 +92,7 @@ def _read_modules(files: SourceFiles) -> tuple[Pooling, bool, tuple[DenseLayer, 
     """
     if MODULES_FILE not in files.present():
         return Pooling.MEAN, True, (), True
-    modules = json.loads(files.path(MODULES_FILE).read_text())
+    modules = parse_json(files.path(MODULES_FILE))
     if not isinstance(modules, list) or not all(
         isinstance(m, dict) and isinstance(m.get("type"), str) for m in modules
     ):
@@ -167,7 +166,7 @@ def _read_dense(files: SourceFiles, folder: str) -> DenseLayer:
             f"{settings.get('activation_function')!r} is not one bert_runtime applies "
             f"({', '.join(_DENSE_ACTIVATIONS)})"
         )
-    tensors = load_file(str(files.path(weights_name)))
+    tensors = read_safetensors(files.path(weights_name))
     if "linear.weight" not in tensors:
         raise ModelSourceError(f"{files.source}: {weights_name} has no linear.weight")
     weight = np.ascontiguousarray(tensors["linear.weight"], dtype=np.float32)

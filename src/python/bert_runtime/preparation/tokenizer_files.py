@@ -8,7 +8,12 @@ from pathlib import Path
 from tokenizers import Tokenizer, normalizers
 
 from bert_runtime.errors import ModelSourceError
-from bert_runtime.manifest import TOKENIZER_CONFIG_NAME, TOKENIZER_NAME, read_json
+from bert_runtime.manifest import (
+    TOKENIZER_CONFIG_NAME,
+    TOKENIZER_NAME,
+    read_json,
+    read_tokenizer,
+)
 from bert_runtime.preparation import sources
 from bert_runtime.preparation.vocabulary_tokenizers import VOCABULARY_FORMATS, TokenizerSettings
 
@@ -26,11 +31,12 @@ def write_tokenizer(
     if files.path(TOKENIZER_CONFIG_NAME).is_file():
         shutil.copyfile(files.path(TOKENIZER_CONFIG_NAME), out / TOKENIZER_CONFIG_NAME)
     if files.path(TOKENIZER_NAME).is_file():
+        # Read first: a damaged file fails here, named as the source's, not at serving time.
+        tokenizer = read_tokenizer(files.path(TOKENIZER_NAME))
         shutil.copyfile(files.path(TOKENIZER_NAME), out / TOKENIZER_NAME)
     else:
-        _build_from_vocabulary(files, model_type, settings).save(str(out / TOKENIZER_NAME))
-    # Fail here, not at serving time, if the file is unreadable.
-    tokenizer = Tokenizer.from_file(str(out / TOKENIZER_NAME))
+        tokenizer = _build_from_vocabulary(files, model_type, settings)
+        tokenizer.save(str(out / TOKENIZER_NAME))
     if lowercase_input:
         steps = [normalizers.Lowercase()]
         if tokenizer.normalizer is not None:

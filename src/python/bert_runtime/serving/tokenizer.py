@@ -14,7 +14,12 @@ from tokenizers import Tokenizer
 
 from bert_runtime.config import Truncation, TruncationPolicy, TruncationSide
 from bert_runtime.errors import InputError, InputTooLongError, ModelSourceError
-from bert_runtime.manifest import TOKENIZER_CONFIG_NAME, TOKENIZER_NAME, read_json
+from bert_runtime.manifest import (
+    TOKENIZER_CONFIG_NAME,
+    TOKENIZER_NAME,
+    read_json,
+    read_tokenizer,
+)
 
 
 @dataclass(frozen=True)
@@ -106,7 +111,7 @@ class TextTokenizer:
         path = model_dir / TOKENIZER_NAME
         if not path.is_file():
             raise ModelSourceError(f"{model_dir} has no {TOKENIZER_NAME}")
-        tokenizer = Tokenizer.from_file(str(path))
+        tokenizer = read_tokenizer(path)
         return cls(tokenizer, max_length, truncation, _special_tokens(model_dir))
 
     def _token_id(self, token: str) -> int | None:
