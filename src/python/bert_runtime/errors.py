@@ -30,6 +30,17 @@ class MissingModelFilesError(ModelSourceError):
         )
 
 
+class MissingTensorsError(ModelSourceError):
+    """A checkpoint's weights lack tensors its config.json calls for; `missing` names them."""
+
+    def __init__(self, weights: str, missing: list[str]) -> None:
+        self.weights = weights
+        self.missing = sorted(missing)
+        super().__init__(
+            f"{weights} lacks tensors that config.json calls for: {', '.join(self.missing)}"
+        )
+
+
 class UnsupportedModelError(BertRuntimeError):
     """The model's architecture or configuration is not one the graph builder supports."""
 

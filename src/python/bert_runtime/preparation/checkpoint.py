@@ -15,7 +15,11 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load_file
 
-from bert_runtime.errors import MissingModelFilesError, ModelSourceError, UnsupportedModelError
+from bert_runtime.errors import (
+    MissingTensorsError,
+    ModelSourceError,
+    UnsupportedModelError,
+)
 from bert_runtime.manifest import read_json
 from bert_runtime.preparation.relative_position import BUCKETS as RELATIVE_BUCKETS
 
@@ -125,10 +129,6 @@ class BertConfig:
     relative_attention_buckets: int = 0
     # Width of the embeddings (ELECTRA's may be narrower than hidden_size); 0: hidden_size.
     embedding_size: int = 0
-
-    @property
-    def head_size(self) -> int:
-        return self.hidden_size // self.num_attention_heads
 
     @property
     def max_positions(self) -> int:
@@ -269,21 +269,63 @@ class Weights:
     graph builder serves them all.
     """
 
-    def __init__(self, tensors: Mapping[str, np.ndarray]) -> None:
+    def __init__(self, tensors: Mapping[str, np.ndarray], source: str = "the weights") -> None:
         self._tensors = {_bert_name(_modern_name(k)): v for k, v in tensors.items()}
+        # The file the tensors came from, for error messages.
+        self.source = source
 
     @classmethod
     def load(cls, path: Path) -> Weights:
-        return cls(read_safetensors(path))
+        return cls(read_safetensors(path), str(path))
 
     def has(self, name: str) -> bool:
-        return any(candidate in self._tensors for candidate in _candidates(name))
+        return self._find(name) is not None
 
     def get(self, name: str) -> np.ndarray:
+        found = self._find(name)
+        if found is None:
+            raise MissingTensorsError(self.source, [name])
+        return np.ascontiguousarray(found, dtype=np.float32)
+
+    def check_shapes(self, config: BertConfig) -> None:
+        """
+        The tensors that fix the model's sizes must have the sizes config.json states: otherwise
+        the manifest would misstate the model's width, or ONNX Runtime would fail deep inside.
+        Extra layers are allowed (transformers, too, loads only the first num_hidden_layers).
+        """
+        hidden = config.hidden_size
+        expected = {
+            "embeddings.word_embeddings.weight": (
+                (config.vocab_size, config.embedding_width),
+                "vocab_size x " + ("embedding_size" if config.embedding_size else "hidden_size"),
+            )
+        }
+        for layer in range(config.num_hidden_layers):
+            p = f"encoder.layer.{layer}"
+            expected[f"{p}.attention.self.query.weight"] = (
+                (hidden, hidden),
+                "hidden_size x hidden_size",
+            )
+            expected[f"{p}.intermediate.dense.weight"] = (
+                (config.intermediate_size, hidden),
+                "intermediate_size x hidden_size",
+            )
+        missing = [name for name in expected if self._find(name) is None]
+        if missing:
+            raise MissingTensorsError(self.source, missing)
+        for name, (shape, meaning) in expected.items():
+            found = self._find(name)
+            if found is not None and found.shape != shape:
+                raise ModelSourceError(
+                    f"{self.source}: tensor {name} is {list(found.shape)}, but config.json says "
+                    f"{list(shape)} ({meaning})"
+                )
+
+    def _find(self, name: str) -> np.ndarray | None:
         for candidate in _candidates(name):
             if candidate in self._tensors:
-                return np.ascontiguousarray(self._tensors[candidate], dtype=np.float32)
-        raise MissingModelFilesError("weights", [name])
+                return self._tensors[candidate]
+        return None
 
     def heads(self, config: BertConfig) -> list[Head]:
         """Task heads whose weights are present."""

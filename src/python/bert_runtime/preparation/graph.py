@@ -31,7 +31,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from bert_runtime.errors import MissingModelFilesError, ModelSourceError
+from bert_runtime.errors import MissingTensorsError, ModelSourceError
 from bert_runtime.preparation.checkpoint import BertConfig, Head, Weights
 from bert_runtime.preparation.relative_position import bias_by_distance
 from bert_runtime.preparation.st_settings import DenseLayer
@@ -251,7 +251,7 @@ def _classifier(
         (activated,) = g.op(op_type, [dense], "classifier_activation", domain=domain)
         return g.linear(activated, weights, head.output, "classifier")
     if pooled is None:
-        raise MissingModelFilesError("weights", ["pooler.dense.weight"])
+        raise MissingTensorsError(weights.source, ["pooler.dense.weight"])
     return g.linear(pooled, weights, config.classifier_output, "classifier")
 
 

@@ -129,6 +129,7 @@ def _build(
     # First: a tokenizer that cannot be made fails before the graph is built.
     write_tokenizer(files, out, model_type=config.model_type, lowercase_input=st_settings.lowercase)
     weights = Weights.load(files.path(sources.WEIGHTS_FILE))
+    weights.check_shapes(config)
     heads = weights.heads(config)
     logger.info("building %s graph with heads %s", config.architecture, [h.value for h in heads])
     graph = build_graph(config, weights, heads, st_settings.dense)

@@ -24,6 +24,7 @@ from bert_runtime.errors import (
     ConfigError,
     InputError,
     MissingModelFilesError,
+    MissingTensorsError,
     ModelSourceError,
     UnsupportedModelError,
 )
@@ -41,6 +42,7 @@ from bert_runtime.testutil.models import (
     TANH,
     TESTDATA,
     TINY_BERT,
+    TINY_ELECTRA_MLM,
     TINY_ST,
     check_classification_goldens,
     check_fill_mask_goldens,
@@ -55,6 +57,7 @@ from bert_runtime.testutil.models import (
     prepared_model,
     sentence_transformers_layout,
     texts_for,
+    with_config,
     with_vocabulary_files_only,
     write_dense,
 )
@@ -750,6 +753,57 @@ def test_a_damaged_manifest_asks_for_the_model_to_be_prepared_again(
     (prepared / "manifest.json").write_text("{")
     with pytest.raises(ModelSourceError, match="JSONDecodeError"):
         read_manifest(prepared)
+
+
+@pytest.mark.parametrize(
+    ("checkpoint", "changes", "said"),
+    [
+        (
+            TINY_BERT,
+            {"hidden_size": 64},
+            "embeddings.word_embeddings.weight is [91, 32], but config.json says [91, 64] "
+            "(vocab_size x hidden_size)",
+        ),
+        (TINY_BERT, {"vocab_size": 200}, "is [91, 32], but config.json says [200, 32]"),
+        (
+            TINY_BERT,
+            {"intermediate_size": 128},
+            "encoder.layer.0.intermediate.dense.weight is [64, 32], but config.json says "
+            "[128, 32] (intermediate_size x hidden_size)",
+        ),
+        (
+            TINY_ELECTRA_MLM,
+            {"embedding_size": 24},
+            "is [91, 16], but config.json says [91, 24] (vocab_size x embedding_size)",
+        ),
+    ],
+    ids=["hidden_size", "vocab_size", "intermediate_size", "electra-embedding_size"],
+)
+def test_a_config_that_misstates_the_weights_sizes_is_refused(
+    tmp_path: Path, checkpoint: Path, changes: dict[str, object], said: str
+) -> None:
+    """Built anyway, the model would run at the weights' width and the manifest state another."""
+    source = with_config(tmp_path, checkpoint, **changes)
+    with pytest.raises(ModelSourceError, match=re.escape(said)) as raised:
+        prepare(str(source), tmp_path / "out")
+    assert str(source / "model.safetensors") in str(raised.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_layers_the_weights_lack_are_named_and_extra_ones_are_left_out(tmp_path: Path) -> None:
+    more = with_config(tmp_path / "more", TINY_BERT, num_hidden_layers=3)
+    with pytest.raises(MissingTensorsError) as raised:
+        prepare(str(more), tmp_path / "out")
+    assert raised.value.missing == [
+        "encoder.layer.2.attention.self.query.weight",
+        "encoder.layer.2.intermediate.dense.weight",
+    ]
+    # As transformers does, a config with fewer layers than the weights uses the first ones.
+    fewer = with_config(tmp_path / "fewer", TINY_BERT, num_hidden_layers=1)
+    prepare(str(fewer), tmp_path / "out")
+    names = {node.name for node in onnx.load(tmp_path / "out" / MODEL_NAME).graph.node}
+    assert any(name.startswith("l0_") for name in names)
+    assert not any(name.startswith("l1_") for name in names)
 
 
 def test_unsupported_architecture_is_named(tmp_path: Path) -> None:
