@@ -16,13 +16,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tokenizers import Tokenizer
 
 from bert_runtime.config import Pooling
 from bert_runtime.errors import MissingModelFilesError, ModelSourceError
 from bert_runtime.manifest import read_manifest
 from bert_runtime.preparation import sources
 from bert_runtime.testutil.fake_hub import commit_of, serve_hub, url_of
-from bert_runtime.testutil.models import TINY_BERT, write_dense
+from bert_runtime.testutil.models import (
+    TINY_BERT,
+    TINY_ROBERTA_MLM,
+    golden_roberta_texts,
+    with_vocabulary_files_only,
+    write_dense,
+)
 
 REPO = "google-bert/tiny-bert"
 
@@ -103,6 +110,34 @@ def test_a_sentence_transformers_repos_settings_are_downloaded_with_it(
     assert manifest.prompts == {"query": "query: "}
     assert manifest.embedding_size == 16
     assert {"1_Pooling/config.json", "sentence_bert_config.json"} <= set(manifest.input_sha256)
+
+
+def test_a_hub_repo_with_only_older_tokenizer_files_is_downloaded_and_prepared(
+    tmp_path: Path,
+) -> None:
+    """A RoBERTa repo saved before tokenizer.json: vocab.json, merges.txt, special_tokens_map."""
+    repo = "FacebookAI/tiny-roberta-legacy"
+    repo_dir = tmp_path / "hub" / repo
+    shutil.copytree(TINY_ROBERTA_MLM, repo_dir)
+    with_vocabulary_files_only(repo_dir)
+    (repo_dir / "tokenizer_config.json").unlink()
+    mask = {"content": "<mask>", "lstrip": True, "rstrip": False}
+    (repo_dir / "special_tokens_map.json").write_text(json.dumps({"mask_token": mask}))
+    out = tmp_path / "out"
+    with serve_hub(tmp_path / "hub") as server:
+        done = _prepare(
+            [repo, "--out", str(out), "--cache-dir", str(tmp_path / "cache")],
+            HF_ENDPOINT=url_of(server),
+        )
+    assert done.returncode == 0, done.stderr
+    for name in ("vocab.json", "merges.txt", "special_tokens_map.json"):
+        assert any(r.endswith(f"/{name}") for r in server.requests), name
+    prepared = Tokenizer.from_file(str(out / "tokenizer.json"))
+    original = Tokenizer.from_file(str(TINY_ROBERTA_MLM / "tokenizer.json"))
+    texts = golden_roberta_texts()
+    assert [e.ids for e in prepared.encode_batch(texts)] == [
+        e.ids for e in original.encode_batch(texts)
+    ]
 
 
 def test_a_hub_repo_without_safetensors_says_where_a_conversion_may_be(
