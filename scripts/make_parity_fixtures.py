@@ -7,7 +7,7 @@ resolves never contain):
     /tmp/parity/bin/pip install torch==2.13.0 transformers 'sentence-transformers>=6'
     /tmp/parity/bin/python scripts/make_parity_fixtures.py src/python/bert_runtime/testdata
 
-It writes thirteen checkpoints in Hugging Face layout (config.json, model.safetensors, tokenizer
+It writes fifteen checkpoints in Hugging Face layout (config.json, model.safetensors, tokenizer
 files), each well under 1 MB, and `goldens.npz` with Hugging Face's outputs for fixed texts, each
 text run alone (no padding). Deterministic: a fixed seed, so rerunning it reproduces the same files
 (a checkpoint added later is made after the others, so theirs do not change).
@@ -34,6 +34,10 @@ position buckets for distances -600..600.
 tiny-electra-mlm (a generator whose 16-wide embeddings are projected to its 32-wide layers) and
 tiny-electra-cls (ELECTRA's classifier: dense + gelu + out_proj on the first token) are ELECTRA
 models with the BERT fixtures' tokenizer.
+tiny-modernbert-mlm and tiny-modernbert-cls are ModernBERT models (pre-norm, rotary positions with
+a global and a local base, GeGLU, a global layer then two sliding-window ones, no biases; the
+classifier mean-pools) with the BERT fixtures' tokenizer; their goldens include a text of all 64
+positions.
 """
 
 from __future__ import annotations
@@ -61,6 +65,9 @@ from transformers import (
     ElectraForMaskedLM,
     ElectraForSequenceClassification,
     ElectraTokenizerFast,
+    ModernBertConfig,
+    ModernBertForMaskedLM,
+    ModernBertForSequenceClassification,
     MPNetConfig,
     MPNetForMaskedLM,
     MPNetForSequenceClassification,
@@ -368,6 +375,46 @@ def mlm_and_classifier_goldens(
                 goldens[f"{name}/pair_probabilities/{i}"] = torch.softmax(logits, -1).numpy()
     return goldens
 
+def masked_lm_goldens(
+    name: str,
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerFast,
+    texts: list[str],
+    ids_key: str,
+) -> dict[str, np.ndarray]:
+    """A masked LM's ids, last hidden states and masks for `texts`, the last of all 64 positions."""
+    goldens: dict[str, np.ndarray] = {}
+    for i, text in enumerate(texts):
+        encoded = tokenizer(text, return_tensors="pt", truncation=True, return_token_type_ids=False)
+        goldens[f"{ids_key}/{i}"] = encoded["input_ids"][0].numpy()
+        with torch.no_grad():
+            output = model(**encoded, output_hidden_states=True)
+        goldens[f"{name}/last_hidden_state/{i}"] = output.hidden_states[-1][0].numpy()
+        goldens.update(
+            mask_goldens(name, i, encoded["input_ids"][0], output.logits[0], tokenizer.mask_token_id)
+        )
+    assert len(goldens[f"{ids_key}/{len(texts) - 1}"]) == 64
+    return goldens
+
+
+def classifier_goldens(
+    name: str, classifier: torch.nn.Module, tokenizer: PreTrainedTokenizerFast, texts: list[str]
+) -> dict[str, np.ndarray]:
+    """An MPNet or ModernBERT classifier's probabilities for `texts` and for the golden pairs."""
+    inputs: list[tuple[str, tuple[str, ...]]] = [
+        (f"probabilities/{i}", (text,)) for i, text in enumerate(texts)
+    ]
+    inputs += [(f"pair_probabilities/{i}", pair) for i, pair in enumerate(PAIRS)]
+    goldens: dict[str, np.ndarray] = {}
+    for key, pair in inputs:
+        # Neither family takes token types (BERT's tokenizer would make them for ModernBERT).
+        encoded = tokenizer(*pair, return_tensors="pt", return_token_type_ids=False)
+        with torch.no_grad():
+            logits = classifier(**encoded).logits[0]
+        goldens[f"{name}/{key}"] = torch.softmax(logits, -1).numpy()
+    return goldens
+
+
 MPNET_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "[UNK]", "<mask>"]
 # Long enough to fill all 64 positions, so relative distances reach 63.
 MPNET_LONG_TEXT = " ".join(["the quick brown fox jumps over the lazy dog"] * 8)
@@ -396,16 +443,7 @@ def mpnet_models(root: Path) -> tuple[dict[str, np.ndarray], dict[str, object]]:
     tokenizer = save_mpnet_tokenizer(root / name)
     mlm = MPNetForMaskedLM(MPNetConfig(vocab_size=len(tokenizer), **sizes)).eval()
     mlm.save_pretrained(root / name, safe_serialization=True)
-    for i, text in enumerate(texts):
-        encoded = tokenizer(text, return_tensors="pt", truncation=True)
-        goldens[f"mpnet_input_ids/{i}"] = encoded["input_ids"][0].numpy()
-        with torch.no_grad():
-            output = mlm(**encoded, output_hidden_states=True)
-        goldens[f"{name}/last_hidden_state/{i}"] = output.hidden_states[-1][0].numpy()
-        goldens.update(
-            mask_goldens(name, i, encoded["input_ids"][0], output.logits[0], tokenizer.mask_token_id)
-        )
-    assert len(goldens[f"mpnet_input_ids/{len(texts) - 1}"]) == 64
+    goldens.update(masked_lm_goldens(name, mlm, tokenizer, texts, "mpnet_input_ids"))
 
     name = "tiny-mpnet-cls"
     tokenizer = save_mpnet_tokenizer(root / name)
@@ -414,14 +452,7 @@ def mpnet_models(root: Path) -> tuple[dict[str, np.ndarray], dict[str, object]]:
         MPNetConfig(vocab_size=len(tokenizer), num_labels=3, **labels, **sizes)
     ).eval()
     classifier.save_pretrained(root / name, safe_serialization=True)
-    inputs: list[tuple[str, tuple[str, ...]]] = [
-        (f"probabilities/{i}", (text,)) for i, text in enumerate(ROBERTA_TEXTS)
-    ]
-    inputs += [(f"pair_probabilities/{i}", pair) for i, pair in enumerate(PAIRS)]
-    for key, pair in inputs:
-        with torch.no_grad():
-            logits = classifier(**tokenizer(*pair, return_tensors="pt")).logits[0]
-        goldens[f"{name}/{key}"] = torch.softmax(logits, -1).numpy()
+    goldens.update(classifier_goldens(name, classifier, tokenizer, ROBERTA_TEXTS))
     return goldens, {"mpnet_long_text": MPNET_LONG_TEXT}
 
 
@@ -440,6 +471,61 @@ def tiny_electra_config(**extra: object) -> ElectraConfig:
     return ElectraConfig(
         vocab_size=len(vocabulary()), max_position_embeddings=64, **TINY_SIZES, **extra
     )
+
+
+# 64 tokens with [CLS] and [SEP]: rotary positions up to 63, and most pairs outside the window.
+MODERNBERT_LONG_TEXT = " ".join(
+    ["the quick brown fox jumps over the lazy dog"] * 6 + ["the quick brown fox jumps a [MASK] ."]
+)
+
+
+def modernbert_config(**extra: object) -> ModernBertConfig:
+    """
+    Three layers: the first global, the others sliding (window 8: 4 tokens each side), as
+    ModernBERT's global_attn_every_n_layers=3; no biases, as answerdotai/ModernBERT-base.
+    """
+    ids = {token: i for i, token in enumerate(vocabulary())}
+    return ModernBertConfig(
+        vocab_size=len(ids),
+        hidden_size=32,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        intermediate_size=48,
+        max_position_embeddings=64,
+        local_attention=8,
+        global_attn_every_n_layers=3,
+        global_rope_theta=160000.0,
+        local_rope_theta=10000.0,
+        initializer_range=0.2,
+        pad_token_id=ids["[PAD]"],
+        cls_token_id=ids["[CLS]"],
+        sep_token_id=ids["[SEP]"],
+        bos_token_id=ids["[CLS]"],
+        eos_token_id=ids["[SEP]"],
+        attn_implementation="eager",
+        **extra,
+    )
+
+
+def modernbert_models(root: Path) -> tuple[dict[str, np.ndarray], dict[str, object]]:
+    """tiny-modernbert-mlm and tiny-modernbert-cls (mean pooling), their goldens, the long text."""
+    goldens: dict[str, np.ndarray] = {}
+    texts = [*TEXTS, MODERNBERT_LONG_TEXT]
+    name = "tiny-modernbert-mlm"
+    tokenizer = save_tokenizer(root / name)
+    mlm = ModernBertForMaskedLM(modernbert_config()).eval()
+    mlm.save_pretrained(root / name, safe_serialization=True)
+    goldens.update(masked_lm_goldens(name, mlm, tokenizer, texts, "modernbert_input_ids"))
+
+    name = "tiny-modernbert-cls"
+    tokenizer = save_tokenizer(root / name)
+    labels = {"id2label": LABELS, "label2id": {v: k for k, v in LABELS.items()}}
+    classifier = ModernBertForSequenceClassification(
+        modernbert_config(num_labels=3, classifier_pooling="mean", **labels)
+    ).eval()
+    classifier.save_pretrained(root / name, safe_serialization=True)
+    goldens.update(classifier_goldens(name, classifier, tokenizer, TEXTS))
+    return goldens, {"modernbert_long_text": MODERNBERT_LONG_TEXT}
 
 
 def main(root: Path) -> None:
@@ -495,6 +581,8 @@ def main(root: Path) -> None:
     mpnet_goldens, mpnet_listing = mpnet_models(root)
     goldens.update(mpnet_goldens)
     goldens.update(electra_models(root))
+    modernbert_goldens, modernbert_listing = modernbert_models(root)
+    goldens.update(modernbert_goldens)
     np.savez_compressed(root / "goldens.npz", **goldens)
     listing = {
         "texts": TEXTS,
@@ -503,6 +591,7 @@ def main(root: Path) -> None:
         "st_texts": ST_TEXTS,
         **roberta_listing,
         **mpnet_listing,
+        **modernbert_listing,
     }
     (root / "goldens.json").write_text(json.dumps(listing, indent=2) + "\n")
 

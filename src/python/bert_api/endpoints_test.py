@@ -386,6 +386,8 @@ def test_classify_matches_transformers_goldens(cls_server: RunningServer) -> Non
         # RoBERTa's head (dense + tanh + out_proj) after relative-position attention.
         ("tiny-mpnet-cls", "MPNetForSequenceClassification"),
         ("tiny-roberta-cls", "RobertaForSequenceClassification"),
+        # Its own encoder (rotary, windowed layers); the head mean-pools.
+        ("tiny-modernbert-cls", "ModernBertForSequenceClassification"),
     ],
 )
 def test_a_relative_s_classifier_answers_as_transformers_does(

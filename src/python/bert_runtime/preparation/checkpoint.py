@@ -21,6 +21,7 @@ from bert_runtime.errors import (
     UnsupportedModelError,
 )
 from bert_runtime.manifest import read_json
+from bert_runtime.preparation.modernbert_config import ModernBertSettings, read_modernbert_settings
 from bert_runtime.preparation.relative_position import BUCKETS as RELATIVE_BUCKETS
 
 # Architectures whose weights we can turn into a graph, by model_type. RoBERTa (and XLM-R, the
@@ -28,7 +29,7 @@ from bert_runtime.preparation.relative_position import BUCKETS as RELATIVE_BUCKE
 # heads; MPNet is RoBERTa without token types and with a relative position bias in attention;
 # DistilBERT is BERT without token types or pooler, with its own names and heads; ELECTRA is BERT
 # whose embeddings may be narrower than its layers (then projected), without pooler, with its own
-# heads. All share BERT's graph.
+# heads. All share BERT's graph; ModernBERT has its own.
 _ARCHITECTURES = {
     "bert": (
         "BertModel",
@@ -55,12 +56,19 @@ _ARCHITECTURES = {
         "DistilBertForMaskedLM",
         "DistilBertForSequenceClassification",
     ),
+    # Its own graph (modernbert_graph.py): pre-norm, rotary positions, GeGLU, windowed layers.
+    "modernbert": (
+        "ModernBertModel",
+        "ModernBertForMaskedLM",
+        "ModernBertForSequenceClassification",
+    ),
 }
 # Model types whose positions count from the padding index + 1, as RoBERTa's do.
 _POSITIONS_PAST_PADDING = ("roberta", "xlm-roberta", "mpnet")
 DISTILBERT = "distilbert"
 MPNET = "mpnet"
-_WITHOUT_TOKEN_TYPES = (DISTILBERT, MPNET)
+MODERNBERT = "modernbert"
+_WITHOUT_TOKEN_TYPES = (DISTILBERT, MPNET, MODERNBERT)
 # DistilBERT's config.json names for BertConfig's fields (transformers maps them the same way).
 _DISTILBERT_FIELDS = {
     "hidden_size": "dim",
@@ -129,6 +137,8 @@ class BertConfig:
     relative_attention_buckets: int = 0
     # Width of the embeddings (ELECTRA's may be narrower than hidden_size); 0: hidden_size.
     embedding_size: int = 0
+    # ModernBERT's own settings (None for every other family).
+    modernbert: ModernBertSettings | None = None
 
     @property
     def max_positions(self) -> int:
@@ -145,6 +155,11 @@ class BertConfig:
         return _FIRST_TOKEN_CLASSIFIERS.get(self.model_type)
 
     @property
+    def masked_lm_head(self) -> str:
+        """The first layer of the masked-LM head (ModernBERT's classifiers have one named alike)."""
+        return "head.dense" if self.modernbert else "cls.predictions.transform.dense"
+
+    @property
     def classifier_output(self) -> str:
         """The classification head's last layer."""
         head = self.first_token_classifier
@@ -157,6 +172,8 @@ def read_config(path: Path) -> BertConfig:
     model_type = raw.get("model_type")
     if model_type == DISTILBERT:
         raw = _as_bert_fields(raw)
+    if model_type == MODERNBERT:
+        raw = {**raw, "layer_norm_eps": raw.get("norm_eps", 1e-5)}
     if model_type not in _ARCHITECTURES:
         raise UnsupportedModelError(
             f"{path}: model_type {model_type!r} is not supported "
@@ -206,6 +223,7 @@ def read_config(path: Path) -> BertConfig:
             ),
             relative_attention_buckets=_relative_buckets(raw, path) if model_type == MPNET else 0,
             embedding_size=int(raw.get("embedding_size") or 0),
+            modernbert=read_modernbert_settings(raw, path) if model_type == MODERNBERT else None,
         )
     except KeyError as error:
         raise ModelSourceError(f"{path} has no {error.args[0]!r}") from error
@@ -293,23 +311,7 @@ class Weights:
         the manifest would misstate the model's width, or ONNX Runtime would fail deep inside.
         Extra layers are allowed (transformers, too, loads only the first num_hidden_layers).
         """
-        hidden = config.hidden_size
-        expected = {
-            "embeddings.word_embeddings.weight": (
-                (config.vocab_size, config.embedding_width),
-                "vocab_size x " + ("embedding_size" if config.embedding_size else "hidden_size"),
-            )
-        }
-        for layer in range(config.num_hidden_layers):
-            p = f"encoder.layer.{layer}"
-            expected[f"{p}.attention.self.query.weight"] = (
-                (hidden, hidden),
-                "hidden_size x hidden_size",
-            )
-            expected[f"{p}.intermediate.dense.weight"] = (
-                (config.intermediate_size, hidden),
-                "intermediate_size x hidden_size",
-            )
+        expected = _sized_tensors(config)
         missing = [name for name in expected if self._find(name) is None]
         if missing:
             raise MissingTensorsError(self.source, missing)
@@ -330,13 +332,56 @@ class Weights:
     def heads(self, config: BertConfig) -> list[Head]:
         """Task heads whose weights are present."""
         found = []
-        if self.has("cls.predictions.transform.dense.weight"):
+        masked_lm = not config.modernbert or config.architecture.endswith("ForMaskedLM")
+        if masked_lm and self.has(f"{config.masked_lm_head}.weight"):
             found.append(Head.FILL_MASK)
         if config.architecture.endswith("ForSequenceClassification") and self.has(
             f"{config.classifier_output}.weight"
         ):
             found.append(Head.CLASSIFICATION)
         return found
+
+
+def _sized_tensors(config: BertConfig) -> dict[str, tuple[tuple[int, ...], str]]:
+    """The tensors that fix a model's sizes: their expected shapes, and what states those."""
+    hidden, inner = config.hidden_size, config.intermediate_size
+    expected: dict[str, tuple[tuple[int, ...], str]]
+    if config.modernbert:
+        expected = {
+            "embeddings.tok_embeddings.weight": (
+                (config.vocab_size, hidden),
+                "vocab_size x hidden_size",
+            )
+        }
+        for layer in range(config.num_hidden_layers):
+            expected[f"layers.{layer}.attn.Wqkv.weight"] = (
+                (3 * hidden, hidden),
+                "3 hidden_size x hidden_size",
+            )
+            # GeGLU: one projection holds the input and the gate.
+            expected[f"layers.{layer}.mlp.Wi.weight"] = (
+                (2 * inner, hidden),
+                "2 intermediate_size x hidden_size",
+            )
+        return expected
+    width = "embedding_size" if config.embedding_size else "hidden_size"
+    expected = {
+        "embeddings.word_embeddings.weight": (
+            (config.vocab_size, config.embedding_width),
+            f"vocab_size x {width}",
+        )
+    }
+    for layer in range(config.num_hidden_layers):
+        p = f"encoder.layer.{layer}"
+        expected[f"{p}.attention.self.query.weight"] = (
+            (hidden, hidden),
+            "hidden_size x hidden_size",
+        )
+        expected[f"{p}.intermediate.dense.weight"] = (
+            (inner, hidden),
+            "intermediate_size x hidden_size",
+        )
+    return expected
 
 
 def _modern_name(name: str) -> str:
@@ -369,6 +414,7 @@ _PREFIX_NAMES = {
     "generator_lm_head.weight": "cls.predictions.decoder.weight",
     "generator_lm_head.bias": "cls.predictions.bias",
     "electra.": "bert.",
+    "model.": "bert.",
 }
 # MPNet's and DistilBERT's layer parts under BERT's names: the same sublayers in the same order.
 _OTHER_LAYER = re.compile(r"(?:mpnet\.|distilbert\.)?(?:encoder|transformer)\.layer\.(\d+)\.(.+)")

@@ -2,7 +2,8 @@
 
 BERT, RoBERTa, XLM-R, MPNet, DistilBERT and ELECTRA share it (checkpoint.py reads the others'
 weights under BERT's names; MPNet's attention takes its relative position bias, see
-`_encoder_layer`).
+`_encoder_layer`). ModernBERT's encoder is its own (modernbert_graph.py); the pooling outputs and
+heads here serve it too.
 
 Why this shape: ONNX Runtime's transformer optimizer fuses attention and embeddings only in graphs
 shaped exactly like the legacy TorchScript export, which is fragile to reproduce. So the graph
@@ -71,17 +72,38 @@ class _GraphBuilder:
         )
         return outputs
 
-    def linear(self, x: str, weights: Weights, prefix: str, name: str) -> str:
-        """x @ W.T + b, with W stored pre-transposed ([in, out]) as MatMul wants it."""
+    def linear(
+        self, x: str, weights: Weights, prefix: str, name: str, *, optional_bias: bool = False
+    ) -> str:
+        """
+        x @ W.T + b, with W stored pre-transposed ([in, out]) as MatMul wants it. With
+        `optional_bias` (ModernBERT's layers, saved without biases) a missing bias is left out.
+        """
         w = self.const(f"{prefix}.weight_t", weights.get(f"{prefix}.weight").T.copy())
-        b = self.const(f"{prefix}.bias", weights.get(f"{prefix}.bias"))
         (product,) = self.op("MatMul", [x, w], f"{name}_matmul")
+        if optional_bias and not weights.has(f"{prefix}.bias"):
+            return product
+        b = self.const(f"{prefix}.bias", weights.get(f"{prefix}.bias"))
         (out,) = self.op("Add", [product, b], f"{name}_bias")
         return out
 
-    def layer_norm(self, x: str, weights: Weights, prefix: str, eps: float, name: str) -> str:
-        gamma = self.const(f"{prefix}.weight", weights.get(f"{prefix}.weight"))
-        beta = self.const(f"{prefix}.bias", weights.get(f"{prefix}.bias"))
+    def layer_norm(
+        self,
+        x: str,
+        weights: Weights,
+        prefix: str,
+        eps: float,
+        name: str,
+        *,
+        optional_bias: bool = False,
+    ) -> str:
+        """LayerNormalization; with `optional_bias`, a norm saved without bias gets zeros."""
+        scale = weights.get(f"{prefix}.weight")
+        gamma = self.const(f"{prefix}.weight", scale)
+        if optional_bias and not weights.has(f"{prefix}.bias"):
+            beta = self.const(f"{prefix}.bias", np.zeros_like(scale))
+        else:
+            beta = self.const(f"{prefix}.bias", weights.get(f"{prefix}.bias"))
         (out,) = self.op("LayerNormalization", [x, gamma, beta], name, axis=-1, epsilon=eps)
         return out
 
@@ -131,10 +153,16 @@ def build_graph(
 ) -> onnx.ModelProto:
     """The full model: encoder, pooling outputs (then `dense`, if any) and the requested heads."""
     g = _GraphBuilder()
-    hidden = _embeddings(g, config, weights)
-    bias = _relative_position_bias(g, config, weights)
-    for layer in range(config.num_hidden_layers):
-        hidden = _encoder_layer(g, config, weights, layer, hidden, bias)
+    if config.modernbert:
+        # Imported here: it builds on this module's builder and pooling.
+        from bert_runtime.preparation.modernbert_graph import modernbert_encoder
+
+        hidden = modernbert_encoder(g, config, weights)
+    else:
+        hidden = _embeddings(g, config, weights)
+        bias = _relative_position_bias(g, config, weights)
+        for layer in range(config.num_hidden_layers):
+            hidden = _encoder_layer(g, config, weights, layer, hidden, bias)
     (last_hidden,) = g.op("Identity", [hidden], "last_hidden_state")
 
     outputs = [_float_output("last_hidden_state", ["batch", "sequence", config.hidden_size])]
@@ -160,7 +188,7 @@ def build_graph(
         )
         outputs.append(_float_output("pooler_output", ["batch", config.hidden_size]))
     if Head.CLASSIFICATION in heads:
-        logits = _classifier(g, config, weights, cls, pooled)
+        logits = _classifier(g, config, weights, cls, pooled, mean)
         labels = classifier_labels(config, weights)
         g.op("Identity", [logits], "class_logits")
         function = class_score_function(config, weights)
@@ -237,13 +265,23 @@ def _embeddings(g: _GraphBuilder, config: BertConfig, weights: Weights) -> str:
 
 
 def _classifier(
-    g: _GraphBuilder, config: BertConfig, weights: Weights, cls: str, pooled: str | None
+    g: _GraphBuilder,
+    config: BertConfig,
+    weights: Weights,
+    cls: str,
+    pooled: str | None,
+    mean: str,
 ) -> str:
     """
     The classification logits: BERT's classifier reads the pooler's output; the others put a
     hidden layer of their own on the first token's vector (RoBERTa: dense + tanh, ELECTRA: dense +
-    gelu, DistilBERT: pre_classifier + ReLU), then the last layer.
+    gelu, DistilBERT: pre_classifier + ReLU), then the last layer. ModernBERT's reads the first
+    token's vector or the mean, through its prediction head (dense, activation, norm).
     """
+    if config.modernbert:
+        source = cls if config.modernbert.classifier_pooling == "cls" else mean
+        head_out = _prediction_head(g, config, weights, source, "classifier_head")
+        return g.linear(head_out, weights, "classifier", "classifier")
     head = config.first_token_classifier
     if head:
         op_type, domain = _ACTIVATION_OPS[head.activation]
@@ -266,6 +304,17 @@ def _relative_position_bias(g: _GraphBuilder, config: BertConfig, weights: Weigh
     by_distance = g.const(
         "relative_attention_bias_by_distance", bias_by_distance(table, config.max_positions)
     )
+    distance = key_minus_query(g)
+    middle = g.const("zero_distance_row", np.array(config.max_positions - 1, np.int64))
+    (rows,) = g.op("Add", [distance, middle], "distance_rows")
+    (bias,) = g.op("Gather", [by_distance, rows], "bias_by_pair", axis=0)
+    (per_head,) = g.op("Transpose", [bias], "bias_per_head", perm=[2, 0, 1])
+    (out,) = g.op("Unsqueeze", [per_head, "row_axis"], "relative_position_bias")
+    return out
+
+
+def key_minus_query(g: _GraphBuilder) -> str:
+    """[sequence, sequence] int64: key position - query position, for this batch's length."""
     (shape,) = g.op("Shape", ["input_ids"], "input_shape")
     (length,) = g.op("Gather", [shape, g.const("sequence_axis", np.array(1, np.int64))], "length")
     start = g.const("range_start", np.array(0, np.int64))
@@ -276,12 +325,7 @@ def _relative_position_bias(g: _GraphBuilder, config: BertConfig, weights: Weigh
         "Unsqueeze", [positions, g.const("column_axis", np.array([1], np.int64))], "queries"
     )
     (distance,) = g.op("Sub", [keys, queries], "key_minus_query")
-    middle = g.const("zero_distance_row", np.array(config.max_positions - 1, np.int64))
-    (rows,) = g.op("Add", [distance, middle], "distance_rows")
-    (bias,) = g.op("Gather", [by_distance, rows], "bias_by_pair", axis=0)
-    (per_head,) = g.op("Transpose", [bias], "bias_per_head", perm=[2, 0, 1])
-    (out,) = g.op("Unsqueeze", [per_head, "row_axis"], "relative_position_bias")
-    return out
+    return distance
 
 
 # A classification head's activation as an operator and its domain (Gelu: erf-exact, as
@@ -390,20 +434,49 @@ def _mean_pooling(g: _GraphBuilder, name: str) -> list[str]:
     return g.op("Div", [summed, safe_count], name)
 
 
+def _prediction_head(
+    g: _GraphBuilder, config: BertConfig, weights: Weights, x: str, name: str
+) -> str:
+    """ModernBERT's prediction head, in front of its decoder and its classifier alike."""
+    assert config.modernbert is not None
+    dense = g.linear(x, weights, "head.dense", f"{name}_dense", optional_bias=True)
+    op_type, domain = _ACTIVATION_OPS[config.modernbert.head_activation]
+    (activated,) = g.op(op_type, [dense], f"{name}_activation", domain=domain)
+    return g.layer_norm(
+        activated, weights, "head.norm", config.layer_norm_eps, f"{name}_norm", optional_bias=True
+    )
+
+
 def _fill_mask_head(g: _GraphBuilder, config: BertConfig, weights: Weights) -> None:
     (at_masks,) = g.op("GatherND", ["last_hidden_state", "mask_positions"], "mask_hidden")
-    transformed = g.linear(at_masks, weights, "cls.predictions.transform.dense", "mlm_transform")
-    (activated,) = g.op("Gelu", [transformed], "mlm_gelu", domain=MS_DOMAIN)
-    normed = g.layer_norm(
-        activated, weights, "cls.predictions.transform.LayerNorm", config.layer_norm_eps, "mlm_ln"
-    )
+    if config.modernbert:
+        normed = _prediction_head(g, config, weights, at_masks, "mlm")
+    else:
+        transformed = g.linear(
+            at_masks, weights, "cls.predictions.transform.dense", "mlm_transform"
+        )
+        (activated,) = g.op("Gelu", [transformed], "mlm_gelu", domain=MS_DOMAIN)
+        normed = g.layer_norm(
+            activated,
+            weights,
+            "cls.predictions.transform.LayerNorm",
+            config.layer_norm_eps,
+            "mlm_ln",
+        )
     # The decoder is tied to the word embeddings; Gemm with transB reads the same initializer, no
     # copy.
     decoder = "word_embeddings"
-    if weights.has("cls.predictions.decoder.weight"):
-        decoder = g.const("mlm_decoder", weights.get("cls.predictions.decoder.weight"))
-    bias = g.const("mlm_bias", weights.get("cls.predictions.bias"))
-    (logits,) = g.op("Gemm", [normed, decoder, bias], "mlm_logits", transB=1)
+    own_decoder, decoder_bias = (
+        ("decoder.weight", "decoder.bias")
+        if config.modernbert
+        else ("cls.predictions.decoder.weight", "cls.predictions.bias")
+    )
+    if weights.has(own_decoder):
+        decoder = g.const("mlm_decoder", weights.get(own_decoder))
+    inputs = [normed, decoder]
+    if not config.modernbert or weights.has(decoder_bias):  # ModernBERT's decoder_bias=False
+        inputs.append(g.const("mlm_bias", weights.get(decoder_bias)))
+    (logits,) = g.op("Gemm", inputs, "mlm_logits", transB=1)
     (probabilities,) = g.op("Softmax", [logits], "mlm_probabilities", axis=-1)
     g.op("TopK", [probabilities, "top_k"], "mask_top", n_out=2, axis=-1)
     g.op("Identity", ["mask_top_0"], "mask_top_scores")

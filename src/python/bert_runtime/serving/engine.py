@@ -250,7 +250,8 @@ class Engine:
         mask_positions: np.ndarray | None = None,
         top_k: int = 1,
     ) -> list[np.ndarray]:
-        feeds = batch.model_inputs()
+        # Only the inputs the graph takes: ModernBERT's has no token types.
+        feeds = {k: v for k, v in batch.model_inputs().items() if k in self._input_names}
         if "mask_positions" in self._input_names:
             feeds["mask_positions"] = (
                 mask_positions if mask_positions is not None else np.zeros((0, 2), np.int64)

@@ -41,6 +41,10 @@ TINY_MPNET_CLS = TESTDATA / "tiny-mpnet-cls"
 # classifier is dense + gelu + out_proj. BERT's tokenizer.
 TINY_ELECTRA_MLM = TESTDATA / "tiny-electra-mlm"
 TINY_ELECTRA_CLS = TESTDATA / "tiny-electra-cls"
+# ModernBERT: its own graph (pre-norm, rotary, GeGLU, a global layer then two windowed ones); the
+# classifier mean-pools. BERT's tokenizer.
+TINY_MODERNBERT_MLM = TESTDATA / "tiny-modernbert-mlm"
+TINY_MODERNBERT_CLS = TESTDATA / "tiny-modernbert-cls"
 MODEL_NAMES = (
     "tiny-bert",
     "tiny-bert-mlm",
@@ -55,6 +59,8 @@ MODEL_NAMES = (
     "tiny-electra-mlm",
     "tiny-electra-cls",
 )
+# Not in MODEL_NAMES: the BERT graph's fusion checks do not apply to its graph.
+MODERNBERT_NAMES = ("tiny-modernbert-mlm", "tiny-modernbert-cls")
 # Saved by sentence-transformers 6: cased tokenizer + do_lower_case, max_seq_length 12, mean
 # pooling, two Dense layers, Normalize, prompts with a default (scripts/make_parity_fixtures.py).
 TINY_ST = TESTDATA / "tiny-st"
