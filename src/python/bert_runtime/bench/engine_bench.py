@@ -1,5 +1,6 @@
 """Engine benchmark on CPU: throughput and latency of bert-base-sized models, with a same-run
-baseline (BERT, or with --model mpnet all-mpnet-base-v2's network).
+baseline (BERT; with --model mpnet all-mpnet-base-v2's network, with --model modernbert
+ModernBERT-base's).
 
 Prints tables (markdown) of:
 1. sequences/s and median batch latency at seq 32/128 x batch 1/8/32 for ONNX Runtime fp32 and int8

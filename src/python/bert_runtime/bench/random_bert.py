@@ -1,6 +1,6 @@
 """
-A bert-base-uncased-sized checkpoint (or all-mpnet-base-v2-sized MPNet) with random weights,
-generated for benchmarks (never committed).
+A bert-base-uncased-sized checkpoint (or all-mpnet-base-v2-sized MPNet, or ModernBERT-base-sized
+ModernBERT) with random weights, generated for benchmarks (never committed).
 """
 
 from __future__ import annotations
@@ -58,16 +58,49 @@ _MPNET_LAYER_PARTS = {
     "attention.output.dense": "attention.attn.o",
     "attention.output.LayerNorm": "attention.LayerNorm",
 }
-MODEL_TYPES = ("bert", "mpnet")
+# answerdotai/ModernBERT-base's network (vocabulary: bert-base's size): 22 pre-norm layers with
+# rotary positions, every third global and the others windowed (128), a gated GELU 1152 wide, no
+# biases.
+MODERNBERT_LAYERS, MODERNBERT_INTERMEDIATE = 22, 1152
+MODERNBERT_BASE: dict[str, object] = {
+    "architectures": ["ModernBertModel"],
+    "model_type": "modernbert",
+    "vocab_size": VOCAB,
+    "hidden_size": HIDDEN,
+    "num_hidden_layers": MODERNBERT_LAYERS,
+    "num_attention_heads": HEADS,
+    "intermediate_size": MODERNBERT_INTERMEDIATE,
+    "max_position_embeddings": 8192,
+    "local_attention": 128,
+    "global_attn_every_n_layers": 3,
+    "global_rope_theta": 160000.0,
+    "local_rope_theta": 10000.0,
+    "norm_eps": 1e-5,
+    "norm_bias": False,
+    "attention_bias": False,
+    "mlp_bias": False,
+    "hidden_activation": "gelu",
+    "initializer_range": INIT_STD,
+    "pad_token_id": 0,
+    "cls_token_id": 2,
+    "sep_token_id": 3,
+    "bos_token_id": 2,
+    "eos_token_id": 3,
+}
+MODEL_TYPES = ("bert", "mpnet", "modernbert")
 
 
 def write_random_model(out: Path, model_type: str = "bert", seed: int = 0) -> Path:
     """
     Write config.json, model.safetensors and a synthetic WordPiece tokenizer: bert-base's random
-    weights, laid out as BertModel's or (`model_type` mpnet) as MPNetModel's.
+    weights, laid out as BertModel's or (`model_type` mpnet) as MPNetModel's; or (modernbert)
+    ModernBERT-base's.
     """
     out.mkdir(parents=True, exist_ok=True)
-    tensors, config = _bert_tensors(seed), BERT_BASE
+    if model_type == "modernbert":
+        tensors, config = _modernbert_tensors(seed), MODERNBERT_BASE
+    else:
+        tensors, config = _bert_tensors(seed), BERT_BASE
     if model_type == "mpnet":
         tensors, config = _as_mpnet(tensors, seed), MPNET_BASE
     save_file(tensors, str(out / "model.safetensors"))
@@ -112,6 +145,32 @@ def _bert_tensors(seed: int) -> dict[str, np.ndarray]:
         for norm in ("attention.output.LayerNorm", "output.LayerNorm"):
             tensors[f"{p}.{norm}.weight"] = np.ones(h, np.float32)
             tensors[f"{p}.{norm}.bias"] = np.zeros(h, np.float32)
+    return tensors
+
+
+def _modernbert_tensors(seed: int) -> dict[str, np.ndarray]:
+    """ModernBertModel's tensors: the first layer has no attention norm, nothing has a bias."""
+    rng = np.random.default_rng(seed)
+    h, i = HIDDEN, MODERNBERT_INTERMEDIATE
+
+    def normal(*shape: int) -> np.ndarray:
+        return np.asarray(rng.normal(0.0, INIT_STD, shape), dtype=np.float32)
+
+    ones = np.ones(h, np.float32)
+    tensors = {
+        "embeddings.tok_embeddings.weight": normal(VOCAB, h),
+        "embeddings.norm.weight": ones,
+        "final_norm.weight": ones,
+    }
+    for layer in range(MODERNBERT_LAYERS):
+        p = f"layers.{layer}"
+        tensors[f"{p}.attn.Wqkv.weight"] = normal(3 * h, h)
+        tensors[f"{p}.attn.Wo.weight"] = normal(h, h)
+        tensors[f"{p}.mlp.Wi.weight"] = normal(2 * i, h)
+        tensors[f"{p}.mlp.Wo.weight"] = normal(h, i)
+        tensors[f"{p}.mlp_norm.weight"] = ones
+        if layer:
+            tensors[f"{p}.attn_norm.weight"] = ones
     return tensors
 
 
