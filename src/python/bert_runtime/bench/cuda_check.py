@@ -1,6 +1,7 @@
 """The CUDA path's checks: fp16 against fp32 parity, IO binding against plain runs, and throughput.
 
-Prepares the bert-base-sized random checkpoint for CUDA in fp32 and fp16. Where ONNX Runtime has a
+Prepares the bert-base-sized random checkpoint (or with --model mpnet or modernbert, that network's)
+for CUDA in fp32 and fp16. Where ONNX Runtime has a
 working CUDA provider it runs three engines on the same token batches (fp32 with IO binding, fp16
 with IO binding, fp16 with plain runs) and prints, per engine, the embedding cosine against fp32
 and the throughput per shape. Without CUDA it can only run both graphs in bare CPU sessions, which
@@ -9,6 +10,7 @@ kernels), and the table says so.
 
 On a GPU host, with an interpreter that has onnxruntime-gpu and bert_runtime's requirements:
     PYTHONPATH=src/python python -m bert_runtime.bench.cuda_check --workdir /tmp/cuda-check
+    (then again with --model modernbert: its RotaryEmbedding and windowed attention in fp16)
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from bert_runtime.preparation.prepare import prepare
 from bert_runtime.serving.engine import Engine
 from bert_runtime.serving.session import CPU_PROVIDER, CUDA_PROVIDER
 
-from .random_bert import VOCAB, write_random_bert
+from .random_bert import MODEL_TYPES, VOCAB, write_random_model
 from .timing import timed_runs
 from .workload import cosine_min, embed_mean, full_length_inputs, random_sequences
 
@@ -93,9 +95,10 @@ def _cpu_rows(
         precision: ort.InferenceSession(str(path / MODEL_NAME), providers=[CPU_PROVIDER])
         for precision, path in dirs.items()
     }
+    taken = {i.name for i in sessions[Precision.FP32].get_inputs()}  # ModernBERT: no token types
     worst = 1.0
     for batch in batches.values():
-        feeds = full_length_inputs(np.stack(batch))
+        feeds = {k: v for k, v in full_length_inputs(np.stack(batch)).items() if k in taken}
         full, half = (sessions[p].run(["mean_embedding"], feeds)[0] for p in dirs)
         worst = min(worst, cosine_min(half, full))
     return [Row("fp16 graph, bare CPU session", worst)]
@@ -124,12 +127,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=None, help="where models are written")
     parser.add_argument("--device-id", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=10, help="timed runs per shape")
+    parser.add_argument(
+        "--model", choices=MODEL_TYPES, default="bert", help="the network (random weights)"
+    )
     args = parser.parse_args(argv)
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bert-cuda-check-"))
-    source = workdir / "source"
+    source = workdir / f"source-{args.model}"
     if not (source / "model.safetensors").exists():
-        write_random_bert(source)
+        write_random_model(source, args.model)
     dirs = {p: workdir / f"cuda-{p.value}" for p in (Precision.FP32, Precision.FP16)}
     for precision, path in dirs.items():
         prepare(str(source), path, device=Device.CUDA, precision=precision)
