@@ -59,7 +59,7 @@ def _layer(
     eps = config.layer_norm_eps
     hidden = config.hidden_size
     normed = x
-    if weights.has(f"{p}.attn_norm.weight"):  # the first layer's is an identity
+    if layer:  # the first layer's attention norm is an identity in transformers
         normed = g.layer_norm(
             x, weights, f"{p}.attn_norm", eps, f"l{layer}_attn_norm", optional_bias=True
         )
