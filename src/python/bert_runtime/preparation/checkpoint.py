@@ -312,14 +312,15 @@ class Weights:
         Extra layers are allowed (transformers, too, loads only the first num_hidden_layers).
         """
         expected = _sized_tensors(config)
-        missing = [name for name in expected if self._find(name) is None]
+        found = {name: self._find(name) for name in expected}
+        missing = [name for name, tensor in found.items() if tensor is None]
         if missing:
             raise MissingTensorsError(self.source, missing)
         for name, (shape, meaning) in expected.items():
-            found = self._find(name)
-            if found is not None and found.shape != shape:
+            tensor = found[name]
+            if tensor is not None and tensor.shape != shape:
                 raise ModelSourceError(
-                    f"{self.source}: tensor {name} is {list(found.shape)}, but config.json says "
+                    f"{self.source}: tensor {name} is {list(tensor.shape)}, but config.json says "
                     f"{list(shape)} ({meaning})"
                 )
 

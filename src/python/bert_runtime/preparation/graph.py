@@ -437,32 +437,26 @@ def _mean_pooling(g: _GraphBuilder, name: str) -> list[str]:
 def _prediction_head(
     g: _GraphBuilder, config: BertConfig, weights: Weights, x: str, name: str
 ) -> str:
-    """ModernBERT's prediction head, in front of its decoder and its classifier alike."""
-    assert config.modernbert is not None
-    dense = g.linear(x, weights, "head.dense", f"{name}_dense", optional_bias=True)
-    op_type, domain = _ACTIVATION_OPS[config.modernbert.head_activation]
+    """
+    Dense, activation, norm: the masked-LM head's transform (BERT's and its relatives', gelu), and
+    ModernBERT's prediction head, in front of its decoder and its classifier alike (no biases).
+    """
+    if config.modernbert:
+        norm, activation = "head.norm", config.modernbert.head_activation
+    else:
+        norm, activation = "cls.predictions.transform.LayerNorm", "gelu"
+    optional = config.modernbert is not None
+    dense = g.linear(x, weights, config.masked_lm_head, f"{name}_dense", optional_bias=optional)
+    op_type, domain = _ACTIVATION_OPS[activation]
     (activated,) = g.op(op_type, [dense], f"{name}_activation", domain=domain)
     return g.layer_norm(
-        activated, weights, "head.norm", config.layer_norm_eps, f"{name}_norm", optional_bias=True
+        activated, weights, norm, config.layer_norm_eps, f"{name}_norm", optional_bias=optional
     )
 
 
 def _fill_mask_head(g: _GraphBuilder, config: BertConfig, weights: Weights) -> None:
     (at_masks,) = g.op("GatherND", ["last_hidden_state", "mask_positions"], "mask_hidden")
-    if config.modernbert:
-        normed = _prediction_head(g, config, weights, at_masks, "mlm")
-    else:
-        transformed = g.linear(
-            at_masks, weights, "cls.predictions.transform.dense", "mlm_transform"
-        )
-        (activated,) = g.op("Gelu", [transformed], "mlm_gelu", domain=MS_DOMAIN)
-        normed = g.layer_norm(
-            activated,
-            weights,
-            "cls.predictions.transform.LayerNorm",
-            config.layer_norm_eps,
-            "mlm_ln",
-        )
+    normed = _prediction_head(g, config, weights, at_masks, "mlm")
     # The decoder is tied to the word embeddings; Gemm with transB reads the same initializer, no
     # copy.
     decoder = "word_embeddings"
