@@ -166,27 +166,20 @@ def test_serve_runs_with_huge_pages_unless_told_not_to(tmp_path: Path) -> None:
 
 
 def test_bad_setting_stops_start_up_naming_the_variable(tmp_path: Path) -> None:
-    with run_server({"BATCH_SIZE": "zero"}, tmp_path, wait=False) as server:
-        assert server.process.wait(timeout=30) == 2
-        assert "BATCH_SIZE" in server.log.read_text()
+    assert "BATCH_SIZE" in _failed_start_log({"BATCH_SIZE": "zero"}, tmp_path, exit_code=2)
 
 
 def test_unreachable_model_exits_1_saying_how_to_fix_it(tmp_path: Path) -> None:
-    with run_server({"MODEL_NAME": "google-bert/not-cached"}, tmp_path, wait=False) as server:
-        assert server.process.wait(timeout=60) == 1
-        log = server.log.read_text()
-        assert "could not load 'google-bert/not-cached'" in log
-        assert "MODEL_NAME" in log and "HF_ENDPOINT" in log
+    log = _failed_start_log({"MODEL_NAME": "google-bert/not-cached"}, tmp_path)
+    assert "could not load 'google-bert/not-cached'" in log
+    assert "MODEL_NAME" in log and "HF_ENDPOINT" in log
 
 
 def test_a_prepared_model_at_another_precision_exits_1_naming_both(tmp_path: Path) -> None:
     prepared = prepared_model(tmp_path, "tiny-bert", "int8")
-    env = {"MODEL_NAME": str(prepared), "PRECISION": "fp32"}
-    with run_server(env, tmp_path, wait=False) as server:
-        assert server.process.wait(timeout=60) == 1
-        log = server.log.read_text()
-        assert "is prepared at int8, not fp32" in log
-        assert "Leave PRECISION empty" in log
+    log = _failed_start_log({"MODEL_NAME": str(prepared), "PRECISION": "fp32"}, tmp_path)
+    assert "is prepared at int8, not fp32" in log
+    assert "Leave PRECISION empty" in log
     with run_server({"MODEL_NAME": str(prepared)}, tmp_path) as server:
         model = httpx.get(f"{server.url}/v1/models/bert").json()["model"]
         assert model["precision"] == "int8"
@@ -194,10 +187,15 @@ def test_a_prepared_model_at_another_precision_exits_1_naming_both(tmp_path: Pat
 
 def test_cuda_without_a_gpu_exits_1_saying_how_to_fix_it(tmp_path: Path) -> None:
     env = {"MODEL_NAME": str(TINY_BERT_MLM), "ONNX_EXECUTION_PROVIDER": "CUDA"}
+    log = _failed_start_log(env, tmp_path)
+    assert "CUDA requested" in log
+    assert "ONNX_EXECUTION_PROVIDER=CPU" in log
+    # Not the model-source advice: the model itself was fine.
+    assert "HF_ENDPOINT" not in log
+
+
+def _failed_start_log(env: dict[str, str], tmp_path: Path, exit_code: int = 1) -> str:
+    """The log of a server that must stop at start-up with `exit_code`."""
     with run_server(env, tmp_path, wait=False) as server:
-        assert server.process.wait(timeout=60) == 1
-        log = server.log.read_text()
-        assert "CUDA requested" in log
-        assert "ONNX_EXECUTION_PROVIDER=CPU" in log
-        # Not the model-source advice: the model itself was fine.
-        assert "HF_ENDPOINT" not in log
+        assert server.process.wait(timeout=60) == exit_code
+        return server.log.read_text()

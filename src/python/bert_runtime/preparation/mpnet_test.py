@@ -6,7 +6,6 @@ proved against transformers on the tiny-mpnet fixtures.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ from bert_runtime.testutil.models import (
     check_hidden_state_goldens,
     check_token_id_goldens,
     fixture_engine,
+    golden_long_text,
     golden_roberta_texts,
     goldens,
     padded_batch_vectors,
@@ -40,8 +40,7 @@ LAYERS = 2
 
 def _texts() -> list[str]:
     """The golden texts with <mask>, and one that fills all 64 positions (distances up to 63)."""
-    long_text: str = json.loads((TESTDATA / "goldens.json").read_text())["mpnet_long_text"]
-    return [*golden_roberta_texts(), long_text]
+    return [*golden_roberta_texts(), golden_long_text("mpnet")]
 
 
 def test_relative_position_buckets_are_transformers(root: Path) -> None:

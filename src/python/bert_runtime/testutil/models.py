@@ -73,6 +73,12 @@ def _listing() -> dict[str, Any]:
     return listing
 
 
+def golden_long_text(family: str) -> str:
+    """The text of goldens.json that fills all 64 positions of `family`'s fixtures."""
+    text: str = _listing()[f"{family}_long_text"]
+    return text
+
+
 def golden_texts() -> list[str]:
     return list(_listing()["texts"])
 
@@ -93,13 +99,16 @@ def golden_token_texts(name: str, index: int) -> list[list[str]]:
     return [list(tokens) for tokens in _listing()[f"{name}/token_str/{index}"]]
 
 
-def check_fill_mask_goldens(engine: Engine, name: str) -> list[tuple[int, FillMaskResult]]:
+def check_fill_mask_goldens(
+    engine: Engine, name: str, texts: list[str] | None = None
+) -> list[tuple[int, FillMaskResult]]:
     """
-    Fill-mask on fixture `name`'s golden texts that have a mask: the masks found, their top ids
-    and scores (to 1e-4) must be transformers'. Returns each text's index and result.
+    Fill-mask on fixture `name`'s golden texts (or `texts`, indexed as its goldens) that have a
+    mask: the masks found, their top ids and scores (to 1e-4) must be transformers'. Returns each
+    text's index and result.
     """
     gold = goldens()
-    texts = texts_for(name)
+    texts = texts if texts is not None else texts_for(name)
     masked = [i for i in range(len(texts)) if f"{name}/top_ids/{i}" in gold]
     assert masked, f"the goldens hold no masked text for {name}"
     results = engine.fill_mask([texts[i] for i in masked], top_k=5)
