@@ -1,12 +1,12 @@
 """The CUDA path's checks: fp16 against fp32 parity, IO binding against plain runs, and throughput.
 
-Prepares the bert-base-sized random checkpoint (or with --model mpnet or modernbert, that network's)
-for CUDA in fp32 and fp16. Where ONNX Runtime has a
-working CUDA provider it runs three engines on the same token batches (fp32 with IO binding, fp16
-with IO binding, fp16 with plain runs) and prints, per engine, the embedding cosine against fp32
-and the throughput per shape. Without CUDA it can only run both graphs in bare CPU sessions, which
-shows what the fp16 weights alone cost (ONNX Runtime computes in fp32 wherever it lacks fp16 CPU
-kernels), and the table says so.
+Prepares the bert-base-sized random checkpoint (or with --model mpnet or modernbert, that
+network's) for CUDA in fp32 and fp16. Where ONNX Runtime has a working CUDA provider it runs three
+engines on the same token batches (fp32 with IO binding, fp16 with IO binding, fp16 with plain
+runs) and prints, per engine, the embedding cosine against fp32 and the throughput per shape.
+Without CUDA it can only run both graphs in bare CPU sessions, which shows what the fp16 weights
+alone cost (ONNX Runtime computes in fp32 wherever it lacks fp16 CPU kernels), and the table says
+so.
 
 On a GPU host, with an interpreter that has onnxruntime-gpu and bert_runtime's requirements:
     PYTHONPATH=src/python python -m bert_runtime.bench.cuda_check --workdir /tmp/cuda-check
@@ -136,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     source = workdir / f"source-{args.model}"
     if not (source / "model.safetensors").exists():
         write_random_model(source, args.model)
-    dirs = {p: workdir / f"cuda-{p.value}" for p in (Precision.FP32, Precision.FP16)}
+    dirs = {p: workdir / f"cuda-{args.model}-{p.value}" for p in (Precision.FP32, Precision.FP16)}
     for precision, path in dirs.items():
         prepare(str(source), path, device=Device.CUDA, precision=precision)
     batches = _batches(seed=0)

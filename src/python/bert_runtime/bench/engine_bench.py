@@ -54,7 +54,7 @@ from .workload import REQUEST, cosine_min, embed_mean, random_sequences
 
 
 class TorchBaseline:
-    """transformers' model (BertModel, MPNetModel) in eager mode, mean pooling like ours."""
+    """transformers' BertModel, MPNetModel or ModernBertModel in eager PyTorch, mean pooled."""
 
     def __init__(self, source: Path, threads: int, attention: str) -> None:
         import torch  # pants: no-infer-dep
