@@ -18,7 +18,8 @@ WEIGHTS_FILE = "model.safetensors"
 PICKLED_WEIGHTS_FILE = "pytorch_model.bin"
 # A tokenizer is made from tokenizer.json (the fast tokenizer: preferred), or from one of the
 # older vocabularies: vocab.txt (WordPiece), or vocab.json + merges.txt (byte-level BPE).
-TOKENIZER_FILES = (TOKENIZER_NAME, "vocab.txt", "vocab.json", "merges.txt")
+_VOCABULARY_FILES = ("vocab.txt", "vocab.json", "merges.txt")
+TOKENIZER_FILES = (TOKENIZER_NAME, *_VOCABULARY_FILES)
 _TOKENIZER_CHOICES = ((TOKENIZER_NAME,), ("vocab.txt",), ("vocab.json", "merges.txt"))
 SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
 OPTIONAL_FILES = (TOKENIZER_CONFIG_NAME, SPECIAL_TOKENS_MAP_FILE)
@@ -41,6 +42,9 @@ _ALL_FILES = [
     SENTENCE_CONFIG_FILE,
     ST_CONFIG_FILE,
 ]
+# A hub download skips the older vocabulary files unless the repo has no tokenizer.json (they are
+# about 1.4 MB for roberta-base, and preparation reads them only then).
+_FIRST_DOWNLOAD = [name for name in _ALL_FILES if name not in _VOCABULARY_FILES]
 
 
 @dataclass(frozen=True)
@@ -132,9 +136,17 @@ def _download(source: str, cache_dir: Path | None) -> SourceFiles:
                 repo_id,
                 revision=revision,
                 cache_dir=cache_dir,
-                allow_patterns=[*_ALL_FILES, *_DENSE_PATTERNS],
+                allow_patterns=[*_FIRST_DOWNLOAD, *_DENSE_PATTERNS],
             )
         )
+        if not (snapshot / TOKENIZER_NAME).is_file():
+            # Snapshot folders are named by commit sha: the vocabulary comes from the same commit.
+            snapshot_download(
+                repo_id,
+                revision=snapshot.name,
+                cache_dir=cache_dir,
+                allow_patterns=list(_VOCABULARY_FILES),
+            )
     except RevisionNotFoundError as error:
         raise ModelSourceError(f"{repo_id}: revision {revision!r} not found on the hub") from error
     except RepositoryNotFoundError as error:

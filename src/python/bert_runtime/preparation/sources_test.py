@@ -64,6 +64,8 @@ def test_hub_repo_is_downloaded_and_prepared(
     hub: tuple[str, Path, list[str]], tmp_path: Path
 ) -> None:
     url, repo_dir, requests = hub
+    # Saved beside tokenizer.json, as most repos do: preparation reads tokenizer.json only.
+    (repo_dir / "vocab.txt").write_text("[PAD]\n[UNK]\n")
     out = tmp_path / "out"
     done = _prepare(
         [REPO, "--out", str(out), "--cache-dir", str(tmp_path / "cache")], HF_ENDPOINT=url
@@ -73,7 +75,8 @@ def test_hub_repo_is_downloaded_and_prepared(
     assert manifest.source == REPO
     assert manifest.revision == commit_of(repo_dir)
     assert any("/resolve/" in r and r.endswith("model.safetensors") for r in requests)
-    assert not any(r.endswith("README.md") for r in requests), "downloaded a file it does not need"
+    for unneeded in ("README.md", "vocab.txt"):
+        assert not any(r.endswith(unneeded) for r in requests), f"downloaded {unneeded}"
 
 
 def test_a_sentence_transformers_repos_settings_are_downloaded_with_it(
