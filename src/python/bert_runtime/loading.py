@@ -7,6 +7,7 @@ script and a server given the same cache directory share one prepared copy of a 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from pathlib import Path
@@ -34,7 +35,8 @@ def prepared_dir(
 ) -> Path:
     """
     The prepared directory for `source`: `source` itself when it is one (it has a manifest),
-    else `cache_dir/prepared/<source>-<device>-<precision>`, prepared there on first use.
+    else `cache_dir/prepared/<name>-<hash>-<device>-<precision>` (`cache_entry_stem`), prepared
+    there on first use.
 
     `source` is a hub repo id (`org/name[@revision]`) or a local checkpoint directory, as for
     `prepare`. Later calls check the inputs' hashes and rebuild only when they changed (`prepare`
@@ -53,11 +55,28 @@ def prepared_dir(
     from bert_runtime.preparation.prepare import prepare
 
     chosen = precision or default_precision(device)
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "--", str(source).strip("/"))
-    target = Path(cache_dir).expanduser() / "prepared" / f"{slug}-{device.value}-{chosen.value}"
+    entry = f"{cache_entry_stem(source)}-{device.value}-{chosen.value}"
+    target = Path(cache_dir).expanduser() / "prepared" / entry
     logger.info("preparing %s into %s (checked and kept when already there)", source, target)
     prepare(str(source), target, device=device, precision=chosen)
     return target
+
+
+def cache_entry_stem(source: str | Path) -> str:
+    """
+    A readable name (a directory's own name, or the hub id with `/` and `@` made `--`) and a hash
+    of what `source` names (the directory's absolute path, or the hub id as given): `a/b` and
+    `a--b`, or one relative path from two working directories, never share an entry.
+    """
+    local = Path(source).expanduser()
+    if local.is_dir():
+        identity = str(local.resolve())
+        readable = local.resolve().name
+    else:
+        identity = str(source)
+        readable = str(source).strip("/")
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "--", readable)
+    return f"{readable}-{hashlib.sha256(identity.encode()).hexdigest()[:8]}"
 
 
 def load_engine(

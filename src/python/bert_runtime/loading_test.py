@@ -13,7 +13,7 @@ import pytest
 
 from bert_runtime.config import Device, EngineConfig, Precision
 from bert_runtime.errors import ConfigError
-from bert_runtime.loading import load_engine, prepared_dir
+from bert_runtime.loading import cache_entry_stem, load_engine, prepared_dir
 from bert_runtime.manifest import MODEL_NAME, read_manifest
 from bert_runtime.testutil.fake_hub import commit_of, serve_hub, url_of
 from bert_runtime.testutil.models import TINY_BERT, fixture_engine, golden_texts, prepared_model
@@ -23,7 +23,7 @@ def test_a_checkpoint_is_prepared_into_the_cache_once_and_reused(tmp_path: Path)
     cache = tmp_path / "cache"
     engine = load_engine(str(TINY_BERT), EngineConfig(max_sequence_length=64), cache_dir=cache)
     (made,) = (cache / "prepared").iterdir()
-    assert made.name.endswith("tiny-bert-cpu-fp32")
+    assert made.name.startswith("tiny-bert-") and made.name.endswith("-cpu-fp32")
     assert read_manifest(made).source == str(TINY_BERT.resolve())
     stamp = (made / MODEL_NAME).stat().st_mtime_ns
     again = prepared_dir(TINY_BERT, cache_dir=cache)
@@ -33,6 +33,32 @@ def test_a_checkpoint_is_prepared_into_the_cache_once_and_reused(tmp_path: Path)
     np.testing.assert_allclose(
         engine.embed(golden_texts()), reference.embed(golden_texts()), atol=1e-6, rtol=0
     )
+
+
+def test_a_directory_has_one_cache_entry_however_it_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checkpoints = tmp_path / "checkpoints"
+    shutil.copytree(TINY_BERT, checkpoints / "model")
+    monkeypatch.chdir(checkpoints)
+    by_relative_path = prepared_dir("model", cache_dir=tmp_path / "cache")
+    by_absolute_path = prepared_dir(checkpoints / "model", cache_dir=tmp_path / "cache")
+    assert by_relative_path == by_absolute_path
+    assert by_relative_path.name.startswith("model-")
+
+
+def test_sources_that_read_alike_get_their_own_cache_entries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, each of these pairs shared one entry and rebuilt it in turn."""
+    made = []
+    for place in ("first", "second"):
+        shutil.copytree(TINY_BERT, tmp_path / place / "model")
+        monkeypatch.chdir(tmp_path / place)
+        made.append(prepared_dir("model", cache_dir=tmp_path / "cache"))
+        assert read_manifest(made[-1]).source == str((tmp_path / place / "model").resolve())
+    assert made[0] != made[1]
+    assert cache_entry_stem("google-bert/model") != cache_entry_stem("google-bert--model")
 
 
 def test_precision_picks_its_own_cache_entry(tmp_path: Path) -> None:
@@ -89,5 +115,5 @@ def test_a_hub_repo_id_loads_through_the_hub_and_the_cache(tmp_path: Path) -> No
         )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == [commit_of(tmp_path / "hub" / repo), "(1,", "32)"]
-    made = cache / "prepared" / "google-bert--tiny-bert-cpu-fp32"
+    (made,) = (cache / "prepared").glob("google-bert--tiny-bert-*-cpu-fp32")
     assert read_manifest(made).source == repo
