@@ -9,7 +9,8 @@ Prints tables (markdown) of:
    SDPA attention) when torch is importable;
    the baseline is the fastest PyTorch configuration, shape by shape;
 2. the per-round spread of the ratios at seq 128, batch 32;
-3. the GEMM ceiling: one feed-forward matmul per backend, what any graph-level work is bounded by;
+3. the GEMM ceiling: one feed-forward matmul per backend, what any graph-level work is bounded by,
+   and PyTorch's oneDNN linear beside its eager one (eager nn.Linear calls MKL's sgemm);
 4. accuracy of the same run: fp32 vs PyTorch max-abs-diff, int8 vs fp32 embedding cosine;
 5. a mixed-length workload (lengths 8-128, mean ~40): the Batcher's length grouping vs pad-to-max
    and vs arrival-order batches of 32 padded to their longest (the engine sorts within each);
@@ -188,7 +189,10 @@ class _Measurer:
             return {"times": times}
         if op == "gemm":
             if self.backend.precision is None:
-                return {"gflops": gemm_ceiling.torch_gflops(self.threads)}
+                return {
+                    "gflops": gemm_ceiling.torch_gflops(self.threads),
+                    "onednn_gflops": gemm_ceiling.torch_onednn_gflops(self.threads),
+                }
             return {"gflops": gemm_ceiling.ort_gflops(self.backend.precision, self.threads)}
         if op == "mixed":
             assert self.engine is not None
@@ -295,7 +299,11 @@ def _measure(workers: list[_Worker], args: argparse.Namespace) -> dict[str, dict
                 report["times"].setdefault(key, []).extend(times)
                 report["rounds"].setdefault(key, []).append(batch / statistics.median(times))
         for worker in order:
-            reports[worker.backend.name]["gemm"].append(worker.ask(op="gemm")["gflops"])
+            answer = worker.ask(op="gemm")
+            reports[worker.backend.name]["gemm"].append(answer["gflops"])
+            if "onednn_gflops" in answer:
+                onednn = reports[worker.backend.name].setdefault("gemm_onednn", [])
+                onednn.append(answer["onednn_gflops"])
         print(f"round {round_index + 1}/{args.rounds} done", file=sys.stderr)
     for worker in workers:
         reports[worker.backend.name].update(worker.ask(op="status"))
@@ -403,6 +411,11 @@ def _print_tables(
     for name, value in gemm.items():
         ratio = f"{value / torch_gemm:.2f}x" if torch_gemm else "-"
         print(f"| {name} | {value:.0f} | {ratio} |")
+    onednn_rates = [rate for r in reports.values() for rate in r.get("gemm_onednn", [])]
+    if onednn_rates and torch_gemm:
+        onednn = statistics.median(onednn_rates)
+        print(f"| torch oneDNN linear (eager models do not use it) | {onednn:.0f} | ", end="")
+        print(f"{onednn / torch_gemm:.2f}x |")
 
     vectors = {name: np.load(_embeddings_path(workdir, name)) for name in reports}
     print("\n## Accuracy at seq 128, batch 32 (mean-pooled embeddings)\n")

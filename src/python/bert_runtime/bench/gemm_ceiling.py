@@ -72,3 +72,23 @@ def torch_gflops(threads: int, repeats: int = 7) -> float:
             return layer(x)
 
     return _rate(run, repeats)
+
+
+def torch_onednn_gflops(threads: int, repeats: int = 7) -> float:
+    """
+    PyTorch's oneDNN linear layer, which eager models do not use (nn.Linear on plain tensors calls
+    MKL's sgemm): where the two differ (AMD CPUs with AVX-512), a ratio against eager PyTorch is
+    read beside what PyTorch's faster GEMM would allow.
+    """
+    import torch  # pants: no-infer-dep
+    from torch.utils import mkldnn  # pants: no-infer-dep
+
+    torch.set_num_threads(threads)
+    layer = mkldnn.to_mkldnn(torch.nn.Sequential(torch.nn.Linear(HIDDEN, INTERMEDIATE).eval()))
+    x = torch.randn(TOKENS, HIDDEN).to_mkldnn()
+
+    def run() -> object:
+        with torch.inference_mode():
+            return layer(x)
+
+    return _rate(run, repeats)
