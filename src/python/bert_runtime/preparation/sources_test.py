@@ -135,6 +135,13 @@ def test_a_hub_repo_with_only_older_tokenizer_files_is_downloaded_and_prepared(
     assert done.returncode == 0, done.stderr
     for name in ("vocab.json", "merges.txt", "special_tokens_map.json"):
         assert any(r.endswith(f"/{name}") for r in server.requests), name
+    # The vocabulary's second download is found in the cache offline too.
+    again = _prepare(
+        [repo, "--out", str(tmp_path / "again"), "--cache-dir", str(tmp_path / "cache")],
+        HF_ENDPOINT="http://127.0.0.1:9",
+        HF_HUB_OFFLINE="1",
+    )
+    assert again.returncode == 0, again.stderr
     prepared = Tokenizer.from_file(str(out / "tokenizer.json"))
     original = Tokenizer.from_file(str(TINY_ROBERTA_MLM / "tokenizer.json"))
     texts = golden_roberta_texts()
