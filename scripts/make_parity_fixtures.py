@@ -101,6 +101,12 @@ WORDS = (
     "cafe naive resume is good bad not very"
 ).split()
 LABELS = {0: "negative", 1: "neutral", 2: "positive"}
+# What every three-label classifier fixture passes to its config.
+CLASSIFIER_LABELS = {
+    "num_labels": 3,
+    "id2label": LABELS,
+    "label2id": {v: k for k, v in LABELS.items()},
+}
 TOP_K = 5
 # tiny-st's texts: the others and a long mixed-case one (over its 12 tokens, and cased).
 ST_TEXTS = [*TEXTS, "The Quick BROWN Fox jumps over the LAZY dog, and the cat sat on the mat"]
@@ -299,9 +305,8 @@ def roberta_models(root: Path) -> tuple[dict[str, np.ndarray], dict[str, object]
 
     out = root / "tiny-roberta-cls"
     tokenizer = save_roberta_tokenizer(out)
-    labels = {"id2label": LABELS, "label2id": {v: k for k, v in LABELS.items()}}
     classifier = RobertaForSequenceClassification(
-        roberta_config(len(tokenizer), num_labels=3, **labels)
+        roberta_config(len(tokenizer), **CLASSIFIER_LABELS)
     ).eval()
     classifier.save_pretrained(out, safe_serialization=True)
     inputs: list[tuple[str, tuple[str, ...]]] = [
@@ -327,13 +332,12 @@ def distilbert_models(root: Path) -> dict[str, np.ndarray]:
         "hidden_dim": TINY_SIZES["intermediate_size"],
         "initializer_range": TINY_SIZES["initializer_range"],
     }
-    labels = {"id2label": LABELS, "label2id": {v: k for k, v in LABELS.items()}}
     models = {
         "tiny-distilbert-mlm": DistilBertForMaskedLM(
             DistilBertConfig(**sizes, sinusoidal_pos_embds=True)
         ),
         "tiny-distilbert-cls": DistilBertForSequenceClassification(
-            DistilBertConfig(**sizes, num_labels=3, **labels)
+            DistilBertConfig(**sizes, **CLASSIFIER_LABELS)
         ),
     }
     return mlm_and_classifier_goldens(root, models, DistilBertTokenizerFast)
@@ -447,9 +451,8 @@ def mpnet_models(root: Path) -> tuple[dict[str, np.ndarray], dict[str, object]]:
 
     name = "tiny-mpnet-cls"
     tokenizer = save_mpnet_tokenizer(root / name)
-    labels = {"id2label": LABELS, "label2id": {v: k for k, v in LABELS.items()}}
     classifier = MPNetForSequenceClassification(
-        MPNetConfig(vocab_size=len(tokenizer), num_labels=3, **labels, **sizes)
+        MPNetConfig(vocab_size=len(tokenizer), **CLASSIFIER_LABELS, **sizes)
     ).eval()
     classifier.save_pretrained(root / name, safe_serialization=True)
     goldens.update(classifier_goldens(name, classifier, tokenizer, ROBERTA_TEXTS))
@@ -458,11 +461,10 @@ def mpnet_models(root: Path) -> tuple[dict[str, np.ndarray], dict[str, object]]:
 
 def electra_models(root: Path) -> dict[str, np.ndarray]:
     """tiny-electra-mlm (embeddings projected 16 -> 32) and tiny-electra-cls, and their goldens."""
-    labels = {"id2label": LABELS, "label2id": {v: k for k, v in LABELS.items()}}
     models = {
         "tiny-electra-mlm": ElectraForMaskedLM(tiny_electra_config(embedding_size=16)),
         "tiny-electra-cls": ElectraForSequenceClassification(
-            tiny_electra_config(embedding_size=32, num_labels=3, **labels)
+            tiny_electra_config(embedding_size=32, **CLASSIFIER_LABELS)
         ),
     }
     return mlm_and_classifier_goldens(root, models, ElectraTokenizerFast)
@@ -519,9 +521,8 @@ def modernbert_models(root: Path) -> tuple[dict[str, np.ndarray], dict[str, obje
 
     name = "tiny-modernbert-cls"
     tokenizer = save_tokenizer(root / name)
-    labels = {"id2label": LABELS, "label2id": {v: k for k, v in LABELS.items()}}
     classifier = ModernBertForSequenceClassification(
-        modernbert_config(num_labels=3, classifier_pooling="mean", **labels)
+        modernbert_config(classifier_pooling="mean", **CLASSIFIER_LABELS)
     ).eval()
     classifier.save_pretrained(root / name, safe_serialization=True)
     goldens.update(classifier_goldens(name, classifier, tokenizer, TEXTS))
@@ -534,7 +535,7 @@ def main(root: Path) -> None:
         "tiny-bert": BertModel(tiny_config()),
         "tiny-bert-mlm": BertForMaskedLM(tiny_config()),
         "tiny-bert-cls": BertForSequenceClassification(
-            tiny_config(num_labels=3, id2label=LABELS, label2id={v: k for k, v in LABELS.items()})
+            tiny_config(**CLASSIFIER_LABELS)
         ),
         # Made last: the models above keep the weights they had before it was added.
         "tiny-bert-rerank": BertForSequenceClassification(tiny_config(num_labels=1)),
