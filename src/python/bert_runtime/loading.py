@@ -71,11 +71,10 @@ def cache_entry_stem(source: str | Path) -> str:
     local = Path(source).expanduser()
     if local.is_dir():
         identity = str(local.resolve())
-        readable = local.resolve().name
+        readable = Path(identity).name
     else:
-        identity = str(source)
-        readable = str(source).strip("/")
-    readable = re.sub(r"[^A-Za-z0-9._-]+", "--", readable)
+        identity = readable = str(source)
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "--", readable.strip("/"))
     return f"{readable}-{hashlib.sha256(identity.encode()).hexdigest()[:8]}"
 
 
