@@ -7,6 +7,7 @@ into a fresh virtual environment; third-party dependencies come from the configu
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import venv
 from dataclasses import dataclass
@@ -40,8 +41,22 @@ def _wheel_for(wheel_dir: Path, distribution: str) -> Path:
     return matches[0]
 
 
+def _pip_environment() -> dict[str, str]:
+    """This process's environment without Pants' PIP_CONFIG_FILE=/dev/null (pants.toml).
+
+    That setting is for the pip inside pex; the pip here is a modern pip in a fresh venv, which should
+    read the machine's pip config (index, CA bundle) as a user's pip would.
+    """
+    env = dict(os.environ)
+    if env.get("PIP_CONFIG_FILE") == os.devnull:
+        del env["PIP_CONFIG_FILE"]
+    return env
+
+
 def _run(*args: str | Path) -> str:
-    done = subprocess.run([str(a) for a in args], capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [str(a) for a in args], capture_output=True, text=True, check=False, env=_pip_environment()
+    )
     assert done.returncode == 0, f"{args} failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout
 
