@@ -1,4 +1,4 @@
-"""The launcher keeps a pip config's index, CA bundle and proxy for Pants, and drops what breaks pex."""
+"""The launcher keeps a pip config's index, CA bundle and proxy for Pants; drops what breaks pex."""
 
 from __future__ import annotations
 

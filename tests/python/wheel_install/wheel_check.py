@@ -44,8 +44,8 @@ def _wheel_for(wheel_dir: Path, distribution: str) -> Path:
 def _pip_environment() -> dict[str, str]:
     """This process's environment without Pants' PIP_CONFIG_FILE=/dev/null (pants.toml).
 
-    That setting is for the pip inside pex; the pip here is a modern pip in a fresh venv, which should
-    read the machine's pip config (index, CA bundle) as a user's pip would.
+    That setting is for the pip inside pex; the pip here is a modern pip in a fresh venv, which
+    should read the machine's pip config (index, CA bundle) as a user's pip would.
     """
     env = dict(os.environ)
     if env.get("PIP_CONFIG_FILE") == os.devnull:
