@@ -8,11 +8,10 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
 from bert_api import __version__
 from bert_api.disconnect import CancelOnDisconnect
+from bert_api.docs_pages import openapi_config
 from bert_api.errors import (
     handle_bad_encoding,
     handle_http_exception,
@@ -58,11 +57,9 @@ def create_app(
         # serve.configure_logging owns logging (LOG_LEVEL, LOG_FORMAT); Litestar would replace it.
         logging_config=None,
         state=State({"settings": settings, "service": service}),
-        openapi_config=OpenAPIConfig(
-            title="bert-serve",
-            version=__version__,
-            description="BERT-family inference: embeddings, fill-mask, classification.",
-            path="/docs",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+        openapi_config=openapi_config(
+            "bert-serve",
+            __version__,
+            "BERT-family inference: embeddings, fill-mask, classification.",
         ),
     )

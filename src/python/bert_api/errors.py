@@ -10,7 +10,7 @@ import math
 from typing import Any
 
 import msgspec
-from litestar import Request, Response
+from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import (
@@ -54,7 +54,10 @@ def error_response(
     status: int, error_type: str, message: str, headers: dict[str, str] | None = None
 ) -> Response[dict[str, dict[str, str]]]:
     body = {"error": {"type": error_type, "message": message}}
-    return Response(content=body, status_code=status, headers=headers or {})
+    # JSON even where the route would answer another type (the docs pages' HTML).
+    return Response(
+        content=body, status_code=status, headers=headers or {}, media_type=MediaType.JSON
+    )
 
 
 def handle_http_exception(

@@ -7,12 +7,15 @@ from typing import Any
 from litestar import Request, Response, get
 from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import generate_latest
 
 from bert_api.errors import ApiError, error_responses
 from bert_api.model_service import ModelService, Status
 
 PLATFORM = "onnxruntime_onnx"
+# Prometheus' text format; Litestar appends "; charset=utf-8" to text types itself, so the constant
+# prometheus_client offers (which has it already) would name the charset twice.
+METRICS_MEDIA_TYPE = "text/plain; version=0.0.4"
 NOT_READY = {
     503: ResponseSpec(
         data_container=dict[str, Any], description="Not ready", generate_examples=False
@@ -167,12 +170,12 @@ async def v2_model_ready(state: State, model_name: str) -> Response[dict[str, An
     return _ready_response(is_ready, {"name": model_name, "ready": is_ready})
 
 
-@get("/metrics", tags=["metrics"], summary="Prometheus metrics", media_type=CONTENT_TYPE_LATEST)
+@get("/metrics", tags=["metrics"], summary="Prometheus metrics", media_type=METRICS_MEDIA_TYPE)
 async def metrics(request: Request) -> Response[bytes]:  # type: ignore[type-arg]
     service = _service(request.app.state)
     service.metrics.queue_depth.set(service.queue_depth)
     body = generate_latest(service.metrics.registry)
-    return Response(body, media_type=CONTENT_TYPE_LATEST)
+    return Response(body, media_type=METRICS_MEDIA_TYPE)
 
 
 HEALTH_ROUTES = [health, live, ready, v1_model, v2_model, v2_model_ready, metrics]
