@@ -1,4 +1,4 @@
-"""The Litestar application factory."""
+"""The Litestar application factory: the routes, the model host behind them, and the middleware."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from litestar import Litestar
-from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.exceptions import HTTPException
 
 from bert_api import __version__
@@ -18,11 +18,17 @@ from bert_api.errors import (
     handle_runtime_error,
     handle_unexpected,
 )
+from bert_api.guards import require_api_key, require_json
+from bert_api.limits import RequestLimits
 from bert_api.metrics import ServiceMetrics
-from bert_api.model_service import ModelService
+from bert_api.model_host import ModelHost
 from bert_api.request_metrics import request_metrics
+from bert_api.routes_common import dependencies
 from bert_api.routes_health import HEALTH_ROUTES
-from bert_api.routes_inference import INFERENCE_ROUTES
+from bert_api.routes_kserve import KSERVE_ROUTES
+from bert_api.routes_openai import OPENAI_ROUTES
+from bert_api.routes_tasks import TASK_ROUTES
+from bert_api.routes_v2 import V2_ROUTES
 from bert_api.settings import Settings
 from bert_runtime.errors import BertRuntimeError
 
@@ -32,18 +38,25 @@ def create_app(
 ) -> Litestar:
     """An app serving `settings.model_name`; the model loads in the background after start-up."""
     metrics = ServiceMetrics(settings.served_model_name)
-    service = ModelService(settings, metrics, on_load_failure)
+    host = ModelHost(settings, metrics, on_load_failure)
+    limits = RequestLimits(settings.max_items_per_request, settings.max_chars_per_item)
 
     @asynccontextmanager
     async def model_lifespan(app: Litestar) -> AsyncIterator[None]:
-        service.start()
+        host.start()
         try:
             yield
         finally:
-            await service.close()
+            await host.close()
 
     return Litestar(
-        route_handlers=[*HEALTH_ROUTES, *INFERENCE_ROUTES],
+        route_handlers=[*HEALTH_ROUTES, *TASK_ROUTES, *OPENAI_ROUTES, *KSERVE_ROUTES, *V2_ROUTES],
+        # They act on inference routes only (guards.INFERENCE).
+        guards=[require_json, require_api_key(settings.api_key)],
+        dependencies={
+            "host": Provide(lambda: host, sync_to_thread=False),
+            **dependencies(host, limits, settings.served_model_name),
+        },
         lifespan=[model_lifespan],
         # Outermost first: the metrics see the 499 of a request whose client left.
         middleware=[request_metrics(metrics), CancelOnDisconnect],
@@ -56,10 +69,9 @@ def create_app(
         request_max_body_size=settings.max_body_bytes,
         # serve.configure_logging owns logging (LOG_LEVEL, LOG_FORMAT); Litestar would replace it.
         logging_config=None,
-        state=State({"settings": settings, "service": service}),
         openapi_config=openapi_config(
             "bert-serve",
             __version__,
-            "BERT-family inference: embeddings, fill-mask, classification.",
+            "BERT-family inference: embeddings, fill-mask, classification, reranking.",
         ),
     )

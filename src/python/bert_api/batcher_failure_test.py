@@ -16,9 +16,9 @@ import uvicorn
 from litestar import Litestar
 
 from bert_api.app import create_app
-from bert_api.model_service import ModelService
 from bert_api.settings import Settings
 from bert_api.testing import free_port, wait_until_ready
+from bert_runtime.serving.engine import Engine
 from bert_runtime.testutil.models import TINY_BERT_MLM
 
 
@@ -51,15 +51,13 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Litestar]]:
 def test_a_stopped_batcher_fails_requests_and_every_health_route(
     served: tuple[str, Litestar], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    url, app = served
+    url, _app = served
     assert httpx.post(f"{url}/embed", json={"inputs": "before"}, timeout=30).status_code == 200
-    service: ModelService = app.state.service
-    assert service.engine is not None
 
     def stop(*_: object) -> None:
         raise EngineStopped()
 
-    monkeypatch.setattr(service.engine, "run", stop)
+    monkeypatch.setattr(Engine, "run", stop)
     failed = httpx.post(f"{url}/embed", json={"inputs": "during"}, timeout=30)
     assert failed.status_code == 503
     assert failed.headers["Retry-After"]

@@ -34,7 +34,7 @@ MEDIA_TYPES = {
     "swagger-ui.css": "text/css",
     "favicon-32x32.png": "image/png",
 }
-# The version is in the tarball's name: a new version is a new deployment, so browsers may keep these.
+# The version is in the tarball's name: a new version is a new deployment, so browsers keep these.
 CACHE_CONTROL = "public, max-age=86400"
 
 

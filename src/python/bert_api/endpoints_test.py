@@ -258,7 +258,7 @@ def test_embedding_routes_put_the_models_prompt_in_front_and_project_through_den
     v2_answer = _post(prompt_server, "/v2/models/bert/infer", v2_body).json()
     np.testing.assert_allclose(v2_answer["outputs"][0]["data"], by_hand.ravel(), atol=1e-6)
     for parameters, message in [
-        ({"prompt_name": 3}, "parameters.prompt_name must be a string"),
+        ({"prompt_name": 3}, "parameters.prompt_name: Expected `str | null`, got `int`"),
         ({"task": "fill-mask", "prompt_name": "query"}, "parameters.prompt_name is for task embed"),
     ]:
         body = {"instances": ["the cat"], "parameters": parameters}
@@ -541,14 +541,22 @@ def test_open_inference_v2_classifies_text_pairs(cls_server: RunningServer) -> N
 def test_rerank_needs_a_single_label_model(cls_server: RunningServer) -> None:
     response = _post(cls_server, "/rerank", {"query": "a", "texts": ["b"]})
     assert response.status_code == 422
-    assert "this model has 3: use /classify with pairs" in response.json()["error"]["message"]
+    assert response.json()["error"]["message"] == (
+        "rerank needs a cross-encoder (a classification head with one label; this one has 3); "
+        "this model serves: embed, classify"
+    )
     assert "rerank" not in httpx.get(f"{cls_server.url}/v1/models/bert").json()["model"]["tasks"]
 
 
 def test_tasks_missing_from_the_model_are_422(mlm_server: RunningServer) -> None:
     response = _post(mlm_server, "/classify", {"inputs": "x"})
     assert response.status_code == 422
-    assert "no classification head" in response.json()["error"]["message"]
+    assert response.json()["error"]["message"] == (
+        "classify needs a classification head; this model serves: embed, fill-mask"
+    )
+    response = _post(mlm_server, "/rerank", {"query": "q", "texts": ["x"]})
+    assert response.status_code == 422
+    assert response.json()["error"]["message"].endswith("this model serves: embed, fill-mask")
 
 
 def test_metrics_endpoint_exposes_the_seed_metrics(mlm_server: RunningServer) -> None:

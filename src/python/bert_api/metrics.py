@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from bert_api.errors import ERROR_TYPE_BY_STATUS
+from bert_runtime.serving.batcher import DropReason
 
 # The seed's buckets plus finer low buckets: CPU and GPU requests often finish in a few
 # milliseconds.
@@ -53,6 +54,19 @@ class ServiceMetrics:
             "Most sequences the batcher queue holds (MAX_QUEUE_SIZE).",
             registry=r,
         )
+        self.expected_wait = Gauge(
+            "inference_queue_expected_wait_seconds",
+            "Estimated wait before a text submitted now would start (queued work at the "
+            "measured speed); requests whose budget is shorter get 429.",
+            registry=r,
+        )
+        self.dropped_texts = Counter(
+            "inference_dropped_texts",
+            "Texts that left the queue without running: deadline (waited past their budget) "
+            "or cancelled (their client left, or their request failed).",
+            ["reason"],
+            registry=r,
+        )
         self.queue_wait = Histogram(
             "inference_queue_wait_seconds",
             "Longest wait in the queue of the sequences of each batch.",
@@ -84,3 +98,5 @@ class ServiceMetrics:
             self.requests.labels(status=status)
         for error_type in ERROR_TYPES:
             self.errors.labels(type=error_type)
+        for reason in (DropReason.DEADLINE, DropReason.CANCELLED):
+            self.dropped_texts.labels(reason=reason)

@@ -20,6 +20,9 @@ from bert_runtime.config import (
     default_precision,
 )
 
+# The queue's defaults are the library's: one place for each.
+_QUEUE = BatcherConfig()
+
 
 class SettingsError(ValueError):
     """The environment holds an invalid setting; the message names the variable."""
@@ -36,18 +39,22 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
         str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
     ] = "bert"
     max_sequence_length: Annotated[int, msgspec.Meta(ge=2, le=512)] = 128
-    batch_size: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 32
+    # The batch budget: rows, and tokens counted on the padded shape. Left out, the device's own
+    # (bert_runtime.config.default_budget: 32 rows and 1024 tokens on CPU).
+    batch_size: Annotated[int, msgspec.Meta(ge=1, le=1024)] | None = None
     onnx_execution_provider: Literal["CUDA", "CPU"] = "CPU"
     # fp32 | int8 on CPU, fp32 | fp16 on CUDA; empty picks fp32 on CPU and fp16 on CUDA.
     precision: Literal["", "fp32", "fp16", "int8"] = ""
     # Where prepared models are kept between starts (a volume in Kubernetes).
     model_cache_dir: str = DEFAULT_CACHE_DIR
     truncation: Literal["truncate", "reject"] = "truncate"
-    max_batch_tokens: Annotated[int, msgspec.Meta(ge=2)] = 8192
-    # CPU: batches over this many padded tokens run in cache-sized slices; 0 runs them whole.
-    cpu_slice_tokens: Annotated[int, msgspec.Meta(ge=0)] = 1024
-    max_queue_delay_ms: Annotated[float, msgspec.Meta(ge=0, le=1000)] = 5.0
-    max_queue_size: Annotated[int, msgspec.Meta(ge=1)] = 2048
+    max_batch_tokens: Annotated[int, msgspec.Meta(ge=2)] | None = None
+    max_queue_delay_ms: Annotated[float, msgspec.Meta(ge=0, le=1000)] = _QUEUE.max_queue_delay_ms
+    # A memory bound: texts waiting at most.
+    max_queue_size: Annotated[int, msgspec.Meta(ge=1)] = _QUEUE.max_queue_size
+    # How long a request's texts may wait to start when the client names no budget
+    # (X-Request-Timeout); longer waits are refused at once with 429.
+    max_queue_wait_ms: Annotated[float, msgspec.Meta(gt=0, le=3_600_000)] = _QUEUE.max_queue_wait_ms
     max_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 2 * 1024 * 1024
     max_items_per_request: Annotated[int, msgspec.Meta(ge=1)] = 256
     max_chars_per_item: Annotated[int, msgspec.Meta(ge=1)] = 20_000
@@ -76,18 +83,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
             device=self.device,
             max_sequence_length=self.max_sequence_length,
             truncation=TruncationPolicy(self.truncation),
-            cpu_slice_tokens=self.cpu_slice_tokens,
+            max_batch_size=self.batch_size,
+            max_batch_tokens=self.max_batch_tokens,
         )
 
     def batcher_config(self) -> BatcherConfig:
-        config = BatcherConfig(
-            max_batch_size=self.batch_size,
-            max_batch_tokens=self.max_batch_tokens,
+        return BatcherConfig(
             max_queue_delay_ms=self.max_queue_delay_ms,
             max_queue_size=self.max_queue_size,
+            max_queue_wait_ms=self.max_queue_wait_ms,
         )
-        config.check_fits(self.max_sequence_length)
-        return config
 
     def __repr__(self) -> str:
         # Never print the API key.
@@ -103,8 +108,18 @@ ENV_VARS: tuple[str, ...] = tuple(field.encode_name for field in msgspec.structs
 FILE_VARIABLES = {"API_KEY_FILE": "API_KEY"}
 
 
+# Settings that are gone, and what to set instead: a deployment still setting one is told, not
+# silently served with another budget.
+RETIRED = {
+    "CPU_SLICE_TOKENS": "MAX_BATCH_TOKENS (one token budget per device; 1024 on CPU by default)",
+}
+
+
 def load_settings(environ: Mapping[str, str]) -> Settings:
     """Build Settings from `environ` (usually os.environ), ignoring unrelated variables."""
+    for name, instead in RETIRED.items():
+        if name in environ:
+            raise SettingsError(f"invalid setting: {name} is no longer read: set {instead}")
     raw = {name: environ[name] for name in ENV_VARS if name in environ}
     for file_variable, name in FILE_VARIABLES.items():
         if file_variable in environ:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from bert_api.settings import ENV_VARS, Settings, SettingsError, load_settings
-from bert_runtime import Device
+from bert_runtime import BatchBudget, Device
 
 
 def test_defaults_serve_bert_base_on_cpu() -> None:
@@ -27,16 +27,28 @@ def test_values_are_converted_from_strings() -> None:
             "BATCH_SIZE": "8",
             "ONNX_EXECUTION_PROVIDER": "cuda",
             "PORT": "9000",
-            "CPU_SLICE_TOKENS": "0",
+            "MAX_BATCH_TOKENS": "4096",
+            "MAX_QUEUE_WAIT_MS": "2500",
         }
     )
     assert settings.max_sequence_length == 256
     assert settings.batch_size == 8
     assert settings.device is Device.CUDA
     assert settings.engine_config().max_sequence_length == 256
-    assert settings.batcher_config().max_batch_size == 8
+    assert settings.engine_config().budget == BatchBudget(8, 4096)
+    assert settings.batcher_config().max_queue_wait_ms == 2500
     assert settings.port == 9000
-    assert settings.engine_config().cpu_slice_tokens == 0
+
+
+def test_the_batch_budget_defaults_to_the_devices_own() -> None:
+    assert load_settings({}).engine_config().budget == BatchBudget(32, 1024)
+
+
+def test_a_retired_setting_stops_start_up_naming_its_replacement() -> None:
+    with pytest.raises(
+        SettingsError, match="CPU_SLICE_TOKENS is no longer read: set MAX_BATCH_TOKENS"
+    ):
+        load_settings({"CPU_SLICE_TOKENS": "0"})
 
 
 def test_unrelated_variables_are_ignored() -> None:
@@ -51,7 +63,8 @@ def test_unrelated_variables_are_ignored() -> None:
         ("MAX_SEQUENCE_LENGTH", "1024"),
         ("ONNX_EXECUTION_PROVIDER", "TPU"),
         ("PORT", "70000"),
-        ("CPU_SLICE_TOKENS", "-1"),
+        ("MAX_QUEUE_WAIT_MS", "0"),
+        ("MAX_BATCH_TOKENS", "1"),
         ("LOG_LEVEL", "loud"),
         ("SERVED_MODEL_NAME", "bad name/with slash"),
     ],

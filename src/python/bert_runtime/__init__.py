@@ -4,6 +4,11 @@
     engine = load_engine("google-bert/bert-base-uncased")  # prepared once into ~/.cache/bert-serve
     vectors = engine.embed(["hello world"])
 
+    # serving many concurrent callers: one batch queue, and the typed per-task service over it
+    async with Batcher(engine, BatcherConfig()) as batcher:
+        service = InferenceService(engine.inputs, batcher, lambda: describe(engine))
+        found = await service.embed(["hello world"])  # Embeddings(vectors, tokens)
+
     # or in two steps, into a directory of your choosing:
     prepare("google-bert/bert-base-uncased", Path("models/bert"), precision=Precision.INT8)
     engine = Engine(Path("models/bert"))
@@ -19,6 +24,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from bert_runtime.config import (
+    BatchBudget,
     BatcherConfig,
     Device,
     EngineConfig,
@@ -33,6 +39,7 @@ from bert_runtime.config import (
 from bert_runtime.errors import (
     BertRuntimeError,
     ConfigError,
+    DeadlineExceeded,
     InputError,
     InputTooLongError,
     MissingModelFilesError,
@@ -48,7 +55,10 @@ if TYPE_CHECKING:
     from bert_runtime.loading import load_engine, prepared_dir
     from bert_runtime.preparation.prepare import prepare
     from bert_runtime.serving.batcher import Batcher
+    from bert_runtime.serving.description import ModelDescription, describe
     from bert_runtime.serving.engine import Engine
+    from bert_runtime.serving.service import InferenceService
+    from bert_runtime.serving.task_inputs import EmbedOptions
     from bert_runtime.serving.tasks import (
         Classification,
         ClassifyRequest,
@@ -64,6 +74,10 @@ __version__ = "0.1.0"
 _LAZY = {
     "Engine": "bert_runtime.serving.engine",
     "Batcher": "bert_runtime.serving.batcher",
+    "InferenceService": "bert_runtime.serving.service",
+    "EmbedOptions": "bert_runtime.serving.task_inputs",
+    "ModelDescription": "bert_runtime.serving.description",
+    "describe": "bert_runtime.serving.description",
     "EmbedRequest": "bert_runtime.serving.tasks",
     "FillMaskRequest": "bert_runtime.serving.tasks",
     "ClassifyRequest": "bert_runtime.serving.tasks",
@@ -84,8 +98,14 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "BatchBudget",
     "Batcher",
     "BatcherConfig",
+    "DeadlineExceeded",
+    "EmbedOptions",
+    "InferenceService",
+    "ModelDescription",
+    "describe",
     "Classification",
     "ClassifyRequest",
     "EmbedRequest",

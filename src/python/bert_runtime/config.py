@@ -95,6 +95,53 @@ def _require(condition: bool, message: str) -> None:
 
 
 @dataclass(frozen=True)
+class BatchBudget:
+    """
+    How big one batch may be on a device: rows, and tokens counted on the padded shape (rows x
+    padded length). The one budget both the dynamic batcher and direct calls plan batches with.
+    """
+
+    max_rows: int
+    max_tokens: int
+    # Padded lengths round up to this multiple, so few distinct shapes reach the session.
+    pad_multiple: int = 8
+
+    def __post_init__(self) -> None:
+        _require(self.max_rows >= 1, f"max_batch_size must be >= 1, got {self.max_rows}")
+        _require(self.max_tokens >= 1, f"max_batch_tokens must be >= 1, got {self.max_tokens}")
+        _require(self.pad_multiple >= 1, f"pad_multiple must be >= 1, got {self.pad_multiple}")
+
+    def check_fits(self, max_sequence_length: int) -> None:
+        """Raise ConfigError when one maximum-length text alone would exceed the token budget."""
+        padded = -(-max_sequence_length // self.pad_multiple) * self.pad_multiple
+        _require(
+            self.max_tokens >= padded,
+            f"max_batch_tokens ({self.max_tokens}) is smaller than one padded sequence of "
+            f"max_sequence_length {max_sequence_length} ({padded} tokens): "
+            "such a text could never run",
+        )
+
+
+# Per device: (rows, padded tokens). CPU: 1024 tokens keeps a batch's activations in the CPU's
+# cache (bert-base fp32, seq 128: docs/BENCHMARKS.md, slice_sweep); a larger batch only waits
+# longer. CUDA: large batches are what fills the GPU.
+_DEFAULT_BUDGETS: dict[Device, tuple[int, int]] = {
+    Device.CPU: (32, 1024),
+    Device.CUDA: (32, 8192),
+}
+
+
+def default_budget(
+    device: Device, max_rows: int | None = None, max_tokens: int | None = None
+) -> BatchBudget:
+    """The device's batch budget, with any bound the caller sets instead of its default."""
+    rows, tokens = _DEFAULT_BUDGETS[device]
+    return BatchBudget(
+        rows if max_rows is None else max_rows, tokens if max_tokens is None else max_tokens
+    )
+
+
+@dataclass(frozen=True)
 class EngineConfig:
     """How an Engine loads and runs a prepared model."""
 
@@ -108,15 +155,9 @@ class EngineConfig:
     truncation: TruncationPolicy = TruncationPolicy.TRUNCATE
     # None lets ONNX Runtime use one thread per physical core.
     intra_op_threads: int | None = None
-    # CPU only: a batch whose padded shape holds more tokens than this runs as consecutive slices,
-    # each padded to its own longest row, so activations stay in the CPU cache (bert-base fp32 at
-    # seq 128, batch 32: docs/BENCHMARKS.md). 0 runs every batch whole, as on CUDA, where large
-    # batches are what fills the GPU.
-    cpu_slice_tokens: int = 1024
-    # Direct calls (embed, fill_mask, classify, classify_pairs, run_texts) given many texts run
-    # them as batches of at most this many padded tokens, so a whole corpus is never one batch
-    # (which on CUDA would have to fit in GPU memory at once). The Batcher has its own bound.
-    direct_batch_tokens: int = 8192
+    # The batch budget (BatchBudget); None takes the device's default (default_budget).
+    max_batch_size: int | None = None
+    max_batch_tokens: int | None = None
     warmup: bool = True
 
     def __post_init__(self) -> None:
@@ -130,36 +171,25 @@ class EngineConfig:
             self.intra_op_threads is None or self.intra_op_threads >= 1,
             f"intra_op_threads must be >= 1 or None, got {self.intra_op_threads}",
         )
-        _require(
-            self.cpu_slice_tokens >= 0,
-            f"cpu_slice_tokens must be >= 0, got {self.cpu_slice_tokens}",
-        )
-        _require(
-            self.direct_batch_tokens >= 1,
-            f"direct_batch_tokens must be >= 1, got {self.direct_batch_tokens}",
-        )
+        self.budget.check_fits(self.max_sequence_length)
+
+    @property
+    def budget(self) -> BatchBudget:
+        return default_budget(self.device, self.max_batch_size, self.max_batch_tokens)
 
 
 @dataclass(frozen=True)
 class BatcherConfig:
-    """Bounds of the dynamic batcher."""
+    """The dynamic batcher's queue (the batches' size is the engine's BatchBudget)."""
 
-    max_batch_size: int = 32
-    # Token budget of one batch, counted on the padded shape (batch rows x padded length).
-    max_batch_tokens: int = 8192
     max_queue_delay_ms: float = 5.0
-    max_queue_size: int = 1024
-    # Padded lengths are rounded up to this multiple, so few distinct shapes reach the session.
-    pad_to_multiple_of: int = 8
+    # Texts waiting at most: a bound on memory; beyond it submissions are Overloaded.
+    max_queue_size: int = 2048
+    # How long a submission may wait to start when its caller names no deadline; one that would
+    # wait longer is refused at once (Overloaded), one still waiting then is dropped.
+    max_queue_wait_ms: float = 5000.0
 
     def __post_init__(self) -> None:
-        _require(
-            self.max_batch_size >= 1, f"max_batch_size must be >= 1, got {self.max_batch_size}"
-        )
-        _require(
-            self.max_batch_tokens >= 1,
-            f"max_batch_tokens must be >= 1, got {self.max_batch_tokens}",
-        )
         _require(
             self.max_queue_delay_ms >= 0,
             f"max_queue_delay_ms must be >= 0, got {self.max_queue_delay_ms}",
@@ -168,16 +198,6 @@ class BatcherConfig:
             self.max_queue_size >= 1, f"max_queue_size must be >= 1, got {self.max_queue_size}"
         )
         _require(
-            self.pad_to_multiple_of >= 1,
-            f"pad_to_multiple_of must be >= 1, got {self.pad_to_multiple_of}",
-        )
-
-    def check_fits(self, max_sequence_length: int) -> None:
-        """Raise ConfigError when one maximum-length text alone would exceed the token budget."""
-        padded = -(-max_sequence_length // self.pad_to_multiple_of) * self.pad_to_multiple_of
-        _require(
-            self.max_batch_tokens >= padded,
-            f"max_batch_tokens ({self.max_batch_tokens}) is smaller than one padded sequence of "
-            f"max_sequence_length {max_sequence_length} ({padded} tokens): "
-            "such a text could never run",
+            self.max_queue_wait_ms > 0,
+            f"max_queue_wait_ms must be > 0, got {self.max_queue_wait_ms}",
         )

@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 
 from bert_runtime.config import (
+    BatchBudget,
     BatcherConfig,
     Device,
     EngineConfig,
@@ -16,7 +17,8 @@ from bert_runtime.errors import ConfigError
 
 def test_defaults_are_valid_and_fit_together() -> None:
     engine = EngineConfig()
-    BatcherConfig().check_fits(engine.max_sequence_length)
+    engine.budget.check_fits(engine.max_sequence_length)
+    BatcherConfig()
 
 
 @pytest.mark.parametrize("length", [0, 1, 513, -5])
@@ -30,8 +32,8 @@ def test_engine_rejects_sequence_length_outside_bert_positions(length: int) -> N
     [
         ("intra_op_threads", 0),
         ("device_id", -1),
-        ("cpu_slice_tokens", -1),
-        ("direct_batch_tokens", 0),
+        ("max_batch_size", 0),
+        ("max_batch_tokens", -1),
     ],
 )
 def test_engine_error_names_the_bad_field(field: str, value: Any) -> None:
@@ -42,11 +44,9 @@ def test_engine_error_names_the_bad_field(field: str, value: Any) -> None:
 @pytest.mark.parametrize(
     ("field", "value"),
     [
-        ("max_batch_size", 0),
-        ("max_batch_tokens", 0),
         ("max_queue_delay_ms", -1.0),
         ("max_queue_size", 0),
-        ("pad_to_multiple_of", 0),
+        ("max_queue_wait_ms", 0.0),
     ],
 )
 def test_batcher_error_names_the_bad_field(field: str, value: Any) -> None:
@@ -55,7 +55,7 @@ def test_batcher_error_names_the_bad_field(field: str, value: Any) -> None:
 
 
 def test_token_budget_must_hold_one_padded_max_length_sequence() -> None:
-    config = BatcherConfig(max_batch_tokens=128, pad_to_multiple_of=8)
+    config = BatchBudget(max_rows=8, max_tokens=128, pad_multiple=8)
     config.check_fits(128)
     # 121 tokens pad to 128: fits exactly. 129 pads to 136: can never run.
     config.check_fits(121)

@@ -67,12 +67,19 @@ class InputTooLongError(InputError):
 
 
 class Overloaded(BertRuntimeError):
-    """The batcher's queue is full; the caller should retry after `retry_after_s` seconds."""
+    """
+    The work would not start in time, or the queue is full: the caller should retry after
+    `retry_after_s` seconds (an estimate: the time for the queue to drain enough).
+    """
 
-    def __init__(self, queue_size: int, retry_after_s: float) -> None:
-        self.queue_size = queue_size
+    def __init__(self, reason: str, retry_after_s: float) -> None:
+        self.reason = reason
         self.retry_after_s = retry_after_s
-        super().__init__(f"queue is full ({queue_size} pending); retry after {retry_after_s:g}s")
+        super().__init__(f"{reason}; retry after {retry_after_s:.1f}s")
+
+
+class DeadlineExceeded(Overloaded):
+    """A text waited in the queue past its deadline without starting, so it was not run."""
 
 
 class ShuttingDown(BertRuntimeError):

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from bert_runtime.errors import (
     BertRuntimeError,
+    DeadlineExceeded,
     InputTooLongError,
     MissingModelFilesError,
     Overloaded,
@@ -22,6 +23,7 @@ def test_input_too_long_says_which_input_and_the_limit() -> None:
 
 
 def test_overloaded_carries_retry_after() -> None:
-    error = Overloaded(queue_size=1024, retry_after_s=0.5)
+    error = Overloaded("the queue is full (1024 texts waiting)", retry_after_s=0.5)
     assert error.retry_after_s == 0.5
-    assert "1024 pending" in str(error)
+    assert str(error) == "the queue is full (1024 texts waiting); retry after 0.5s"
+    assert isinstance(DeadlineExceeded("waited 5.00s without starting", 1.0), Overloaded)

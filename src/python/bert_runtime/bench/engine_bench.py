@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import json
 import os
 import statistics
@@ -42,16 +43,17 @@ from typing import Any
 
 import numpy as np
 
-from bert_runtime.config import BatcherConfig, EngineConfig, Precision
+from bert_runtime.config import BatchBudget, BatcherConfig, EngineConfig, Precision
 from bert_runtime.huge_pages import huge_pages_status, with_huge_pages
 from bert_runtime.preparation.prepare import prepare
 from bert_runtime.serving.batcher import Batcher
 from bert_runtime.serving.engine import Engine
+from bert_runtime.serving.planner import BatchPlanner
 
 from . import gemm_ceiling
 from .random_bert import MODEL_TYPES, VOCAB, write_random_model
 from .timing import timed_runs
-from .workload import REQUEST, cosine_min, embed_mean, random_sequences
+from .workload import REQUEST, cosine_min, embed_mean, embed_planned, random_sequences
 
 
 class TorchBaseline:
@@ -86,23 +88,26 @@ def _mixed_workload(engine: Engine, count: int, seed: int) -> dict[str, float]:
     lengths = np.clip(np.rint(8 + rng.exponential(32, count)), 8, 128).astype(int)
     sequences = random_sequences(rng, lengths.tolist(), engine.manifest.vocab_size)
 
-    def in_arrival_order(multiple: int) -> float:
+    def in_arrival_order(pad_multiple: int) -> float:
+        # The same engine, padding to another multiple (128: every batch to the maximum).
+        padded = copy.copy(engine)
+        budget = BatchBudget(32, 32 * 128, pad_multiple)
+        padded.planner = BatchPlanner(budget, engine.tokenizer.pad_id, 512)
         started = time.perf_counter()
         for start in range(0, count, 32):
-            embed_mean(engine, sequences[start : start + 32], multiple)
+            embed_mean(padded, sequences[start : start + 32])
         return count / (time.perf_counter() - started)
 
     async def batched() -> float:
-        config = BatcherConfig(max_batch_size=32, max_batch_tokens=32 * 128, max_queue_delay_ms=5)
-        async with Batcher(engine, config, max_positions=512) as batcher:
+        async with Batcher(engine, BatcherConfig(max_queue_delay_ms=5)) as batcher:
             started = time.perf_counter()
             await asyncio.gather(*(batcher.submit(s, REQUEST) for s in sequences))
             return count / (time.perf_counter() - started)
 
     return {
         "mean_length": float(lengths.mean()),
-        "pad_to_max": in_arrival_order(multiple=128),
-        "pad_to_longest": in_arrival_order(multiple=8),
+        "pad_to_max": in_arrival_order(pad_multiple=128),
+        "pad_to_longest": in_arrival_order(pad_multiple=8),
         "batcher": asyncio.run(batched()),
     }
 
@@ -124,7 +129,9 @@ class Backend:
     precision: Precision | None  # None: the PyTorch baseline
     huge_pages: bool
     attention: str = "eager"  # PyTorch only: transformers' attn_implementation
-    slice_tokens: int = EngineConfig.cpu_slice_tokens  # ours only; 0 runs whole batches
+    # Ours only: the batch token budget (None: the device's, 1024 on CPU); 4096 runs a
+    # 128 x 32 batch whole.
+    batch_tokens: int | None = None
 
     @property
     def is_torch(self) -> bool:
@@ -145,7 +152,7 @@ BACKENDS = (
     Backend("torch eager fp32", None, huge_pages=False),
     Backend("torch eager fp32, huge pages", None, huge_pages=True),
     Backend("torch eager fp32, sdpa attention", None, huge_pages=False, attention="sdpa"),
-    Backend("ort fp32, whole batches", Precision.FP32, huge_pages=True, slice_tokens=0),
+    Backend("ort fp32, whole batches", Precision.FP32, huge_pages=True, batch_tokens=4096),
     Backend("ort fp32", Precision.FP32, huge_pages=True),
     Backend("ort int8", Precision.INT8, huge_pages=True),
 )
@@ -171,10 +178,10 @@ class _Measurer:
             config = EngineConfig(
                 max_sequence_length=128,
                 intra_op_threads=threads,
-                cpu_slice_tokens=backend.slice_tokens,
+                max_batch_tokens=backend.batch_tokens,
             )
             self.engine = Engine(workdir / backend.precision.value, config)
-            self.embed = partial(embed_mean, self.engine)
+            self.embed = partial(embed_planned, self.engine)
 
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
         op = request["op"]

@@ -1,6 +1,8 @@
-"""How the Engine's CPU slice budget (`cpu_slice_tokens`) changes throughput, batch by batch.
+"""How the batch token budget (`max_batch_tokens`, MAX_BATCH_TOKENS) changes CPU throughput.
 
-One process, one Engine per budget over the same prepared model (0 = whole batches, the baseline),
+32 texts are run as the planner's batches within each budget (the way the batcher and direct calls
+form them). One process, one Engine per budget over the same prepared model (0 = one whole batch of
+32, the baseline),
 interleaved round by round in a rotating order so this host's drift spreads over every budget.
 Prints seq/s per workload and budget, relative to whole batches: the evidence behind the default in
 docs/BENCHMARKS.md.
@@ -23,9 +25,9 @@ import numpy as np
 from bert_runtime.config import EngineConfig
 from bert_runtime.serving.engine import Engine
 
-from .workload import embed_mean, random_sequences
+from .workload import embed_planned, random_sequences
 
-# Batches of 32: full length at seq 128 and 32, and length-grouped batches like the Batcher forms.
+# 32 texts: full length at seq 128 and 32, and lengths like the batcher groups.
 WORKLOADS = {
     "seq 128 x 32": (128, 128),
     "seq 32 x 32": (32, 32),
@@ -33,6 +35,8 @@ WORKLOADS = {
     "lengths 60-80 x 32, sorted": (60, 80),
 }
 BUDGETS = (0, 256, 512, 1024, 2048)
+# Budget 0 in the table: all 32 texts in one batch.
+WHOLE = 32 * 128
 
 
 def _batch(engine: Engine, shortest: int, longest: int) -> list[np.ndarray]:
@@ -48,7 +52,9 @@ def sweep(model: Path, threads: int, rounds: int) -> dict[str, dict[int, float]]
         budget: Engine(
             model,
             EngineConfig(
-                max_sequence_length=128, intra_op_threads=threads, cpu_slice_tokens=budget
+                max_sequence_length=128,
+                intra_op_threads=threads,
+                max_batch_tokens=budget or WHOLE,
             ),
         )
         for budget in BUDGETS
@@ -60,7 +66,7 @@ def sweep(model: Path, threads: int, rounds: int) -> dict[str, dict[int, float]]
         for workload, batch in batches.items():
             for budget in order:
                 started = time.perf_counter()
-                embed_mean(engines[budget], batch)
+                embed_planned(engines[budget], batch)
                 if round_index:
                     times[workload][budget].append(time.perf_counter() - started)
         print(f"round {round_index}/{rounds} done", file=sys.stderr)
@@ -78,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rates = sweep(args.model, args.threads, args.rounds)
     setup = f"{args.model.name}, threads={args.threads}, {args.rounds} rounds"
-    print(f"\n## Slice budget sweep ({setup})\n")
+    print(f"\n## Batch token budget sweep ({setup})\n")
     header = " | ".join(f"{b} tokens" if b else "whole" for b in BUDGETS)
     print(f"| workload (seq/s, vs whole) | {header} |")
     print("|---|" + "---:|" * len(BUDGETS))

@@ -8,7 +8,8 @@ import numpy as np
 
 from bert_runtime.config import Pooling
 from bert_runtime.serving.engine import Engine
-from bert_runtime.serving.tasks import Embedding, EmbedRequest
+from bert_runtime.serving.task_inputs import Work
+from bert_runtime.serving.tasks import EmbedRequest
 
 CLS, SEP = 2, 3
 # Mean pooling without normalization: the vectors carry the model's own scale into the comparisons.
@@ -32,10 +33,16 @@ def full_length_inputs(ids: np.ndarray) -> dict[str, np.ndarray]:
     return {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": 0 * ids}
 
 
-def embed_mean(engine: Engine, sequences: list[np.ndarray], multiple: int = 8) -> np.ndarray:
+def embed_mean(engine: Engine, sequences: list[np.ndarray]) -> np.ndarray:
     """One engine batch of mean-pooled embeddings, stacked as (rows, hidden)."""
-    results = engine.run(sequences, [REQUEST] * len(sequences), multiple)
-    return np.stack([r.vector for r in results if isinstance(r, Embedding)])
+    results = engine.run(sequences, [REQUEST] * len(sequences))
+    return np.stack([r.vector for r in results])
+
+
+def embed_planned(engine: Engine, sequences: list[np.ndarray]) -> np.ndarray:
+    """Mean-pooled embeddings of any number of sequences, run as the planner's batches."""
+    results = engine.run_work(Work(sequences, [REQUEST] * len(sequences)))
+    return np.stack([r.vector for r in results])
 
 
 def cosine_min(a: np.ndarray, b: np.ndarray) -> float:

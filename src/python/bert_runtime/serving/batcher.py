@@ -1,14 +1,21 @@
-"""Asyncio dynamic batching: many concurrent single-text submissions become few well-packed batches.
+"""Asyncio dynamic batching: many concurrent submissions become few well-packed batches.
 
-Bounds: max batch size, a token budget counted on the padded shape, a maximum queue delay (cut
-short once the next batch is full, by count or by tokens) and a bounded queue (full ->
-`Overloaded`). Batches are built around the oldest waiting item (so nothing starves) from the
-waiting items of the same task whose lengths are closest to it, so padding stays small. Inference
-runs on a worker thread, off the event loop. If a batch fails, its items are retried one by one,
-so one bad item fails only its own future. A failing `on_batch` callback is logged and ignored. If
-the loop ever stops for another reason, every waiting submission fails with `ShuttingDown` instead
-of waiting forever, and `on_stop` tells the owner (who should stop serving). `close()` stops intake
-and drains what is queued.
+A batch is built around the oldest waiting text (so nothing starves) from the waiting texts of the
+same task closest to it in length, within the engine's budget (BatchPlanner.grow). It starts once
+it is full, by rows or by tokens, or once its oldest text has waited `max_queue_delay_ms`.
+Inference runs on one worker thread, off the event loop.
+
+Admission is by time: every submission has a deadline by which its texts must start (the caller's,
+else `max_queue_wait_ms` from now). The batcher estimates the wait from the work queued ahead and
+the measured seconds per token (QueueEstimate), and refuses at once (`Overloaded`, with the
+seconds after which the work would fit) what would not start in time. A text whose deadline passes
+while it waits, or whose caller has gone (its future cancelled), is dropped before it reaches the
+model. `max_queue_size` bounds memory.
+
+If a batch fails, its texts are retried one by one, so one bad text fails only its own future; the
+other texts of a failed submission are then dropped, not run. If the loop stops for another reason,
+every waiting submission fails with `ShuttingDown`, and `on_stop` tells the owner. `close()` stops
+intake and drains what is queued.
 """
 
 from __future__ import annotations
@@ -16,28 +23,33 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
 from bert_runtime.config import BatcherConfig
-from bert_runtime.errors import Overloaded, ShuttingDown
-from bert_runtime.serving.tasks import TaskRequest, TaskResult
-from bert_runtime.serving.tokenizer import padded_length
+from bert_runtime.errors import DeadlineExceeded, Overloaded, ShuttingDown
+from bert_runtime.serving.clock import Clock, MonotonicClock
+from bert_runtime.serving.planner import BatchPlanner
+from bert_runtime.serving.queue_estimate import QueueEstimate
+from bert_runtime.serving.tasks import AnyResult, TaskRequest
+from bert_runtime.serving.waiting import WaitingText, WaitingTexts
 
 logger = logging.getLogger(__name__)
+R = TypeVar("R", bound=AnyResult)
 
 
 class BatchRunner(Protocol):
-    """What runs a batch: `Engine.run` in production, anything with the same shape in tests."""
+    """What runs a batch: an Engine in production, anything with the same shape in tests."""
 
-    def run(
-        self, sequences: Sequence[np.ndarray], requests: Sequence[TaskRequest], multiple: int
-    ) -> list[TaskResult]:
+    @property
+    def planner(self) -> BatchPlanner:
+        ...
+
+    def run(self, sequences: Sequence[np.ndarray], requests: Sequence[TaskRequest[R]]) -> list[R]:
         ...
 
 
@@ -53,20 +65,11 @@ class BatchStats:
     failed: bool
 
 
-@dataclass(eq=False)
-class _Item:
-    sequence: np.ndarray
-    request: TaskRequest
-    future: asyncio.Future[TaskResult]
-    enqueued: float = field(default_factory=time.monotonic)
-    # The other items of the same submit_many call: once one fails, theirs are not needed.
-    siblings: list[_Item] = field(default_factory=list)
-    # Counted in the batcher's queue depth: until taken into a batch or resolved.
-    waiting: bool = True
+class DropReason:
+    """Why texts left the queue without running (the `reason` label of the drop metric)."""
 
-    @property
-    def length(self) -> int:
-        return len(self.sequence)
+    DEADLINE = "deadline"
+    CANCELLED = "cancelled"
 
 
 class Batcher:
@@ -77,34 +80,43 @@ class Batcher:
         runner: BatchRunner,
         config: BatcherConfig,
         *,
-        max_positions: int,
+        clock: Clock | None = None,
         on_batch: Callable[[BatchStats], None] | None = None,
+        on_drop: Callable[[str, int], None] | None = None,
         on_stop: Callable[[BaseException], None] | None = None,
     ) -> None:
         self._runner = runner
+        self._planner = runner.planner
         self._config = config
-        self._max_positions = max_positions
+        self._clock = clock or MonotonicClock()
         self._on_batch = on_batch
+        self._on_drop = on_drop
         self._on_stop = on_stop
-        self._pending: list[_Item] = []
-        # Waiting items whose futures are not done (cancelled ones may still sit in _pending).
-        self._waiting = 0
-        self._in_flight: list[_Item] = []
+        self._queue = WaitingTexts()
+        self._in_flight: list[WaitingText] = []
         self._wakeup = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
         # One worker: a batch already uses every core (CPU) or the whole stream (CUDA).
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bert-batcher")
-        self._items_per_second = 0.0
+        self.estimate = QueueEstimate()
 
     @property
     def queue_depth(self) -> int:
-        """Items waiting for a batch; one whose request was cancelled stops counting at once."""
-        return self._waiting
+        """Texts waiting for a batch; one whose caller has gone stops counting at once."""
+        return self._queue.count
 
     @property
     def closed(self) -> bool:
         return self._closing
+
+    def now(self) -> float:
+        """The time on this batcher's clock, which deadlines are given in."""
+        return self._clock.now()
+
+    def expected_wait_s(self) -> float:
+        """How long a text submitted now would wait to start, by the current estimate."""
+        return self.estimate.wait_s(self._queue.tokens, self._clock.now())
 
     async def __aenter__(self) -> Batcher:
         self.start()
@@ -117,52 +129,75 @@ class Batcher:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._loop(), name="bert-batcher")
 
-    async def submit(self, sequence: np.ndarray, request: TaskRequest) -> TaskResult:
+    async def submit(
+        self, sequence: np.ndarray, request: TaskRequest[R], deadline: float | None = None
+    ) -> R:
         """Queue one sequence; resolves to its result, or raises its own error."""
-        (item,) = self._enqueue([sequence], request)
-        return await item.future
+        (result,) = await self.submit_many([sequence], [request], deadline)
+        return result
 
     async def submit_many(
-        self, sequences: Sequence[np.ndarray], request: TaskRequest | Sequence[TaskRequest]
-    ) -> list[TaskResult]:
+        self,
+        sequences: Sequence[np.ndarray],
+        requests: Sequence[TaskRequest[R]],
+        deadline: float | None = None,
+    ) -> list[R]:
         """
-        Queue several sequences, all or none, with one request for all or one each; all the
-        results, or the first error (the other sequences still waiting are then dropped, not run).
+        Queue several sequences, all or none, one request each; all the results, or the first
+        error (the other sequences still waiting are then dropped, not run). `deadline` (on this
+        batcher's clock): when they must have started; None gives them `max_queue_wait_ms`.
         """
-        items = self._enqueue(sequences, request)
+        texts = self._enqueue(sequences, requests, deadline)
         try:
-            return list(await asyncio.gather(*(item.future for item in items)))
+            return list(await asyncio.gather(*(text.future for text in texts)))
         finally:
-            for item in items:
-                item.future.cancel()  # a no-op for resolved ones
+            for text in texts:
+                text.future.cancel()  # a no-op for resolved ones
 
     def _enqueue(
-        self, sequences: Sequence[np.ndarray], request: TaskRequest | Sequence[TaskRequest]
-    ) -> list[_Item]:
-        """
-        Admit every sequence or none, without awaiting: concurrent requests cannot interleave.
-        """
+        self,
+        sequences: Sequence[np.ndarray],
+        requests: Sequence[TaskRequest[Any]],
+        deadline: float | None,
+    ) -> list[WaitingText]:
+        """Admit every sequence or none, without awaiting: submissions cannot interleave."""
         if self._closing:
             raise ShuttingDown("the batcher is shutting down")
-        self.start()
-        depth = self.queue_depth
-        if depth + len(sequences) > self._config.max_queue_size:
-            raise Overloaded(depth, self._retry_after(depth + len(sequences)))
-        requests = [request] * len(sequences) if isinstance(request, TaskRequest) else request
         if len(requests) != len(sequences):
             raise ValueError(f"{len(sequences)} sequences but {len(requests)} requests")
+        self.start()
+        now = self._clock.now()
+        if deadline is None:
+            deadline = now + self._config.max_queue_wait_ms / 1000
+        self._admit(len(sequences), now, deadline)
         loop = asyncio.get_running_loop()
-        items = [
-            _Item(sequence, each, loop.create_future())
-            for sequence, each in zip(sequences, requests, strict=True)
+        texts = [
+            WaitingText(sequence, request, loop.create_future(), now, deadline)
+            for sequence, request in zip(sequences, requests, strict=True)
         ]
-        for item in items:
-            item.siblings = items
-            item.future.add_done_callback(functools.partial(self._resolved, item))
-        self._pending.extend(items)
-        self._waiting += len(items)
+        for text in texts:
+            text.siblings = texts
+            text.future.add_done_callback(functools.partial(self._resolved, text))
+        self._queue.add(texts)
         self._wakeup.set()
-        return items
+        return texts
+
+    def _admit(self, count: int, now: float, deadline: float) -> None:
+        """Raise Overloaded when the queue is full or these texts would not start by `deadline`."""
+        queued = self._queue.count
+        wait = self.estimate.wait_s(self._queue.tokens, now)
+        overflow = queued + count - self._config.max_queue_size
+        if overflow > 0:
+            # The share of the queued work that must run before these texts fit.
+            drain = wait * overflow / max(queued, 1)
+            raise Overloaded(f"the queue is full ({queued} texts waiting)", drain)
+        late = now + wait - deadline
+        if late > 0:
+            raise Overloaded(
+                f"the expected wait ({wait:.2f}s) is longer than this request's budget "
+                f"({max(deadline - now, 0):.2f}s)",
+                late,
+            )
 
     async def close(self) -> None:
         """Stop accepting work, finish everything queued, release the worker thread."""
@@ -174,10 +209,6 @@ class Batcher:
             if not self._task.cancelled():
                 self._task.exception()  # retrieved, so asyncio does not report it a second time
         self._executor.shutdown(wait=True)
-
-    def _retry_after(self, depth: int) -> float:
-        rate = self._items_per_second or 1.0
-        return min(30.0, max(0.1, depth / rate))
 
     # --- the loop --------------------------------------------------------------------------------
     async def _loop(self) -> None:
@@ -193,173 +224,111 @@ class Batcher:
         finally:
             self._closing = True
             stopped = ShuttingDown("the batcher stopped")
-            for item in [*self._in_flight, *self._pending]:
-                _fail(item, stopped)
-            self._pending = []
+            for text in [*self._in_flight, *self._queue.everything()]:
+                text.fail(stopped)
 
     async def _serve(self) -> None:
         delay = self._config.max_queue_delay_ms / 1000
         while True:
-            self._pending = [item for item in self._pending if not item.future.done()]
-            if not self._pending:
+            oldest, late = self._queue.oldest(self._clock.now())
+            for text in late:
+                self._drop_late(text)
+            if oldest is None:
                 if self._closing:
                     return
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            # The live count: texts cancelled since the list was pruned do not fill a batch.
-            while not self._closing and not self._batch_is_full():
-                # The oldest live item sets the deadline: one cancelled while the loop waits
-                # (which wakes it) no longer hurries the others into a smaller batch.
-                oldest = next((i for i in self._pending if not i.future.done()), None)
-                if oldest is None:
-                    break
-                remaining = oldest.enqueued + delay - time.monotonic()
-                if remaining <= 0:
-                    break
+            run = self._queue.run_around(oldest, self._planner)
+            remaining = oldest.enqueued + delay - self._clock.now()
+            full = run.rows >= self._planner.budget.max_rows or not self._planner.fits(
+                run.rows + 1, run.longest
+            )
+            if not self._closing and remaining > 0 and not full:
+                # Wait for a new text (the batch may fill) or a cancelled one (the oldest may
+                # change), else until the oldest's delay is up. Full by rows or by tokens (long
+                # texts fill it first), waiting could not make the batch bigger.
                 self._wakeup.clear()
-                try:
-                    await asyncio.wait_for(self._wakeup.wait(), remaining)
-                except TimeoutError:
-                    break
-            batch = self._take_batch()
+                await self._clock.wait(self._wakeup, remaining)
+                continue
+            batch = self._batch_of(self._queue.take(run))
             if batch:
                 await self._execute(batch)
 
-    def _resolved(self, item: _Item, future: asyncio.Future[TaskResult]) -> None:
-        if item.waiting and future.cancelled():
-            self._wakeup.set()  # the wait may have been anchored on this item's deadline
-        self._stop_waiting(item)
+    def _batch_of(self, taken: list[WaitingText]) -> list[WaitingText]:
+        """The taken texts still wanted and in time, in arrival order; the rest leave the queue."""
+        now = self._clock.now()
+        batch: list[WaitingText] = []
+        for text in taken:
+            if text.live and text.deadline < now:
+                self._drop_late(text)
+            if text.future.done():
+                self._resolved(text, text.future)  # now: its own callback may not have run yet
+            else:
+                self._queue.leave(text, taken=True)
+                batch.append(text)
+        return sorted(batch, key=lambda text: text.order)
 
-    def _stop_waiting(self, item: _Item) -> None:
-        if item.waiting:
-            item.waiting = False
-            self._waiting -= 1
-
-    def _padded(self, longest: int) -> int:
-        return padded_length(longest, self._config.pad_to_multiple_of, self._max_positions)
-
-    def _batch_is_full(self) -> bool:
-        """
-        Whether the next batch could take no text that may yet arrive: full by count, or by the
-        token budget (long texts fill it before the count), so waiting could not make it bigger.
-        """
-        if self._waiting >= self._config.max_batch_size:
-            return True
-        live = [item for item in self._pending if not item.future.done()]
-        if not live:
-            return False
-        chosen = self._select(live)
-        longest = max(item.length for item in chosen)
-        return self._padded(longest) * (len(chosen) + 1) > self._config.max_batch_tokens
-
-    def _take_batch(self) -> list[_Item]:
-        """The next batch (see _select), out of the queue."""
-        live = [item for item in self._pending if not item.future.done()]
-        if not live:
-            self._pending = []
-            return []
-        chosen = self._select(live)
-        for item in chosen:
-            self._stop_waiting(item)
-        taken = set(map(id, chosen))
-        self._pending = [item for item in live if id(item) not in taken]
-        # Longest first is irrelevant to the model; arrival order keeps logs readable.
-        return sorted(chosen, key=lambda item: item.enqueued)
-
-    def _select(self, live: list[_Item]) -> list[_Item]:
-        """
-        The oldest live item plus same-task neighbours by length, within size and token budget.
-        """
-        anchor = live[0]
-        candidates = sorted(
-            (item for item in live if isinstance(item.request, type(anchor.request))),
-            key=lambda item: item.length,
+    def _drop_late(self, text: WaitingText) -> None:
+        """Fail `text`'s submission: its deadline passed before it started."""
+        if not text.live:  # a sibling already dropped it
+            return
+        waiting = [sibling for sibling in text.siblings if sibling.live]
+        for sibling in waiting:
+            sibling.dropped = True
+        waited = self._clock.now() - text.enqueued
+        text.fail(
+            DeadlineExceeded(f"waited {waited:.2f}s without starting", self.expected_wait_s())
         )
-        low = high = candidates.index(anchor)
-        chosen = [anchor]
-        longest = anchor.length
-        while len(chosen) < self._config.max_batch_size:
-            options = []
-            if low > 0:
-                options.append((anchor.length - candidates[low - 1].length, -1))
-            if high < len(candidates) - 1:
-                options.append((candidates[high + 1].length - anchor.length, +1))
-            added = False
-            for _, side in sorted(options):
-                item = candidates[low - 1] if side < 0 else candidates[high + 1]
-                new_longest = max(longest, item.length)
-                if self._padded(new_longest) * (len(chosen) + 1) <= self._config.max_batch_tokens:
-                    chosen.append(item)
-                    longest = new_longest
-                    if side < 0:
-                        low -= 1
-                    else:
-                        high += 1
-                    added = True
-                    break
-            if not added:
-                break
-        return chosen
+        if self._on_drop is not None:
+            self._on_drop(DropReason.DEADLINE, len(waiting))
 
-    async def _execute(self, batch: list[_Item]) -> None:
+    def _resolved(self, text: WaitingText, future: asyncio.Future[Any]) -> None:
+        if self._queue.leave(text) and future.cancelled():
+            self._wakeup.set()  # the wait may have been anchored on this text's delay
+            if self._on_drop is not None and not text.dropped:
+                self._on_drop(DropReason.CANCELLED, 1)
+
+    async def _execute(self, batch: list[WaitingText]) -> None:
         loop = asyncio.get_running_loop()
-        started = time.monotonic()
-        wait = max(started - item.enqueued for item in batch)
+        started = self._clock.now()
+        wait = max(started - text.enqueued for text in batch)
+        real = sum(text.length for text in batch)
         failed = False
         self._in_flight = batch
+        self.estimate.batch_started(real, started)
         try:
             results = await loop.run_in_executor(self._executor, self._run, batch)
-            for item, result in zip(batch, results, strict=True):
-                _resolve(item, result)
-        except Exception as error:  # - isolated per item below
+            for text, result in zip(batch, results, strict=True):
+                text.resolve(result)
+        except Exception as error:  # - isolated per text below
             failed = True
-            if len(batch) == 1:
-                _fail(batch[0], error)
-            else:
-                logger.warning(
-                    "batch of %d failed (%s); retrying items one by one", len(batch), error
-                )
-                for item in batch:
-                    if item.future.done():  # cancelled, or a sibling already failed
-                        continue
-                    try:
-                        (result,) = await loop.run_in_executor(self._executor, self._run, [item])
-                        _resolve(item, result)
-                    except Exception as item_error:  # - belongs to this item only
-                        _fail(item, item_error)
+            await self._retry_one_by_one(batch, error)
         self._in_flight = []
-        elapsed = time.monotonic() - started
-        if elapsed > 0:
-            rate = len(batch) / elapsed
-            self._items_per_second = (
-                rate if not self._items_per_second else (0.8 * self._items_per_second + 0.2 * rate)
-            )
+        elapsed = self._clock.now() - started
+        self.estimate.batch_finished(real, elapsed)
         if self._on_batch is not None:
-            real = sum(item.length for item in batch)
-            padded = self._padded(max(item.length for item in batch)) * len(batch)
+            padded = self._planner.padded_length(max(text.length for text in batch)) * len(batch)
             stats = BatchStats(len(batch), real, padded, wait, elapsed, failed)
             try:
                 self._on_batch(stats)
             except Exception:  # - metrics must never stop the serving loop
                 logger.exception("the on_batch callback failed; the batch's results stand")
 
-    def _run(self, batch: list[_Item]) -> list[TaskResult]:
-        return self._runner.run(
-            [item.sequence for item in batch],
-            [item.request for item in batch],
-            self._config.pad_to_multiple_of,
-        )
+    async def _retry_one_by_one(self, batch: list[WaitingText], error: Exception) -> None:
+        if len(batch) == 1:
+            batch[0].fail(error)
+            return
+        logger.warning("batch of %d failed (%s); retrying texts one by one", len(batch), error)
+        loop = asyncio.get_running_loop()
+        for text in batch:
+            if text.future.done():  # cancelled, or a sibling already failed
+                continue
+            try:
+                (result,) = await loop.run_in_executor(self._executor, self._run, [text])
+                text.resolve(result)
+            except Exception as text_error:  # - belongs to this text only
+                text.fail(text_error)
 
-
-def _resolve(item: _Item, result: TaskResult) -> None:
-    if not item.future.done():
-        item.future.set_result(result)
-
-
-def _fail(item: _Item, error: BaseException) -> None:
-    """Fail `item`; its siblings' results are no longer wanted, so they leave the queue at once."""
-    if not item.future.done():
-        item.future.set_exception(error)
-    for sibling in item.siblings:
-        sibling.future.cancel()  # a no-op for resolved ones
+    def _run(self, batch: list[WaitingText]) -> list[Any]:
+        return self._runner.run([text.sequence for text in batch], [text.request for text in batch])

@@ -1,31 +1,41 @@
-"""The dynamic batcher, over a real Engine on the tiny model."""
+"""The dynamic batcher, over a real Engine on the tiny model.
+
+Ordering is asserted through events, never by sleeping: the runner tells the test when a batch
+has started (and holds it at a gate the test opens), and the queue delay runs on a ManualClock
+the test advances.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 from collections.abc import Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bert_runtime.config import BatcherConfig, EngineConfig, Pooling
+from bert_runtime.config import BatchBudget, BatcherConfig, EngineConfig, Pooling
 from bert_runtime.errors import Overloaded, ShuttingDown
-from bert_runtime.serving.batcher import Batcher, BatchStats
+from bert_runtime.serving.batcher import Batcher, BatchStats, DropReason
 from bert_runtime.serving.engine import Engine
+from bert_runtime.serving.planner import BatchPlanner
 from bert_runtime.serving.tasks import (
+    AnyResult,
     Classification,
     ClassifyRequest,
     Embedding,
     EmbedRequest,
     TaskRequest,
-    TaskResult,
 )
+from bert_runtime.testutil.clock import ManualClock
 from bert_runtime.testutil.models import prepared_model
 
 MAX_LENGTH = 32
+R = TypeVar("R", bound=AnyResult)
+EMBED = EmbedRequest()
 
 
 @pytest.fixture(scope="module")
@@ -42,28 +52,50 @@ def classifier(tmp_path_factory: pytest.TempPathFactory) -> Engine:
 
 
 class GatedRunner:
-    """The real engine behind a gate the test opens; a poison token id makes a batch fail."""
+    """
+    The real engine, with its own budget, behind a gate the test opens; it tells the test when
+    each batch starts (`started`), and a poison token id makes a batch fail.
+    """
 
-    def __init__(self, engine: Engine, poison: int | None = None) -> None:
+    def __init__(
+        self, engine: Engine, rows: int = 32, tokens: int = 1024, poison: int | None = None
+    ) -> None:
         self.engine = engine
+        self.planner = BatchPlanner(
+            BatchBudget(rows, tokens), engine.tokenizer.pad_id, engine.manifest.max_sequence_length
+        )
         self.poison = poison
         self.gate = threading.Event()
         self.gate.set()
         self.batches: list[int] = []
+        self._loop = asyncio.get_running_loop()
+        self._started: asyncio.Queue[int] = asyncio.Queue()
 
-    def run(
-        self, sequences: Sequence[np.ndarray], requests: Sequence[TaskRequest], multiple: int
-    ) -> list[TaskResult]:
-        self.gate.wait(timeout=30)
-        self.batches.append(len(sequences))
+    def run(self, sequences: Sequence[np.ndarray], requests: Sequence[TaskRequest[R]]) -> list[R]:
+        self.arrive(sequences)
         if self.poison is not None and any(np.any(s == self.poison) for s in sequences):
             raise RuntimeError("poisoned sequence")
-        return self.engine.run(sequences, requests, multiple)
+        return self.engine.run(sequences, requests)
+
+    def arrive(self, sequences: Sequence[np.ndarray]) -> None:
+        """Note the batch, tell the test it started, and wait at the gate."""
+        self.batches.append(len(sequences))
+        self._loop.call_soon_threadsafe(self._started.put_nowait, len(sequences))
+        self.gate.wait(timeout=30)
+
+    async def started(self) -> int:
+        """The size of the next batch to start (30 s is a safety net, not a sleep)."""
+        return await asyncio.wait_for(self._started.get(), 30)
 
 
-def _vector(result: TaskResult) -> np.ndarray:
-    assert isinstance(result, Embedding)
-    return result.vector
+async def settle() -> None:
+    """Let every ready task on the loop run (no time passes: nothing here sleeps)."""
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+def _embed(sequences: Sequence[np.ndarray]) -> list[TaskRequest[Embedding]]:
+    return [EMBED] * len(sequences)
 
 
 texts_strategy = st.lists(
@@ -78,23 +110,22 @@ texts_strategy = st.lists(
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(texts=texts_strategy, batch_size=st.integers(1, 16), pooling=st.sampled_from(Pooling))
+@given(texts=texts_strategy, rows=st.integers(1, 16), pooling=st.sampled_from(Pooling))
 def test_result_for_a_text_is_the_same_alone_or_in_any_batch(
-    engine: Engine, texts: list[str], batch_size: int, pooling: Pooling
+    engine: Engine, texts: list[str], rows: int, pooling: Pooling
 ) -> None:
     request = EmbedRequest(pooling=pooling, normalize=True)
     sequences = engine.tokenizer.encode(texts)
-    alone = [_vector(engine.run([s], [request])[0]) for s in sequences]
+    alone = [engine.run([s], [request])[0].vector for s in sequences]
 
-    async def batched() -> list[TaskResult]:
-        config = BatcherConfig(max_batch_size=batch_size, max_queue_delay_ms=2)
-        async with Batcher(engine, config, max_positions=64) as batcher:
-            return await batcher.submit_many(sequences, request)
+    async def batched() -> list[Embedding]:
+        runner = GatedRunner(engine, rows=rows)
+        async with Batcher(runner, BatcherConfig(max_queue_delay_ms=2)) as batcher:
+            return await batcher.submit_many(sequences, [request] * len(sequences))
 
-    together = asyncio.run(batched())
-    for single, result in zip(alone, together, strict=True):
+    for single, result in zip(alone, asyncio.run(batched()), strict=True):
         # Identical up to float rounding: GEMM blocking may differ with the batch's shape.
-        np.testing.assert_allclose(_vector(result), single, atol=2e-6, rtol=0)
+        np.testing.assert_allclose(result.vector, single, atol=2e-6, rtol=0)
 
 
 def test_hundreds_of_concurrent_submissions_all_resolve_in_few_batches(engine: Engine) -> None:
@@ -102,14 +133,13 @@ def test_hundreds_of_concurrent_submissions_all_resolve_in_few_batches(engine: E
     texts = [f"text number {i} " + "word " * (i % 20) for i in range(600)]
     sequences = engine.tokenizer.encode(texts)
 
-    async def main() -> list[TaskResult]:
-        config = BatcherConfig(max_batch_size=32, max_batch_tokens=512, max_queue_delay_ms=5)
-        async with Batcher(engine, config, max_positions=64, on_batch=stats.append) as batcher:
-            return await asyncio.gather(*(batcher.submit(s, EmbedRequest()) for s in sequences))
+    async def main() -> list[Embedding]:
+        runner = GatedRunner(engine, rows=32, tokens=512)
+        async with Batcher(runner, BatcherConfig(), on_batch=stats.append) as batcher:
+            return await asyncio.gather(*(batcher.submit(s, EMBED) for s in sequences))
 
     results = asyncio.run(main())
-    assert len(results) == 600
-    assert all(isinstance(r, Embedding) for r in results)
+    assert len(results) == 600 and all(isinstance(r, Embedding) for r in results)
     assert sum(s.size for s in stats) == 600
     assert len(stats) < 600 / 4, "requests were not batched"
     assert all(s.size <= 32 and s.padded_tokens <= 512 for s in stats)
@@ -123,9 +153,10 @@ def test_length_grouping_keeps_padding_small(engine: Engine) -> None:
     sequences = engine.tokenizer.encode(mixed)
 
     async def main() -> None:
-        config = BatcherConfig(max_batch_size=10, max_queue_delay_ms=50)
-        async with Batcher(engine, config, max_positions=64, on_batch=stats.append) as batcher:
-            await asyncio.gather(*(batcher.submit(s, EmbedRequest()) for s in sequences))
+        runner = GatedRunner(engine, rows=10)
+        config = BatcherConfig(max_queue_delay_ms=50)
+        async with Batcher(runner, config, on_batch=stats.append) as batcher:
+            await batcher.submit_many(sequences, _embed(sequences))
 
     asyncio.run(main())
     padded = sum(s.padded_tokens for s in stats)
@@ -134,118 +165,124 @@ def test_length_grouping_keeps_padding_small(engine: Engine) -> None:
     assert padded / real < 1.3
 
 
-def test_a_failing_item_fails_only_its_own_future(engine: Engine) -> None:
-    runner = GatedRunner(engine, poison=engine.tokenizer.encode(["fox"])[0][1])
+def test_a_failing_text_fails_only_its_own_future(engine: Engine) -> None:
     sequences = engine.tokenizer.encode(["hello", "the fox", "world", "dog"])
 
-    async def main() -> list[TaskResult | BaseException]:
+    async def main() -> tuple[list[Any], list[int]]:
+        runner = GatedRunner(engine, poison=engine.tokenizer.encode(["fox"])[0][1])
         runner.gate.clear()
-        async with Batcher(runner, BatcherConfig(max_batch_size=8), max_positions=64) as batcher:
-            tasks = [asyncio.ensure_future(batcher.submit(s, EmbedRequest())) for s in sequences]
-            await asyncio.sleep(0.05)
+        async with Batcher(runner, BatcherConfig(max_queue_delay_ms=0)) as batcher:
+            held = asyncio.ensure_future(batcher.submit(sequences[0], EMBED))
+            await runner.started()
+            rest = [asyncio.ensure_future(batcher.submit(s, EMBED)) for s in sequences[1:]]
             runner.gate.set()
-            return await asyncio.gather(*tasks, return_exceptions=True)
+            results = await asyncio.gather(held, *rest, return_exceptions=True)
+            return results, runner.batches
 
-    results = asyncio.run(main())
+    results, batches = asyncio.run(main())
     assert isinstance(results[1], RuntimeError)
     assert [isinstance(r, Embedding) for r in results] == [True, False, True, True]
-    assert runner.batches[0] == 4, "the items were not first tried as one batch"
+    assert batches[:2] == [1, 3], "the three queued texts were not first tried as one batch"
 
 
-def test_full_queue_raises_overloaded_with_retry_after(engine: Engine) -> None:
-    runner = GatedRunner(engine)
+def test_a_full_queue_is_overloaded_and_the_retry_waits_for_the_share_that_must_drain(
+    engine: Engine,
+) -> None:
     (sequence,) = engine.tokenizer.encode(["hello"])
 
     async def main() -> tuple[Overloaded, int]:
-        runner.gate.clear()
-        config = BatcherConfig(max_batch_size=1, max_queue_size=4, max_queue_delay_ms=0)
-        async with Batcher(runner, config, max_positions=64) as batcher:
-            first = asyncio.ensure_future(batcher.submit(sequence, EmbedRequest()))
-            await asyncio.sleep(0.05)  # the first item is now running, held at the gate
-            queued = [
-                asyncio.ensure_future(batcher.submit(sequence, EmbedRequest())) for _ in range(4)
-            ]
-            await asyncio.sleep(0.01)
-            with pytest.raises(Overloaded) as raised:
-                await batcher.submit(sequence, EmbedRequest())
+        runner = GatedRunner(engine, rows=1)
+        config = BatcherConfig(max_queue_size=4, max_queue_delay_ms=0)
+        async with Batcher(runner, config) as batcher:
+            await batcher.submit(sequence, EMBED)  # measured: the estimate now has a speed
+            runner.gate.clear()
+            first = asyncio.ensure_future(batcher.submit(sequence, EMBED))
+            await runner.started()
+            queued = [asyncio.ensure_future(batcher.submit(sequence, EMBED)) for _ in range(4)]
+            await asyncio.sleep(0)  # let them enqueue
+            with pytest.raises(Overloaded, match="the queue is full") as raised:
+                await batcher.submit(sequence, EMBED)
             runner.gate.set()
             done = await asyncio.gather(first, *queued)
             return raised.value, len(done)
 
     error, completed = asyncio.run(main())
     assert error.retry_after_s > 0
-    assert error.queue_size == 4
     assert completed == 5
 
 
 def test_a_rejected_request_leaves_none_of_its_texts_queued(engine: Engine) -> None:
-    runner = GatedRunner(engine)
     sequences = engine.tokenizer.encode(["held", "a1", "a2", "a3", "b1", "b2", "b3"])
 
-    async def main() -> tuple[list[TaskResult], BaseException | list[TaskResult], int]:
+    async def main() -> tuple[list[Embedding], BaseException, int, list[int]]:
+        runner = GatedRunner(engine)
         runner.gate.clear()
-        config = BatcherConfig(max_batch_size=8, max_queue_size=4, max_queue_delay_ms=0)
-        async with Batcher(runner, config, max_positions=64) as batcher:
-            held = asyncio.ensure_future(batcher.submit(sequences[0], EmbedRequest()))
-            await asyncio.sleep(0.05)  # running, held at the gate; the queue is empty
-            # Both requests are started before either enqueues anything.
-            first = asyncio.ensure_future(batcher.submit_many(sequences[1:4], EmbedRequest()))
-            second = asyncio.ensure_future(batcher.submit_many(sequences[4:7], EmbedRequest()))
-            rejected = (await asyncio.gather(second, return_exceptions=True))[0]
+        config = BatcherConfig(max_queue_size=4, max_queue_delay_ms=0)
+        async with Batcher(runner, config) as batcher:
+            held = asyncio.ensure_future(batcher.submit(sequences[0], EMBED))
+            await runner.started()  # running, held at the gate; the queue is empty
+            first = asyncio.ensure_future(
+                batcher.submit_many(sequences[1:4], _embed(sequences[1:4]))
+            )
+            second = asyncio.ensure_future(
+                batcher.submit_many(sequences[4:7], _embed(sequences[4:7]))
+            )
+            (rejected,) = await asyncio.gather(second, return_exceptions=True)
             depth = batcher.queue_depth
             runner.gate.set()
             await held
-            return await first, rejected, depth
+            assert isinstance(rejected, BaseException)
+            return await first, rejected, depth, runner.batches
 
-    accepted, rejected, depth = asyncio.run(main())
+    accepted, rejected, depth, batches = asyncio.run(main())
     assert len(accepted) == 3
     assert isinstance(rejected, Overloaded)
     assert depth == 3, "the rejected request's texts were queued anyway"
-    assert sum(runner.batches) == 4, "texts of the rejected request were run"
+    assert sum(batches) == 4, "texts of the rejected request were run"
 
 
 def test_a_failing_text_drops_the_rest_of_its_request_from_the_queue(engine: Engine) -> None:
-    runner = GatedRunner(engine, poison=engine.tokenizer.encode(["fox"])[0][1])
     # Batches of one: the poisoned first text fails while the other two still wait.
     sequences = engine.tokenizer.encode(["the fox", "hello", "world"])
+    drops: list[tuple[str, int]] = []
 
-    async def main() -> BaseException | list[TaskResult]:
-        config = BatcherConfig(max_batch_size=1, max_queue_delay_ms=0)
-        async with Batcher(runner, config, max_positions=64) as batcher:
+    async def main() -> tuple[BaseException | list[Embedding], list[int]]:
+        runner = GatedRunner(engine, rows=1, poison=engine.tokenizer.encode(["fox"])[0][1])
+        config = BatcherConfig(max_queue_delay_ms=0)
+        async with Batcher(runner, config, on_drop=lambda *d: drops.append(d)) as batcher:
             runner.gate.clear()
-            request = asyncio.ensure_future(batcher.submit_many(sequences, EmbedRequest()))
-            await asyncio.sleep(0.05)
+            request = asyncio.ensure_future(batcher.submit_many(sequences, _embed(sequences)))
+            await runner.started()
             runner.gate.set()
-            return (await asyncio.gather(request, return_exceptions=True))[0]
+            (outcome,) = await asyncio.gather(request, return_exceptions=True)
+            return outcome, runner.batches
 
-    outcome = asyncio.run(main())
+    outcome, batches = asyncio.run(main())
     assert isinstance(outcome, RuntimeError)
-    assert runner.batches == [1], "texts of a request that had already failed were run"
+    assert batches == [1], "texts of a request that had already failed were run"
+    assert drops == [(DropReason.CANCELLED, 1), (DropReason.CANCELLED, 1)]
 
 
 def test_cancelled_submissions_free_their_queue_places_at_once(engine: Engine) -> None:
-    runner = GatedRunner(engine)
     sequences = engine.tokenizer.encode([f"text {i}" for i in range(7)])
+    drops: list[tuple[str, int]] = []
 
-    async def main() -> tuple[int, list[TaskResult]]:
+    async def main() -> tuple[int, list[Embedding]]:
+        runner = GatedRunner(engine, rows=1)
         runner.gate.clear()
-        config = BatcherConfig(max_batch_size=1, max_queue_size=4, max_queue_delay_ms=0)
-        async with Batcher(runner, config, max_positions=64) as batcher:
-            held = asyncio.ensure_future(batcher.submit(sequences[0], EmbedRequest()))
-            await asyncio.sleep(0.05)  # running, held at the gate
-            queued = [
-                asyncio.ensure_future(batcher.submit(s, EmbedRequest())) for s in sequences[1:5]
-            ]
-            await asyncio.sleep(0.01)
+        config = BatcherConfig(max_queue_size=4, max_queue_delay_ms=0)
+        async with Batcher(runner, config, on_drop=lambda *d: drops.append(d)) as batcher:
+            held = asyncio.ensure_future(batcher.submit(sequences[0], EMBED))
+            await runner.started()
+            queued = [asyncio.ensure_future(batcher.submit(s, EMBED)) for s in sequences[1:5]]
+            await asyncio.sleep(0)  # let them enqueue
             for task in queued[:2]:  # two clients give up while the batch still runs
                 task.cancel()
-            await asyncio.sleep(0.01)
+            await asyncio.gather(*queued[:2], return_exceptions=True)
             depth = batcher.queue_depth
             # Their places are free again: two more fit without Overloaded.
-            more = [
-                asyncio.ensure_future(batcher.submit(s, EmbedRequest())) for s in sequences[5:7]
-            ]
-            await asyncio.sleep(0.01)
+            more = [asyncio.ensure_future(batcher.submit(s, EMBED)) for s in sequences[5:7]]
+            await asyncio.sleep(0)
             runner.gate.set()
             results = await asyncio.gather(held, *queued[2:], *more)
             return depth, list(results)
@@ -253,91 +290,90 @@ def test_cancelled_submissions_free_their_queue_places_at_once(engine: Engine) -
     depth, results = asyncio.run(main())
     assert depth == 2
     assert len(results) == 5 and all(isinstance(r, Embedding) for r in results)
+    assert drops == [(DropReason.CANCELLED, 1)] * 2
 
 
 def test_cancelled_submissions_do_not_disturb_the_others(engine: Engine) -> None:
-    runner = GatedRunner(engine)
     sequences = engine.tokenizer.encode([f"text {i}" for i in range(10)])
 
-    async def main() -> tuple[list[TaskResult], int]:
+    async def main() -> tuple[list[Embedding], int, list[int]]:
+        runner = GatedRunner(engine, rows=4)
         runner.gate.clear()
-        async with Batcher(runner, BatcherConfig(max_batch_size=4), max_positions=64) as batcher:
-            tasks = [asyncio.ensure_future(batcher.submit(s, EmbedRequest())) for s in sequences]
-            await asyncio.sleep(0.05)
+        async with Batcher(runner, BatcherConfig(max_queue_delay_ms=0)) as batcher:
+            tasks = [asyncio.ensure_future(batcher.submit(s, EMBED)) for s in sequences]
+            await runner.started()
             for task in tasks[::2]:
                 task.cancel()
             runner.gate.set()
             kept = await asyncio.gather(*tasks[1::2])
-            return list(kept), batcher.queue_depth
+            return list(kept), batcher.queue_depth, runner.batches
 
-    kept, depth = asyncio.run(main())
-    assert len(kept) == 5
-    assert all(isinstance(r, Embedding) for r in kept)
+    kept, depth, batches = asyncio.run(main())
+    assert len(kept) == 5 and all(isinstance(r, Embedding) for r in kept)
     assert depth == 0
+    # The first batch (4 texts) was running when half were cancelled; of the other 6, 3 ran.
+    assert sum(batches) == 4 + 3
 
 
 def test_cancelled_submissions_do_not_count_towards_a_full_batch(engine: Engine) -> None:
-    runner = GatedRunner(engine)
     sequences = engine.tokenizer.encode([f"text {i}" for i in range(6)])
 
-    async def main() -> list[TaskResult]:
-        # A long delay: only a full batch (four live texts) may start it early.
-        config = BatcherConfig(max_batch_size=4, max_queue_delay_ms=2000)
-        async with Batcher(runner, config, max_positions=64) as batcher:
+    async def main() -> list[int]:
+        # Time never moves: only a full batch (four live texts) may start.
+        clock = ManualClock()
+        runner = GatedRunner(engine, rows=4)
+        async with Batcher(runner, BatcherConfig(max_queue_delay_ms=1000), clock=clock) as batcher:
             first, *given_up = (
-                asyncio.ensure_future(batcher.submit(s, EmbedRequest())) for s in sequences[:3]
+                asyncio.ensure_future(batcher.submit(s, EMBED)) for s in sequences[:3]
             )
-            await asyncio.sleep(0.01)
+            await settle()
             for task in given_up:
                 task.cancel()
             rest = []
-            for sequence in sequences[3:]:  # one at a time, so the loop looks at each count
-                rest.append(asyncio.ensure_future(batcher.submit(sequence, EmbedRequest())))
-                await asyncio.sleep(0.01)
-            return list(await asyncio.gather(first, *rest))
+            for sequence in sequences[3:]:  # one at a time: the loop looks at each count
+                rest.append(asyncio.ensure_future(batcher.submit(sequence, EMBED)))
+                await settle()
+            assert await runner.started() == 4
+            await asyncio.gather(first, *rest)
+            return runner.batches
 
-    results = asyncio.run(main())
-    assert len(results) == 4
     # Two cancelled texts still listed must not make two live ones look like a full batch of four.
-    assert runner.batches == [4]
+    assert asyncio.run(main()) == [4]
 
 
 def test_a_batch_full_by_tokens_starts_without_waiting_out_the_delay(engine: Engine) -> None:
-    """
-    Long texts fill the token budget before the count: once no other text could join, the batch
-    runs at once rather than after the queue delay (a minute here, so waiting fails the test).
-    """
-    runner = GatedRunner(engine)
+    """Long texts fill the token budget before the count: then the batch runs at once."""
     long_texts = engine.tokenizer.encode(["word " * 40, "other words " * 20])
     assert [len(s) for s in long_texts] == [MAX_LENGTH, MAX_LENGTH]
 
-    async def main() -> list[TaskResult]:
+    async def main() -> list[int]:
         # Two padded 32-token texts fill 64 tokens; a third text of any length would not fit.
-        config = BatcherConfig(max_batch_size=32, max_batch_tokens=64, max_queue_delay_ms=60_000)
-        async with Batcher(runner, config, max_positions=MAX_LENGTH) as batcher:
-            submitted = [batcher.submit(s, EmbedRequest()) for s in long_texts]
-            return await asyncio.wait_for(asyncio.gather(*submitted), timeout=10)
+        runner = GatedRunner(engine, rows=32, tokens=64)
+        config = BatcherConfig(max_queue_delay_ms=60_000)
+        async with Batcher(runner, config, clock=ManualClock()) as batcher:
+            results = await batcher.submit_many(long_texts, _embed(long_texts))
+            assert len(results) == 2
+            return runner.batches
 
-    assert len(asyncio.run(main())) == 2
-    assert runner.batches == [2]
+    assert asyncio.run(main()) == [2]
 
 
-def test_a_batch_with_room_for_a_short_text_still_waits_for_one(engine: Engine) -> None:
+def test_a_batch_with_room_for_a_short_text_waits_for_one(engine: Engine) -> None:
     """One long text leaves room for a short one: the batch waits, and the short text joins it."""
-    runner = GatedRunner(engine)
     long_text, short_text = engine.tokenizer.encode(["word " * 40, "hi"])
 
-    async def main() -> list[TaskResult]:
-        # 32 + 32 tokens fit the budget of 64; a third row would not, whatever its length.
-        config = BatcherConfig(max_batch_size=32, max_batch_tokens=64, max_queue_delay_ms=1000)
-        async with Batcher(runner, config, max_positions=MAX_LENGTH) as batcher:
-            first = asyncio.ensure_future(batcher.submit(long_text, EmbedRequest()))
-            await asyncio.sleep(0.3)
-            second = asyncio.ensure_future(batcher.submit(short_text, EmbedRequest()))
-            return list(await asyncio.gather(first, second))
+    async def main() -> list[int]:
+        clock = ManualClock()
+        runner = GatedRunner(engine, rows=32, tokens=64)
+        async with Batcher(runner, BatcherConfig(max_queue_delay_ms=1000), clock=clock) as batcher:
+            first = asyncio.ensure_future(batcher.submit(long_text, EMBED))
+            assert await clock.next_wait() == pytest.approx(1.0)
+            clock.advance(0.3)
+            second = asyncio.ensure_future(batcher.submit(short_text, EMBED))
+            await asyncio.gather(first, second)  # 32 + 8 padded tokens: full for a third row
+            return runner.batches
 
-    assert len(asyncio.run(main())) == 2
-    assert runner.batches == [2]
+    assert asyncio.run(main()) == [2]
 
 
 def test_a_cancelled_oldest_text_does_not_hurry_the_others_into_a_batch(engine: Engine) -> None:
@@ -345,52 +381,54 @@ def test_a_cancelled_oldest_text_does_not_hurry_the_others_into_a_batch(engine: 
     The queue delay counts from the oldest live text: after the oldest is cancelled, the next
     waits its own full delay, and a text arriving meanwhile joins its batch.
     """
-    runner = GatedRunner(engine)
     first, second, third = engine.tokenizer.encode(["one", "two", "three"])
 
-    async def main() -> list[TaskResult]:
-        config = BatcherConfig(max_batch_size=8, max_queue_delay_ms=1000)
-        async with Batcher(runner, config, max_positions=64) as batcher:
-            oldest = asyncio.ensure_future(batcher.submit(first, EmbedRequest()))
-            await asyncio.sleep(0.5)
-            waiting = asyncio.ensure_future(batcher.submit(second, EmbedRequest()))
-            await asyncio.sleep(0.1)
+    async def main() -> list[int]:
+        clock = ManualClock()
+        runner = GatedRunner(engine, rows=8)
+        async with Batcher(runner, BatcherConfig(max_queue_delay_ms=1000), clock=clock) as batcher:
+            oldest = asyncio.ensure_future(batcher.submit(first, EMBED))
+            await clock.next_wait()
+            clock.advance(0.5)
+            waiting = asyncio.ensure_future(batcher.submit(second, EMBED))
+            await clock.next_wait()
+            clock.advance(0.1)
             oldest.cancel()
-            # Past the cancelled text's deadline (1.0 s), well before the next one's (1.5 s).
-            await asyncio.sleep(0.6)
-            late = asyncio.ensure_future(batcher.submit(third, EmbedRequest()))
-            return list(await asyncio.gather(waiting, late))
+            # Anchored on the second text now: its own delay, 0.9 s more.
+            assert await clock.next_wait() == pytest.approx(0.9)
+            clock.advance(0.6)  # past the cancelled text's time (1.0 s), not the next one's
+            late = asyncio.ensure_future(batcher.submit(third, EMBED))
+            await clock.next_wait()
+            clock.advance(0.3)
+            await asyncio.gather(waiting, late)
+            return runner.batches
 
-    assert len(asyncio.run(main())) == 2
-    assert runner.batches == [2]
+    assert asyncio.run(main()) == [2]
 
 
 def test_close_drains_queued_work_and_refuses_new_work(engine: Engine) -> None:
     sequences = engine.tokenizer.encode([f"text {i}" for i in range(50)])
 
-    async def main() -> list[TaskResult]:
-        batcher = Batcher(
-            engine, BatcherConfig(max_batch_size=8, max_queue_delay_ms=20), max_positions=64
-        )
-        tasks = [asyncio.ensure_future(batcher.submit(s, EmbedRequest())) for s in sequences]
+    async def main() -> list[Embedding]:
+        runner = GatedRunner(engine, rows=8)
+        batcher = Batcher(runner, BatcherConfig(max_queue_delay_ms=20))
+        tasks = [asyncio.ensure_future(batcher.submit(s, EMBED)) for s in sequences]
         await asyncio.sleep(0)
         await batcher.close()
         assert all(task.done() for task in tasks), "close() returned before draining"
         with pytest.raises(ShuttingDown):
-            await batcher.submit(sequences[0], EmbedRequest())
+            await batcher.submit(sequences[0], EMBED)
         return [task.result() for task in tasks]
 
     assert len(asyncio.run(main())) == 50
 
 
-def test_different_tasks_are_never_mixed_in_one_batch(engine: Engine, classifier: Engine) -> None:
+def test_different_tasks_are_never_mixed_in_one_batch(classifier: Engine) -> None:
     sequences = classifier.tokenizer.encode(["good day", "bad day", "a cat", "a dog"])
+    requests: list[TaskRequest[Any]] = [EmbedRequest(), ClassifyRequest()] * 2
 
-    async def main() -> list[TaskResult]:
-        async with Batcher(
-            classifier, BatcherConfig(max_batch_size=8), max_positions=64
-        ) as batcher:
-            requests: list[TaskRequest] = [EmbedRequest(), ClassifyRequest()] * 2
+    async def main() -> list[Any]:
+        async with Batcher(classifier, BatcherConfig()) as batcher:
             return await asyncio.gather(
                 *(batcher.submit(s, r) for s, r in zip(sequences, requests, strict=True))
             )
@@ -407,12 +445,13 @@ def test_a_failing_on_batch_callback_loses_no_request(engine: Engine) -> None:
         calls.append(stats.size)
         raise RuntimeError("metrics backend down")
 
-    async def main() -> list[TaskResult]:
-        config = BatcherConfig(max_batch_size=1, max_queue_delay_ms=0)
-        async with Batcher(engine, config, max_positions=64, on_batch=broken_metrics) as batcher:
-            first = await asyncio.wait_for(batcher.submit(sequences[0], EmbedRequest()), 30)
-            second = await asyncio.wait_for(batcher.submit(sequences[1], EmbedRequest()), 30)
-            return [first, second]
+    async def main() -> list[Embedding]:
+        config = BatcherConfig(max_queue_delay_ms=0)
+        async with Batcher(engine, config, on_batch=broken_metrics) as batcher:
+            return [
+                await batcher.submit(sequences[0], EMBED),
+                await batcher.submit(sequences[1], EMBED),
+            ]
 
     results = asyncio.run(main())
     assert all(isinstance(r, Embedding) for r in results)
@@ -420,32 +459,29 @@ def test_a_failing_on_batch_callback_loses_no_request(engine: Engine) -> None:
 
 
 class RunnerStopped(BaseException):
-    """Not an Exception, so it escapes the per-item error handling, as an interpreter stop would."""
+    """Not an Exception, so it escapes the per-text error handling, as an interpreter stop would."""
 
 
 class StoppingRunner(GatedRunner):
-    def run(
-        self, sequences: Sequence[np.ndarray], requests: Sequence[TaskRequest], multiple: int
-    ) -> list[TaskResult]:
-        self.gate.wait(timeout=30)
+    def run(self, sequences: Sequence[np.ndarray], requests: Sequence[TaskRequest[R]]) -> list[R]:
+        self.arrive(sequences)
         raise RunnerStopped()
 
 
 def test_a_stopped_loop_fails_waiting_submissions_instead_of_hanging(engine: Engine) -> None:
-    runner = StoppingRunner(engine)
     stops: list[BaseException] = []
     sequences = engine.tokenizer.encode([f"text {i}" for i in range(5)])
 
-    async def main() -> list[TaskResult | BaseException]:
+    async def main() -> list[Any]:
+        runner = StoppingRunner(engine, rows=2)
         runner.gate.clear()
-        config = BatcherConfig(max_batch_size=2, max_queue_delay_ms=0)
-        batcher = Batcher(runner, config, max_positions=64, on_stop=stops.append)
-        tasks = [asyncio.ensure_future(batcher.submit(s, EmbedRequest())) for s in sequences]
-        await asyncio.sleep(0.05)  # the first batch is held at the gate, the rest are queued
+        batcher = Batcher(runner, BatcherConfig(max_queue_delay_ms=0), on_stop=stops.append)
+        tasks = [asyncio.ensure_future(batcher.submit(s, EMBED)) for s in sequences]
+        await runner.started()  # the first batch is held at the gate, the rest are queued
         runner.gate.set()
         outcomes = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 30)
         with pytest.raises(ShuttingDown):
-            await batcher.submit(sequences[0], EmbedRequest())
+            await batcher.submit(sequences[0], EMBED)
         await batcher.close()
         return outcomes
 
@@ -460,16 +496,14 @@ def test_pairs_and_single_texts_share_batches_with_their_own_token_types(
 ) -> None:
     pairs = [("a cat sat on the mat", "the dog sat on the rug"), ("is it good ?", "it is bad")]
     singles = ["a cat sat on the mat the dog sat on the rug", "hello world"]
-    encoded = classifier.tokenizer.encode_pairs(pairs)
-    pair_requests = [ClassifyRequest(second_text_start=start) for _, start in encoded]
+    paired = classifier.inputs.classify_pairs(pairs)
+    single = classifier.inputs.classify(singles)
 
-    async def main() -> tuple[list[TaskResult], list[TaskResult]]:
-        async with Batcher(
-            classifier, BatcherConfig(max_batch_size=8, max_queue_delay_ms=20), max_positions=64
-        ) as batcher:
+    async def main() -> tuple[list[Classification], list[Classification]]:
+        async with Batcher(classifier, BatcherConfig(max_queue_delay_ms=20)) as batcher:
             return await asyncio.gather(
-                batcher.submit_many([ids for ids, _ in encoded], pair_requests),
-                batcher.submit_many(classifier.tokenizer.encode(singles), ClassifyRequest()),
+                batcher.submit_many(paired.sequences, paired.requests),
+                batcher.submit_many(single.sequences, single.requests),
             )
 
     batched_pairs, batched_singles = asyncio.run(main())
@@ -478,7 +512,6 @@ def test_pairs_and_single_texts_share_batches_with_their_own_token_types(
         [*classifier.classify_pairs(pairs), *classifier.classify(singles)],
         strict=True,
     ):
-        assert isinstance(mine, Classification)
         assert mine.label == theirs.label
         np.testing.assert_allclose(
             list(mine.scores.values()), list(theirs.scores.values()), atol=2e-6, rtol=0

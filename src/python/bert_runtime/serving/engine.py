@@ -1,5 +1,10 @@
 """The Engine: one ONNX Runtime session over a prepared model directory, and the tasks it serves.
 
+`run` executes one batch exactly as given (its rows padded by the BatchPlanner, never re-sorted or
+sliced: whoever formed the batch planned it within the device's budget). The direct calls
+(`embed`, `fill_mask`, `classify`, `classify_pairs`) are for callers without a batcher: they build
+the work as the service does (TaskInputs) and run it in planned batches.
+
 Thread-safe: ONNX Runtime sessions may run concurrently, and the engine keeps no per-call state.
 """
 
@@ -7,15 +12,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 import numpy as np
-import onnxruntime as ort
 
-from bert_runtime.config import EngineConfig, Truncation, check_precision_for_device
+from bert_runtime.config import EngineConfig, check_precision_for_device
 from bert_runtime.errors import InputError
 from bert_runtime.manifest import MODEL_NAME, Manifest, read_manifest
+from bert_runtime.serving.planner import Batch, BatchPlanner
 from bert_runtime.serving.session import (
     CUDA_PROVIDER,
     DeviceInfo,
@@ -23,7 +29,9 @@ from bert_runtime.serving.session import (
     device_info,
     run_bound,
 )
+from bert_runtime.serving.task_inputs import EmbedOptions, ModelCapabilities, TaskInputs, Work
 from bert_runtime.serving.tasks import (
+    AnyResult,
     Classification,
     ClassifyRequest,
     Embedding,
@@ -32,29 +40,19 @@ from bert_runtime.serving.tasks import (
     FillMaskResult,
     MaskCandidate,
     TaskRequest,
-    TaskResult,
     classification,
     pool,
 )
-from bert_runtime.serving.tokenizer import Batch, TextTokenizer, pad_batch, row_slices
+from bert_runtime.serving.tokenizer import TextTokenizer
 
 logger = logging.getLogger(__name__)
-
-# Padded lengths round up to this multiple unless the caller says otherwise (the Batcher's default).
-PAD_MULTIPLE = 8
-
-
-def _label_count(session: ort.InferenceSession, manifest: Manifest) -> int:
-    """The classification head's labels (its output's width), 0 without one."""
-    for output in session.get_outputs():
-        if output.name == "class_probabilities":
-            width = output.shape[-1]
-            return width if isinstance(width, int) else len(manifest.id2label)
-    return 0
+R = TypeVar("R", bound=AnyResult)
+# Directories prepared before class_logits existed have the scores alone.
+_CLASS_OUTPUTS = ("class_probabilities", "class_logits")
 
 
 class Engine:
-    """Loads a prepared model and runs batches of token-id sequences for one task type at a time."""
+    """Loads a prepared model and runs batches of token-id sequences, one task type per batch."""
 
     def __init__(self, model_dir: Path, config: EngineConfig | None = None) -> None:
         self.config = config or EngineConfig()
@@ -73,137 +71,104 @@ class Engine:
         self._session = create_session(model_dir / MODEL_NAME, self.config)
         self._on_cuda = CUDA_PROVIDER in self._session.get_providers()
         self._input_names = {i.name for i in self._session.get_inputs()}
-        self.num_labels = _label_count(self._session, self.manifest)
-        # Directories prepared before class_logits existed have the scores alone.
-        class_outputs: tuple[str, ...] = ("class_probabilities", "class_logits")
-        self._class_outputs = [name for name in class_outputs if name in self.manifest.outputs]
+        self._class_outputs = [name for name in _CLASS_OUTPUTS if name in self.manifest.outputs]
+        self.capabilities = self._capabilities()
+        self.planner = BatchPlanner(
+            self.config.budget, self.tokenizer.pad_id, self.manifest.max_sequence_length
+        )
+        self.inputs = TaskInputs(self.tokenizer, self.manifest, self.capabilities)
         self.load_seconds = time.perf_counter() - started
         self.warmup_seconds = 0.0
         if self.config.warmup:
             self.warmup()
 
-    # --- what the model can do -------------------------------------------------------------------
-    @property
-    def supports_fill_mask(self) -> bool:
-        return "mask_positions" in self._input_names and self.tokenizer.mask_id is not None
+    def _capabilities(self) -> ModelCapabilities:
+        labels = 0
+        for output in self._session.get_outputs():
+            if output.name == "class_probabilities":
+                width = output.shape[-1]
+                labels = width if isinstance(width, int) else len(self.manifest.id2label)
+        return ModelCapabilities(
+            fill_mask="mask_positions" in self._input_names and self.tokenizer.mask_id is not None,
+            classification="class_probabilities" in self.manifest.outputs,
+            num_labels=labels,
+            rerank=labels == 1 and "class_logits" in self._class_outputs,
+        )
 
     @property
-    def supports_classification(self) -> bool:
-        return "class_probabilities" in self.manifest.outputs
-
-    @property
-    def supports_rerank(self) -> bool:
-        """
-        A one-label head whose score is the sigmoid of its logit; graphs from before class_logits
-        scored one logit with softmax (always 1.0).
-        """
-        return self.num_labels == 1 and "class_logits" in self._class_outputs
+    def num_labels(self) -> int:
+        """The classification head's labels, 0 without one."""
+        return self.capabilities.num_labels
 
     @property
     def device_info(self) -> DeviceInfo:
         return device_info(self._session, self.config.device_id)
 
-    def check_request(self, request: TaskRequest, sequence: np.ndarray | None = None) -> None:
-        """Raise InputError if this model cannot serve `request` (for `sequence`, when given)."""
-        if isinstance(request, FillMaskRequest):
-            if not self.supports_fill_mask:
-                raise InputError("this model has no fill-mask head")
-            if request.top_k < 1:
-                raise InputError(f"top_k must be >= 1, got {request.top_k}")
-            if sequence is not None and not np.any(sequence == self.tokenizer.mask_id):
-                where = ""
-                if len(sequence) >= self.max_length:
-                    where = (
-                        f" within its first {self.max_length} tokens (longer texts are cut there)"
-                    )
-                raise InputError(f"text has no {self.tokenizer.mask_token} token{where}")
-        elif isinstance(request, ClassifyRequest):
-            if not self.supports_classification:
-                raise InputError("this model has no classification head")
-            start = request.second_text_start
-            if start < 0 or (sequence is not None and start >= len(sequence)):
-                raise InputError(f"second_text_start {start} is outside the text's tokens")
-
     # --- running ---------------------------------------------------------------------------------
     def warmup(self) -> None:
         """
-        Run the shortest and longest shapes once, so the first request does not pay for allocation.
+        Run the shortest shape and the planner's largest batch once, so the first requests do
+        not pay for allocation.
         """
         started = time.perf_counter()
-        for length in sorted({min(8, self.max_length), self.max_length}):
-            sequence = np.full(length, self.tokenizer.pad_id, dtype=np.int32)
-            self.run([sequence], [EmbedRequest()])
+        budget = self.planner.budget
+        longest = self.planner.padded_length(self.max_length)
+        rows = max(1, min(budget.max_rows, budget.max_tokens // longest))
+        short = np.full(min(8, self.max_length), self.tokenizer.pad_id, dtype=np.int32)
+        full = np.full(self.max_length, self.tokenizer.pad_id, dtype=np.int32)
+        self.run([short], [EmbedRequest()])
+        self.run([full] * rows, [EmbedRequest()] * rows)
         self.warmup_seconds = time.perf_counter() - started
         logger.info("warm-up took %.3fs", self.warmup_seconds)
 
-    def pad(self, sequences: Sequence[np.ndarray], multiple: int = PAD_MULTIPLE) -> Batch:
-        return pad_batch(
-            sequences, self.tokenizer.pad_id, multiple, self.manifest.max_sequence_length
-        )
+    def pad(self, sequences: Sequence[np.ndarray]) -> Batch:
+        """The model inputs for `sequences` as one padded batch (BatchPlanner.pad)."""
+        return self.planner.pad(sequences)
 
-    def run(
-        self,
-        sequences: Sequence[np.ndarray],
-        requests: Sequence[TaskRequest],
-        multiple: int = PAD_MULTIPLE,
-    ) -> list[TaskResult]:
-        """
-        Run one batch; every request must be of the same type.
-
-        On CPU a batch over `cpu_slice_tokens` padded tokens runs as slices (see EngineConfig) of
-        its rows sorted by length, so each slice pads only to rows of about its own length; results
-        are in the order given.
-        """
-        kinds = {type(r) for r in requests}
-        if len(kinds) != 1 or len(requests) != len(sequences):
-            raise InputError("a batch holds requests of exactly one task type, one per sequence")
-        slice_tokens = 0 if self._on_cuda else self.config.cpu_slice_tokens
-        if not slice_tokens:
-            return self._run_slice(sequences, requests, multiple)
-        return self._in_length_order(sequences, requests, slice_tokens, multiple, self._run_slice)
-
-    def _in_length_order(
-        self,
-        sequences: Sequence[np.ndarray],
-        requests: Sequence[TaskRequest],
-        max_tokens: int,
-        multiple: int,
-        run_rows: Callable[[list[np.ndarray], list[TaskRequest], int], list[TaskResult]],
-    ) -> list[TaskResult]:
-        """
-        `run_rows` over consecutive groups of the rows sorted by length, each within `max_tokens`
-        padded tokens; the results in the order given.
-        """
-        order = sorted(range(len(sequences)), key=lambda row: len(sequences[row]))
-        lengths = [len(sequences[row]) for row in order]
-        ceiling = self.manifest.max_sequence_length
-        results: list[TaskResult | None] = [None] * len(sequences)
-        for rows in row_slices(lengths, max_tokens, multiple, ceiling):
-            chosen = order[rows]
-            outcome = run_rows(
-                [sequences[row] for row in chosen], [requests[row] for row in chosen], multiple
+    def run(self, sequences: Sequence[np.ndarray], requests: Sequence[TaskRequest[R]]) -> list[R]:
+        """Run one batch as given (padded, not re-sorted); every request of one type."""
+        if not sequences or len(requests) != len(sequences):
+            raise InputError("a batch needs one request per sequence, and at least one")
+        kind = type(requests[0])
+        if any(type(request) is not kind for request in requests):
+            raise InputError("a batch holds requests of exactly one task type")
+        results: list[Any]
+        if kind is EmbedRequest:
+            results = self._embed(
+                self.planner.pad(sequences), cast(Sequence[EmbedRequest], requests)
             )
-            for row, result in zip(chosen, outcome, strict=True):
-                results[row] = result
-        return [result for result in results if result is not None]
+        elif kind is FillMaskRequest:
+            results = self._fill_mask(
+                self.planner.pad(sequences), cast(Sequence[FillMaskRequest], requests)
+            )
+        elif kind is ClassifyRequest:
+            starts = [r.second_text_start for r in cast(Sequence[ClassifyRequest], requests)]
+            for sequence, start in zip(sequences, starts, strict=True):
+                if not 0 <= start < max(len(sequence), 1):
+                    raise InputError(f"second_text_start {start} is outside the text's tokens")
+            batch = self.planner.pad(sequences, starts)
+            results = self._classify(batch)
+        else:
+            raise InputError(f"unknown task request {kind.__name__}")
+        return cast(list[R], results)
 
-    def _run_slice(
-        self, sequences: Sequence[np.ndarray], requests: Sequence[TaskRequest], multiple: int
-    ) -> list[TaskResult]:
-        batch = self.pad(sequences, multiple)
-        embeds = [r for r in requests if isinstance(r, EmbedRequest)]
-        if embeds:
-            cls_rows, mean_rows = self._infer(batch, ["cls_embedding", "mean_embedding"])
-            return [
-                Embedding(self._pool(cls_rows[i], mean_rows[i], r), int(batch.lengths[i]))
-                for i, r in enumerate(embeds)
-            ]
-        fill_masks = [r for r in requests if isinstance(r, FillMaskRequest)]
-        if fill_masks:
-            return self._fill_mask(batch, fill_masks)
-        for row, request in enumerate(requests):
-            if isinstance(request, ClassifyRequest) and request.second_text_start:
-                batch.token_type_ids[row, request.second_text_start : batch.lengths[row]] = 1
+    def _embed(self, batch: Batch, requests: Sequence[EmbedRequest]) -> list[Embedding]:
+        cls_rows, mean_rows = self._infer(batch, ["cls_embedding", "mean_embedding"])
+        manifest = self.manifest
+        return [
+            Embedding(
+                pool(
+                    cls_rows[i],
+                    mean_rows[i],
+                    r.pooling or manifest.pooling,
+                    manifest.normalize if r.normalize is None else r.normalize,
+                ),
+                int(batch.lengths[i]),
+            )
+            for i, r in enumerate(requests)
+        ]
+
+    def _classify(self, batch: Batch) -> list[Classification]:
         scores, *logits = self._infer(batch, self._class_outputs)
         return [
             classification(
@@ -212,20 +177,14 @@ class Engine:
                 self.manifest.id2label,
                 int(batch.lengths[i]),
             )
-            for i in range(len(requests))
+            for i in range(len(batch.lengths))
         ]
 
-    def _pool(self, cls_row: np.ndarray, mean_row: np.ndarray, request: EmbedRequest) -> np.ndarray:
-        """The request's pooling and normalization, or the model's own where it names none."""
-        pooling = request.pooling or self.manifest.pooling
-        normalize = self.manifest.normalize if request.normalize is None else request.normalize
-        return pool(cls_row, mean_row, pooling, normalize)
-
-    def _fill_mask(self, batch: Batch, requests: Sequence[FillMaskRequest]) -> list[TaskResult]:
+    def _fill_mask(self, batch: Batch, requests: Sequence[FillMaskRequest]) -> list[FillMaskResult]:
         positions = np.argwhere(batch.input_ids == self.tokenizer.mask_id).astype(np.int64)
         top_k = min(max(r.top_k for r in requests), self.manifest.vocab_size)
         scores, ids = self._infer(batch, ["mask_top_scores", "mask_top_ids"], positions, top_k)
-        results: list[TaskResult] = []
+        results: list[FillMaskResult] = []
         for row, request in enumerate(requests):
             rows = np.flatnonzero(positions[:, 0] == row)
             masks = [
@@ -261,7 +220,7 @@ class Engine:
             return run_bound(self._session, feeds, outputs, "cuda", self.config.device_id)
         return list(self._session.run(outputs, feeds))
 
-    # --- convenience, for callers without a batcher ----------------------------------------------
+    # --- direct calls, for callers without a batcher ----------------------------------------------
     def embed(
         self,
         texts: Sequence[str],
@@ -269,70 +228,35 @@ class Engine:
         prompt_name: str | None = None,
     ) -> np.ndarray:
         """
-        One vector per text, a [texts, manifest.embedding_size] array: by default pooled, projected
-        by its Dense layers (if any) and normalized as the model says (a sentence-transformers
-        model's own settings; L2-normalized mean pooling otherwise), with the model's prompt named
-        (or its default prompt) in front of each text.
+        One vector per text, a [texts, manifest.embedding_size] array: pooled, projected by its
+        Dense layers (if any) and normalized as the model says (a sentence-transformers model's
+        own settings; L2-normalized mean pooling otherwise) unless `request` says otherwise, with
+        the model's prompt named (or its default prompt) in front of each text.
         """
-        results = self.run_texts(self.prompted(texts, prompt_name), request or EmbedRequest())
-        return np.stack([r.vector for r in results if isinstance(r, Embedding)])
-
-    def prompted(self, texts: Sequence[str], prompt_name: str | None = None) -> list[str]:
-        """
-        Texts to embed with the prompt `prompt_name` in front, as sentence-transformers puts it;
-        without a name, the model's default prompt (none for most models).
-        """
-        prompts = self.manifest.prompts
-        name = prompt_name if prompt_name is not None else self.manifest.default_prompt_name
-        if name is None:
-            return list(texts)
-        if name not in prompts:
-            known = ", ".join(repr(k) for k in sorted(prompts)) or "none"
-            raise InputError(f"unknown prompt_name {name!r}: this model's prompts are {known}")
-        return [prompts[name] + text for text in texts]
+        request = request or EmbedRequest()
+        options = EmbedOptions(request.pooling, request.normalize, prompt_name)
+        results = self.run_work(self.inputs.embed(texts, options))
+        return np.stack([r.vector for r in results])
 
     def fill_mask(self, texts: Sequence[str], top_k: int = 5) -> list[FillMaskResult]:
-        """
-        The `top_k` best tokens for every mask token ([MASK], RoBERTa's <mask>) of every text; each
-        text needs one.
-        """
-        results = self.run_texts(texts, FillMaskRequest(top_k))
-        return [r for r in results if isinstance(r, FillMaskResult)]
+        """The `top_k` best tokens for every mask token of every text; each text needs one."""
+        return self.run_work(self.inputs.fill_mask(texts, top_k))
 
     def classify(self, texts: Sequence[str]) -> list[Classification]:
         """The label (from the model's id2label), scores and logits of every text."""
-        results = self.run_texts(texts, ClassifyRequest())
-        return [r for r in results if isinstance(r, Classification)]
+        return self.run_work(self.inputs.classify(texts))
 
     def classify_pairs(self, pairs: Sequence[tuple[str, str]]) -> list[Classification]:
         """Like `classify`, for sentence pairs (NLI, cross-encoder rerankers, paraphrase)."""
-        sequences, requests = self.pair_inputs(pairs)
-        results = self.run_sequences(sequences, requests)
-        return [r for r in results if isinstance(r, Classification)]
+        return self.run_work(self.inputs.classify_pairs(pairs))
 
-    def pair_inputs(
-        self, pairs: Sequence[tuple[str, str]], truncation: Truncation | None = None
-    ) -> tuple[list[np.ndarray], list[TaskRequest]]:
-        """Token ids and a ClassifyRequest (marking where the second text starts) per pair."""
-        encoded = self.tokenizer.encode_pairs(pairs, truncation)
-        requests: list[TaskRequest] = [ClassifyRequest(second_text_start=s) for _, s in encoded]
-        return [ids for ids, _ in encoded], requests
-
-    def run_texts(self, texts: Sequence[str], request: TaskRequest) -> list[TaskResult]:
-        """Tokenize `texts` and run `request` on each (see `run_sequences`)."""
-        sequences = self.tokenizer.encode(texts)
-        return self.run_sequences(sequences, [request] * len(sequences))
-
-    def run_sequences(
-        self, sequences: Sequence[np.ndarray], requests: Sequence[TaskRequest]
-    ) -> list[TaskResult]:
-        """
-        Check every request, then run any number of sequences as batches of similar lengths
-        within `direct_batch_tokens`; results in the order given.
-        """
-        if not sequences:
-            raise InputError("no sequences to run")
-        for sequence, request in zip(sequences, requests, strict=True):
-            self.check_request(request, sequence)
-        budget = self.config.direct_batch_tokens
-        return self._in_length_order(sequences, requests, budget, PAD_MULTIPLE, self.run)
+    def run_work(self, work: Work[R]) -> list[R]:
+        """Any number of texts' work, run as the planner's batches; results in the order given."""
+        if not work.sequences:
+            raise InputError("no texts to run")
+        results: list[R | None] = [None] * len(work.sequences)
+        for rows in self.planner.groups([len(s) for s in work.sequences]):
+            outcome = self.run([work.sequences[i] for i in rows], [work.requests[i] for i in rows])
+            for row, result in zip(rows, outcome, strict=True):
+                results[row] = result
+        return [result for result in results if result is not None]

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pytest
@@ -25,20 +25,20 @@ from bert_runtime.errors import InputError, InputTooLongError, ProviderUnavailab
 from bert_runtime.manifest import MODEL_NAME
 from bert_runtime.serving.engine import Engine
 from bert_runtime.serving.session import create_session, run_bound
+from bert_runtime.serving.task_inputs import EmbedOptions, Work
 from bert_runtime.serving.tasks import (
-    Classification,
+    AnyResult,
     ClassifyRequest,
     Embedding,
     EmbedRequest,
     FillMaskRequest,
     FillMaskResult,
     TaskRequest,
-    TaskResult,
 )
-from bert_runtime.serving.tokenizer import padded_length, row_slices
 from bert_runtime.testutil.models import golden_texts, prepared_model
 
 LONG_TEXT = "the quick brown fox " * 40
+R = TypeVar("R", bound=AnyResult)
 
 
 @pytest.fixture(scope="module")
@@ -132,13 +132,13 @@ def test_a_pair_cut_from_the_left_keeps_the_query_and_the_texts_end(
 ) -> None:
     query = "the cat"
     whole = _whole(model_dir, ENDS_TEXT)[1:-1]
-    sequences, _ = engine.pair_inputs([(query, ENDS_TEXT)], Truncation(side=TruncationSide.LEFT))
-    (ids,) = sequences
+    left = Truncation(side=TruncationSide.LEFT)
+    (ids,) = engine.tokenizer.encode_pairs([(query, ENDS_TEXT)], left)[0][:1]
     # [CLS] the cat [SEP] <the text's last 27 tokens> [SEP]: longest-first cuts only the text.
     assert len(ids) == 32
     assert ids.tolist()[4:-1] == whole[-27:]
     with pytest.raises(InputTooLongError, match="pair 0 has 53 tokens"):
-        engine.pair_inputs([(query, ENDS_TEXT)], Truncation(TruncationPolicy.REJECT))
+        engine.tokenizer.encode_pairs([(query, ENDS_TEXT)], Truncation(TruncationPolicy.REJECT))
 
 
 def test_calls_with_different_truncations_at_once_each_get_their_own(engine: Engine) -> None:
@@ -176,52 +176,65 @@ class RecordingEngine(Engine):
         self.batches: list[list[int]] = []
         super().__init__(model_dir, config)
 
-    def run(
-        self, sequences: Sequence[np.ndarray], requests: Sequence[TaskRequest], multiple: int = 8
-    ) -> list[TaskResult]:
+    def run(self, sequences: Sequence[np.ndarray], requests: Sequence[TaskRequest[R]]) -> list[R]:
         self.batches.append([len(s) for s in sequences])
-        return super().run(sequences, requests, multiple)
+        return super().run(sequences, requests)
 
 
-def test_direct_calls_run_many_texts_as_bounded_batches(model_dir: Path) -> None:
-    config = EngineConfig(direct_batch_tokens=64, cpu_slice_tokens=0, warmup=False)
-    engine = RecordingEngine(model_dir, config)
+def test_direct_calls_run_many_texts_as_planned_batches(model_dir: Path) -> None:
+    engine = RecordingEngine(
+        model_dir, EngineConfig(max_sequence_length=32, max_batch_tokens=64, warmup=False)
+    )
     texts = [f"{'word ' * (i % 7)}text {i}" for i in range(40)]
     lengths = [len(s) for s in engine.tokenizer.encode(texts)]
     vectors = engine.embed(texts)
     batches = engine.batches
-    ceiling = engine.manifest.max_sequence_length
     assert vectors.shape == (len(texts), engine.manifest.hidden_size)
     assert len(batches) > 2
-    assert all(len(b) * padded_length(max(b), 8, ceiling) <= 64 for b in batches), batches
-    assert sorted(length for batch in batches for length in batch) == sorted(lengths)
+    assert all(engine.planner.fits(len(b), max(b)) for b in batches), batches
+    # Sorted by length: each batch holds texts of about one length, in ascending order.
+    assert [length for batch in batches for length in batch] == sorted(lengths)
     # Each row is its own text's vector, whatever batch it ran in.
     alone = np.stack([engine.embed([text])[0] for text in texts])
     np.testing.assert_allclose(vectors, alone, atol=2e-6, rtol=0)
 
 
+def test_a_batch_runs_as_given_without_being_re_sorted(model_dir: Path) -> None:
+    engine = RecordingEngine(
+        model_dir, EngineConfig(max_sequence_length=32, max_batch_tokens=64, warmup=False)
+    )
+    sequences = engine.tokenizer.encode(["a long text of many words here", "short", "mid text"])
+    engine.run(sequences, [EmbedRequest()] * 3)
+    assert engine.batches == [[len(s) for s in sequences]]
+
+
 def test_direct_calls_need_at_least_one_text(engine: Engine) -> None:
     with pytest.raises(InputError, match="no texts"):
         engine.embed([])
-    with pytest.raises(InputError, match="no sequences"):
-        engine.run_sequences([], [])
+    with pytest.raises(InputError, match="at least one"):
+        engine.run([], [])
 
 
-def test_tasks_the_model_lacks_are_input_errors(engine: Engine) -> None:
-    with pytest.raises(InputError, match="no fill-mask head"):
-        engine.check_request(FillMaskRequest())
-    with pytest.raises(InputError, match="no classification head"):
-        engine.check_request(ClassifyRequest())
+def test_tasks_the_model_lacks_are_input_errors_naming_what_it_serves(engine: Engine) -> None:
+    with pytest.raises(
+        InputError, match="fill-mask needs a masked-LM head; this model serves: embed$"
+    ):
+        engine.fill_mask(["the [MASK] sat"])
+    with pytest.raises(
+        InputError, match="classify needs a classification head; this model serves: embed$"
+    ):
+        engine.classify(["hello"])
     with pytest.raises(InputError, match="no texts"):
         engine.tokenizer.encode([])
 
 
 def test_fill_mask_needs_a_mask_token(tmp_path_factory: pytest.TempPathFactory) -> None:
     engine = Engine(prepared_model(tmp_path_factory.mktemp("mlm"), "tiny-bert-mlm"))
-    with pytest.raises(InputError, match=r"no \[MASK\] token"):
-        engine.run_texts(["hello world"], FillMaskRequest())
-    with pytest.raises(InputError, match="top_k"):
-        engine.check_request(FillMaskRequest(top_k=0))
+    with pytest.raises(InputError, match=r"input 1: text has no \[MASK\] token"):
+        engine.fill_mask(["the [MASK] sat", "hello world"])
+    for top_k in (0, 101):
+        with pytest.raises(InputError, match="top_k must be from 1 to 100"):
+            FillMaskRequest(top_k=top_k)
     cut = Engine(
         prepared_model(tmp_path_factory.mktemp("mlm-cut"), "tiny-bert-mlm"),
         EngineConfig(max_sequence_length=8),
@@ -245,13 +258,14 @@ def test_pair_limits_and_bad_second_text_starts_are_input_errors(
     (sequence,) = cutting.tokenizer.encode(["hello world"])
     for start in (-1, len(sequence)):
         with pytest.raises(InputError, match="second_text_start"):
-            cutting.check_request(ClassifyRequest(second_text_start=start), sequence)
+            cutting.run([sequence], [ClassifyRequest(second_text_start=start)])
 
 
 def test_batch_mixing_task_types_is_refused(engine: Engine) -> None:
     sequences = engine.tokenizer.encode(["a", "b"])
     with pytest.raises(InputError, match="one task type"):
-        engine.run(sequences, [EmbedRequest(), ClassifyRequest()])
+        mixed: list[TaskRequest[Any]] = [EmbedRequest(), ClassifyRequest()]
+        engine.run(sequences, mixed)
 
 
 def test_concurrent_calls_from_threads_agree_with_sequential(engine: Engine) -> None:
@@ -267,7 +281,7 @@ def test_io_binding_returns_exactly_the_requested_outputs_of_a_plain_run(
 ) -> None:
     # The Engine binds on CUDA only; the helper is device-agnostic, so CPU runs its code.
     session = create_session(model_dir / MODEL_NAME, EngineConfig())
-    batch = engine.pad(engine.tokenizer.encode(golden_texts()))
+    batch = engine.planner.pad(engine.tokenizer.encode(golden_texts()))
     feeds = batch.model_inputs()
     for outputs in (["mean_embedding"], ["last_hidden_state", "cls_embedding"]):
         bound = run_bound(session, feeds, outputs, "cpu")
@@ -277,71 +291,58 @@ def test_io_binding_returns_exactly_the_requested_outputs_of_a_plain_run(
             np.testing.assert_array_equal(got, want)
 
 
-@pytest.mark.parametrize(
-    ("name", "request_"),
-    [
-        ("tiny-bert", EmbedRequest(pooling=Pooling.MEAN, normalize=True)),
-        ("tiny-bert", EmbedRequest(pooling=Pooling.CLS)),
-        ("tiny-bert-mlm", FillMaskRequest(top_k=3)),
-        ("tiny-bert-cls", ClassifyRequest()),
-    ],
-)
-def test_a_batch_run_in_slices_gives_the_whole_batchs_results(
-    tmp_path_factory: pytest.TempPathFactory,
-    monkeypatch: pytest.MonkeyPatch,
-    name: str,
-    request_: TaskRequest,
-) -> None:
-    model = prepared_model(tmp_path_factory.mktemp("slices"), name)
-    whole = Engine(model, EngineConfig(cpu_slice_tokens=0, warmup=False))
-    sliced = Engine(model, EngineConfig(cpu_slice_tokens=48, warmup=False))
-    # Long and short texts alternate: the slices are planned over the rows sorted by length.
-    texts = [
-        f"{'word ' * (i * 3)}the [MASK] sat on the [MASK] {i}" for i in (8, 0, 6, 2, 7, 1, 5, 3, 4)
+# Long and short texts alternate: the planner groups them by length.
+MIXED = [f"{'the cat ' * (i * 2)}the [MASK] sat on the [MASK]" for i in (8, 0, 6, 2, 7, 1, 5, 3, 4)]
+
+
+def _works(engine: Engine) -> list[Work[Any]]:
+    inputs = engine.inputs
+    works: list[Work[Any]] = []
+    if engine.capabilities.fill_mask:
+        works.append(inputs.fill_mask(MIXED, 3))
+    if engine.capabilities.classification:
+        works += [inputs.classify(MIXED), inputs.classify_pairs([(t, "a b c") for t in MIXED])]
+    works += [
+        inputs.embed(MIXED, EmbedOptions(pooling=Pooling.MEAN, normalize=True)),
+        inputs.embed(MIXED, EmbedOptions(pooling=Pooling.CLS)),
     ]
-    sequences = whole.tokenizer.encode(texts)
-    slice_sizes: list[int] = []
-    slice_lengths: list[list[int]] = []
-    run_slice = sliced._run_slice
+    return works
 
-    def recording(*args: Any) -> list[TaskResult]:
-        slice_sizes.append(len(args[0]))
-        slice_lengths.append([len(s) for s in args[0]])
-        return run_slice(*args)
 
-    monkeypatch.setattr(sliced, "_run_slice", recording)
-    expected = whole.run(sequences, [request_] * len(sequences))
-    got = sliced.run(sequences, [request_] * len(sequences))
-    lengths = sorted(len(s) for s in sequences)
-    rows = row_slices(lengths, 48, 8, sliced.manifest.max_sequence_length)
-    assert slice_sizes == [r.stop - r.start for r in rows] and len(rows) > 2
-    assert [length for sizes in slice_lengths for length in sizes] == lengths
-    assert len(got) == len(expected) == len(texts)
-    for mine, theirs in zip(got, expected, strict=True):
-        if isinstance(mine, FillMaskResult) and isinstance(theirs, FillMaskResult):
-            assert [[c.token_id for c in m] for m in mine.masks] == [
-                [c.token_id for c in m] for m in theirs.masks
-            ]
-            mine_scores = [[c.score for c in m] for m in mine.masks]
-            their_scores = [[c.score for c in m] for m in theirs.masks]
-            np.testing.assert_allclose(mine_scores, their_scores, atol=2e-6, rtol=0)
-        else:
-            assert isinstance(mine, Embedding | Classification)
+@pytest.mark.parametrize("name", ["tiny-bert", "tiny-bert-mlm", "tiny-bert-cls"])
+def test_many_small_planned_batches_give_the_one_large_batchs_results(
+    tmp_path_factory: pytest.TempPathFactory, name: str
+) -> None:
+    model = prepared_model(tmp_path_factory.mktemp("planned"), name)
+    whole = Engine(model, EngineConfig(max_sequence_length=64, max_batch_tokens=4096, warmup=False))
+    small = RecordingEngine(
+        model, EngineConfig(max_sequence_length=64, max_batch_tokens=128, warmup=False)
+    )
+    for work in _works(whole):
+        small.batches.clear()
+        expected = whole.run(work.sequences, work.requests)
+        got = small.run_work(work)
+        assert len(small.batches) > 2
+        assert len(got) == len(expected) == len(MIXED)
+        for mine, theirs in zip(got, expected, strict=True):
             assert type(theirs) is type(mine)
             np.testing.assert_allclose(_values(mine), _values(theirs), atol=2e-6, rtol=0)
-        assert mine.num_tokens == theirs.num_tokens
+            assert mine.num_tokens == theirs.num_tokens
 
 
-def _values(result: TaskResult) -> np.ndarray:
+def _values(result: AnyResult) -> np.ndarray:
     if isinstance(result, Embedding):
         return result.vector
-    assert isinstance(result, Classification)
+    if isinstance(result, FillMaskResult):
+        ids = [[c.token_id for c in m] for m in result.masks]
+        scores = [[c.score for c in m] for m in result.masks]
+        return np.concatenate([np.ravel(ids), np.ravel(scores)])
     return np.array(list(result.scores.values()))
 
 
 @pytest.fixture(scope="module")
-def small_slices(model_dir: Path) -> Engine:
-    return Engine(model_dir, EngineConfig(max_sequence_length=32, cpu_slice_tokens=40))
+def small_batches(model_dir: Path) -> Engine:
+    return Engine(model_dir, EngineConfig(max_sequence_length=32, max_batch_tokens=40))
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -352,13 +353,12 @@ def small_slices(model_dir: Path) -> Engine:
         max_size=16,
     )
 )
-def test_sliced_sorted_batches_give_each_text_its_own_result(
-    small_slices: Engine, texts: list[str]
+def test_planned_batches_give_each_text_its_own_result(
+    small_batches: Engine, texts: list[str]
 ) -> None:
-    sequences = small_slices.tokenizer.encode(texts)
-    together = small_slices.run(sequences, [EmbedRequest()] * len(sequences))
-    assert [r.num_tokens for r in together] == [len(s) for s in sequences]
-    for sequence, result in zip(sequences, together, strict=True):
-        (alone,) = small_slices.run([sequence], [EmbedRequest()])
-        assert isinstance(result, Embedding) and isinstance(alone, Embedding)
+    work = small_batches.inputs.embed(texts, EmbedOptions())
+    together = small_batches.run_work(work)
+    assert [r.num_tokens for r in together] == [len(s) for s in work.sequences]
+    for sequence, result in zip(work.sequences, together, strict=True):
+        (alone,) = small_batches.run([sequence], [EmbedRequest()])
         np.testing.assert_allclose(result.vector, alone.vector, atol=2e-6, rtol=0)

@@ -1,40 +1,24 @@
 """Task requests and results (plain dataclasses and numpy), and the post-processing of model
 outputs.
 
-Each text is one work item: a token-id sequence plus its task request. Items with the same task type
-can share a batch; each item's own parameters (pooling, top_k) are applied to its rows afterwards.
+Each text is one work item: a token-id sequence plus its task request. Items whose requests are of
+the same type can share a batch; each item's own parameters (pooling, top_k) are applied to its
+rows afterwards. A request's type names its result's type (`TaskRequest[Embedding]`), so a batch
+of requests comes back as a list of that result, typed, without narrowing at each caller.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 import numpy as np
 
 from bert_runtime.config import Pooling
+from bert_runtime.errors import InputError
 
-
-@dataclass(frozen=True)
-class EmbedRequest:
-    """None takes the model's own default (its manifest's `pooling` / `normalize`)."""
-
-    pooling: Pooling | None = None
-    normalize: bool | None = None
-
-
-@dataclass(frozen=True)
-class FillMaskRequest:
-    top_k: int = 5
-
-
-@dataclass(frozen=True)
-class ClassifyRequest:
-    # For a sentence pair (TextTokenizer.encode_pairs): the token position where the second text
-    # starts, so its tokens get token_type_id 1. 0 for a single text.
-    second_text_start: int = 0
-
-
-TaskRequest = EmbedRequest | FillMaskRequest | ClassifyRequest
+# fill-mask candidates per mask token: the most a request may ask for.
+MAX_TOP_K = 100
 
 
 @dataclass(frozen=True)
@@ -72,14 +56,46 @@ class Classification:
     logits: dict[str, float] = field(default_factory=dict)
 
 
-TaskResult = Embedding | FillMaskResult | Classification
+Result = TypeVar("Result", bound="Embedding | FillMaskResult | Classification", covariant=True)
+
+
+class TaskRequest(Generic[Result]):
+    """What to do with one sequence; its type parameter is the result's type."""
+
+
+@dataclass(frozen=True)
+class EmbedRequest(TaskRequest[Embedding]):
+    """None takes the model's own default (its manifest's `pooling` / `normalize`)."""
+
+    pooling: Pooling | None = None
+    normalize: bool | None = None
+
+
+@dataclass(frozen=True)
+class FillMaskRequest(TaskRequest[FillMaskResult]):
+    top_k: int = 5
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.top_k <= MAX_TOP_K:
+            raise InputError(f"top_k must be from 1 to {MAX_TOP_K}, got {self.top_k}")
+
+
+@dataclass(frozen=True)
+class ClassifyRequest(TaskRequest[Classification]):
+    # For a sentence pair (TextTokenizer.encode_pairs): the token position where the second text
+    # starts, so its tokens get token_type_id 1. 0 for a single text.
+    second_text_start: int = 0
+
+
+AnyRequest = EmbedRequest | FillMaskRequest | ClassifyRequest
+AnyResult = Embedding | FillMaskResult | Classification
 
 
 def pool(
     cls_row: np.ndarray, mean_row: np.ndarray, pooling: Pooling, normalize: bool
 ) -> np.ndarray:
     """Pick the pooled vector asked for, L2-normalized when asked."""
-    vector = (cls_row if pooling is Pooling.CLS else mean_row).astype(np.float32)
+    vector = (cls_row if pooling is Pooling.CLS else mean_row).astype(np.float32, copy=False)
     return l2_normalized(vector) if normalize else vector
 
 

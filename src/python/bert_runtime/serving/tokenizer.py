@@ -1,12 +1,12 @@
-"""
-Tokenization with the Hugging Face fast tokenizer, and padding of token-id sequences into batches.
+"""Tokenization with the Hugging Face fast tokenizer: texts and sentence pairs to token ids.
+
+Padding and batching are the BatchPlanner's (planner.py).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,25 +20,6 @@ from bert_runtime.manifest import (
     read_json,
     read_tokenizer,
 )
-
-
-@dataclass(frozen=True)
-class Batch:
-    """Padded model inputs for a list of sequences (int32, [rows, padded_length])."""
-
-    input_ids: np.ndarray
-    attention_mask: np.ndarray
-    token_type_ids: np.ndarray
-    lengths: np.ndarray
-
-    def model_inputs(self) -> dict[str, np.ndarray]:
-        """The three inputs every prepared graph takes, by their graph names."""
-        return {
-            "input_ids": self.input_ids,
-            "attention_mask": self.attention_mask,
-            "token_type_ids": self.token_type_ids,
-        }
-
 
 # Special tokens, by tokenizer_config.json's key, and their names in BERT's and RoBERTa's
 # vocabularies for tokenizers that come without that file.
@@ -189,43 +170,3 @@ def _special_tokens(model_dir: Path) -> dict[str, str]:
         if isinstance(value, str):
             found[key] = value
     return found
-
-
-def padded_length(longest: int, multiple: int, ceiling: int) -> int:
-    """Round `longest` up to `multiple`, never past `ceiling` (the model's position table)."""
-    return max(longest, min(-(-longest // multiple) * multiple, ceiling))
-
-
-def row_slices(lengths: Sequence[int], max_tokens: int, multiple: int, ceiling: int) -> list[slice]:
-    """
-    Split rows, in order, into slices whose padded shape holds at most `max_tokens` tokens.
-
-    Each slice is padded on its own, to its own longest row. A row longer than the budget gets a
-    slice of its own; `max_tokens` 0 keeps every row in one slice.
-    """
-    if max_tokens <= 0 or not lengths:
-        return [slice(0, len(lengths))]
-    slices: list[slice] = []
-    start, longest = 0, 0
-    for row, length in enumerate(lengths):
-        longest = max(longest, length)
-        if (
-            row > start
-            and (row - start + 1) * padded_length(longest, multiple, ceiling) > max_tokens
-        ):
-            slices.append(slice(start, row))
-            start, longest = row, length
-    slices.append(slice(start, len(lengths)))
-    return slices
-
-
-def pad_batch(sequences: Sequence[np.ndarray], pad_id: int, multiple: int, ceiling: int) -> Batch:
-    """Right-pad sequences to a common length (see `padded_length`)."""
-    lengths = np.array([len(s) for s in sequences], dtype=np.int32)
-    width = padded_length(int(lengths.max()), multiple, ceiling)
-    input_ids = np.full((len(sequences), width), pad_id, dtype=np.int32)
-    attention_mask = np.zeros((len(sequences), width), dtype=np.int32)
-    for row, sequence in enumerate(sequences):
-        input_ids[row, : len(sequence)] = sequence
-        attention_mask[row, : len(sequence)] = 1
-    return Batch(input_ids, attention_mask, np.zeros_like(input_ids), lengths)

@@ -1,29 +1,29 @@
-"""The served model: prepared and loaded in the background, then fed through the batcher.
+"""The served model's lifecycle: prepared and loaded in the background, then served, then drained.
 
 Loading runs off the event loop, so the server answers liveness from the first second and readiness
-only once the model is loaded and warmed.
+only once the model is loaded and warmed. Routes get the model's InferenceService from here (through
+dependency injection) only while it is ready; otherwise they answer 503.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-
-import numpy as np
 
 from bert_api.metrics import ServiceMetrics
 from bert_api.settings import Settings
 from bert_runtime import loading
-from bert_runtime.config import Precision, Truncation
-from bert_runtime.errors import InputError, ShuttingDown
+from bert_runtime.config import Precision
+from bert_runtime.errors import ShuttingDown
 from bert_runtime.serving.batcher import Batcher, BatchStats
+from bert_runtime.serving.description import describe
 from bert_runtime.serving.engine import Engine
-from bert_runtime.serving.session import DeviceInfo
-from bert_runtime.serving.tasks import EmbedRequest, TaskRequest, TaskResult
+from bert_runtime.serving.service import InferenceService
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +45,8 @@ def prepared_dir(settings: Settings) -> Path:
     )
 
 
-class ModelService:
-    """Owns the Engine and the Batcher and knows whether they can serve."""
+class ModelHost:
+    """Owns the Engine, its Batcher and the InferenceService over them, and their status."""
 
     def __init__(
         self,
@@ -60,9 +60,12 @@ class ModelService:
         self.error: str | None = None
         self.engine: Engine | None = None
         self._batcher: Batcher | None = None
+        self._service: InferenceService | None = None
         self._on_load_failure = on_load_failure
         self._task: asyncio.Task[None] | None = None
         metrics.queue_capacity.set(settings.max_queue_size)
+        metrics.queue_depth.set_function(self._queue_depth)
+        metrics.expected_wait.set_function(self._expected_wait)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._load(), name="model-load")
@@ -83,11 +86,14 @@ class ModelService:
         self._batcher = Batcher(
             engine,
             self.settings.batcher_config(),
-            max_positions=engine.manifest.max_sequence_length,
             on_batch=self._record_batch,
+            on_drop=self._record_drop,
             on_stop=self._batcher_stopped,
         )
         self._batcher.start()
+        self._service = InferenceService(
+            engine.inputs, self._batcher, functools.partial(describe, engine)
+        )
         self.metrics.model_load_seconds.set(time.monotonic() - started)
         if self.status is Status.LOADING:
             self.status = Status.READY
@@ -96,13 +102,23 @@ class ModelService:
                 "model ready in %.1fs on %s", time.monotonic() - started, engine.device_info
             )
 
-    @property
-    def device_info(self) -> DeviceInfo | None:
-        return self.engine.device_info if self.engine is not None else None
+    def service(self) -> InferenceService:
+        """The model's service while it is ready; ShuttingDown (503) otherwise."""
+        if self.status is not Status.READY or self._service is None:
+            raise ShuttingDown(f"the model is not ready ({self.status.value})")
+        return self._service
 
-    @property
-    def queue_depth(self) -> int:
+    def deadline(self, budget_s: float | None) -> float | None:
+        """The batcher-clock deadline `budget_s` from now (None: the server's default)."""
+        if budget_s is None or self._batcher is None:
+            return None
+        return self._batcher.now() + budget_s
+
+    def _queue_depth(self) -> float:
         return self._batcher.queue_depth if self._batcher is not None else 0
+
+    def _expected_wait(self) -> float:
+        return self._batcher.expected_wait_s() if self._batcher is not None else 0.0
 
     def _record_batch(self, stats: BatchStats) -> None:
         self.metrics.batch_size.observe(stats.size)
@@ -111,64 +127,15 @@ class ModelService:
         self.metrics.tokens.inc(stats.real_tokens)
         if stats.real_tokens:
             self.metrics.padding_ratio.observe(stats.padded_tokens / stats.real_tokens)
-        self.metrics.queue_depth.set(self.queue_depth)
+
+    def _record_drop(self, reason: str, texts: int) -> None:
+        self.metrics.dropped_texts.labels(reason=reason).inc(texts)
 
     def _batcher_stopped(self, error: BaseException) -> None:
         """The batcher can no longer serve: say so on every health route, so the pod is replaced."""
         self.status = Status.FAILED
         self.error = f"the batcher stopped: {error!r}"
         self.metrics.model_ready.set(0)
-
-    def encode(self, texts: Sequence[str]) -> list[np.ndarray]:
-        engine = self._ready_engine()
-        return engine.tokenizer.encode(texts)
-
-    async def run(
-        self,
-        texts: Sequence[str],
-        request: TaskRequest,
-        truncation: Truncation | None = None,
-        prompt_name: str | None = None,
-    ) -> list[TaskResult]:
-        """
-        Tokenize (`truncation`: the request's own, else the server's), check and batch `texts`
-        for one task; results in input order. Texts to embed get the model's prompt named, or its
-        default one, in front (`Engine.prompted`).
-        """
-        engine = self._ready_engine()
-        if isinstance(request, EmbedRequest):
-            texts = engine.prompted(texts, prompt_name)
-        sequences = engine.tokenizer.encode(texts, truncation)
-        return await self._submit(engine, sequences, [request] * len(sequences), "input")
-
-    async def run_pairs(
-        self, pairs: Sequence[tuple[str, str]], truncation: Truncation | None = None
-    ) -> list[TaskResult]:
-        """Classify sentence pairs through the batcher; results in input order."""
-        engine = self._ready_engine()
-        sequences, requests = engine.pair_inputs(pairs, truncation)
-        return await self._submit(engine, sequences, requests, "pair")
-
-    async def _submit(
-        self,
-        engine: Engine,
-        sequences: Sequence[np.ndarray],
-        requests: Sequence[TaskRequest],
-        item_name: str,
-    ) -> list[TaskResult]:
-        for index, (sequence, request) in enumerate(zip(sequences, requests, strict=True)):
-            try:
-                engine.check_request(request, sequence)
-            except InputError as error:
-                raise InputError(f"{item_name} {index}: {error}") from error
-        assert self._batcher is not None
-        self.metrics.queue_depth.set(self.queue_depth + len(sequences))
-        return await self._batcher.submit_many(sequences, requests)
-
-    def _ready_engine(self) -> Engine:
-        if self.status is not Status.READY or self.engine is None:
-            raise ShuttingDown(f"the model is not ready ({self.status.value})")
-        return self.engine
 
     async def close(self) -> None:
         """Refuse new work and finish what is queued."""
@@ -178,3 +145,5 @@ class ModelService:
             self._task.cancel()
         if self._batcher is not None:
             await self._batcher.close()
+        if self._service is not None:
+            self._service.close()

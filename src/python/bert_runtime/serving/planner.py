@@ -1,0 +1,119 @@
+"""The batch planner: padding, length grouping and the token budget, for every batch that runs.
+
+One module decides the shape of a batch, whoever forms it: the dynamic batcher growing a batch
+around its oldest text (`grow`), a direct call splitting many texts into batches (`groups`), and
+the engine padding the rows it is given (`pad`). The budget is the device's (`BatchBudget`), one
+for both, so a batch that leaves the queue runs as it is: nothing downstream re-sorts or slices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from bert_runtime.config import BatchBudget
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Padded model inputs for a list of sequences (int32, [rows, padded_length])."""
+
+    input_ids: np.ndarray
+    attention_mask: np.ndarray
+    token_type_ids: np.ndarray
+    lengths: np.ndarray
+
+    def model_inputs(self) -> dict[str, np.ndarray]:
+        """The three inputs every prepared graph takes, by their graph names."""
+        return {
+            "input_ids": self.input_ids,
+            "attention_mask": self.attention_mask,
+            "token_type_ids": self.token_type_ids,
+        }
+
+    @property
+    def padded_tokens(self) -> int:
+        return int(self.input_ids.size)
+
+
+class BatchPlanner:
+    """Plans batches within `budget` for a model whose position table has `max_positions` rows."""
+
+    def __init__(self, budget: BatchBudget, pad_id: int, max_positions: int) -> None:
+        self.budget = budget
+        self.pad_id = pad_id
+        self.max_positions = max_positions
+
+    def padded_length(self, longest: int) -> int:
+        """`longest` rounded up to the pad multiple, never past the model's position table."""
+        multiple = self.budget.pad_multiple
+        return max(longest, min(-(-longest // multiple) * multiple, self.max_positions))
+
+    def fits(self, rows: int, longest: int) -> bool:
+        """Whether `rows` rows padded to `longest` are within the budget."""
+        return rows <= self.budget.max_rows and (
+            rows * self.padded_length(longest) <= self.budget.max_tokens
+        )
+
+    def grow(self, length_at: Callable[[int], int], count: int, anchor: int) -> tuple[int, int]:
+        """
+        The widest run [low, high] of rows around `anchor` that fits, over `count` rows sorted by
+        length (`length_at(i)`): each step takes the neighbour closer in length to the anchor, so
+        the batch pads little. The anchor always fits: its own row is the smallest batch.
+        """
+        low = high = anchor
+        own = length_at(anchor)
+        longest = own
+        while high - low + 1 < self.budget.max_rows:
+            # (distance in length, -1 below / +1 above): the closer side first, below on a tie.
+            sides = []
+            if low > 0:
+                sides.append((own - length_at(low - 1), -1))
+            if high + 1 < count:
+                sides.append((length_at(high + 1) - own, +1))
+            for _, side in sorted(sides):
+                candidate = length_at(low - 1 if side < 0 else high + 1)
+                if self.fits(high - low + 2, max(longest, candidate)):
+                    longest = max(longest, candidate)
+                    low, high = (low - 1, high) if side < 0 else (low, high + 1)
+                    break
+            else:
+                break
+        return low, high
+
+    def groups(self, lengths: Sequence[int]) -> list[list[int]]:
+        """
+        Row indices in batches for a direct call: sorted by length, cut into consecutive runs that
+        fit, so each batch pads only to texts of about its own length.
+        """
+        order = sorted(range(len(lengths)), key=lengths.__getitem__)
+        batches: list[list[int]] = []
+        current: list[int] = []
+        for row in order:
+            # Sorted ascending: the new row is the longest of the batch it joins.
+            if current and not self.fits(len(current) + 1, lengths[row]):
+                batches.append(current)
+                current = []
+            current.append(row)
+        if current:
+            batches.append(current)
+        return batches
+
+    def pad(self, sequences: Sequence[np.ndarray], second_starts: Sequence[int] = ()) -> Batch:
+        """
+        Right-pad `sequences` to one length (`padded_length` of the longest). `second_starts`:
+        per row, where a sentence pair's second text starts (token type 1 from there), 0 for none.
+        """
+        lengths = np.fromiter((len(s) for s in sequences), dtype=np.int32, count=len(sequences))
+        width = self.padded_length(int(lengths.max()))
+        input_ids = np.full((len(sequences), width), self.pad_id, dtype=np.int32)
+        for row, sequence in enumerate(sequences):
+            input_ids[row, : len(sequence)] = sequence
+        attention_mask = (np.arange(width, dtype=np.int32) < lengths[:, None]).astype(np.int32)
+        token_type_ids = np.zeros_like(input_ids)
+        for row, start in enumerate(second_starts):
+            if start:
+                token_type_ids[row, start : lengths[row]] = 1
+        return Batch(input_ids, attention_mask, token_type_ids, lengths)

@@ -1,0 +1,113 @@
+"""The batch planner: padded shapes, direct-call groups and the batcher's growth within a budget."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bert_runtime.config import BatchBudget, Device, EngineConfig, default_budget
+from bert_runtime.errors import ConfigError
+from bert_runtime.serving.planner import BatchPlanner
+
+
+def _planner(rows: int = 64, tokens: int = 1024, multiple: int = 8) -> BatchPlanner:
+    return BatchPlanner(BatchBudget(rows, tokens, multiple), pad_id=0, max_positions=512)
+
+
+def _sizes(groups: list[list[int]]) -> list[int]:
+    return [len(group) for group in groups]
+
+
+def test_lengths_round_up_to_the_multiple_but_never_past_the_positions() -> None:
+    planner = BatchPlanner(BatchBudget(8, 4096, 8), pad_id=0, max_positions=60)
+    assert [planner.padded_length(n) for n in (1, 8, 9, 57, 60)] == [8, 8, 16, 60, 60]
+
+
+def test_equal_rows_split_into_equal_batches_under_the_budget() -> None:
+    assert _sizes(_planner().groups([128] * 32)) == [8, 8, 8, 8]
+    assert _sizes(_planner().groups([32] * 32)) == [32]
+    assert _sizes(_planner(rows=10).groups([32] * 32)) == [10, 10, 10, 2]
+
+
+def test_budget_is_counted_on_the_padded_shape() -> None:
+    # Three rows of 5 tokens pad to 8 each: two fit in 16 tokens, the third starts a batch.
+    assert _sizes(_planner(tokens=16).groups([5, 5, 5])) == [2, 1]
+
+
+def test_direct_groups_sort_by_length_so_long_texts_pad_only_each_other() -> None:
+    groups = _planner(tokens=64).groups([30, 2, 31, 3, 1])
+    assert groups == [[4, 1, 3], [0, 2]]
+
+
+@given(
+    lengths=st.lists(st.integers(1, 512), max_size=64),
+    tokens=st.integers(512, 4096),
+    rows=st.integers(1, 64),
+    multiple=st.sampled_from([1, 8, 64]),
+)
+def test_groups_cover_every_row_once_and_fit_the_budget(
+    lengths: list[int], tokens: int, rows: int, multiple: int
+) -> None:
+    planner = _planner(rows, tokens, multiple)
+    groups = planner.groups(lengths)
+    assert sorted(i for group in groups for i in group) == list(range(len(lengths)))
+    for group in groups:
+        assert planner.fits(len(group), max(lengths[i] for i in group))
+    # Greedy: a batch ends only where the next row would have broken the budget.
+    for current, following in itertools.pairwise(groups):
+        longer = current + following[:1]
+        assert not planner.fits(len(longer), max(lengths[i] for i in longer))
+
+
+def test_growth_takes_the_closer_neighbour_and_skips_to_the_other_side_when_it_cannot_fit() -> None:
+    lengths = [8, 9, 30, 31, 100]
+    planner = _planner(tokens=4 * 32)
+    # Around 30: 31 (1 away), then 9 (21 away) ... while 4 rows x 32 padded fit.
+    assert planner.grow(lengths.__getitem__, len(lengths), 2) == (0, 3)
+    # Around 100 (padded 104): nothing else fits beside it.
+    assert planner.grow(lengths.__getitem__, len(lengths), 4) == (4, 4)
+    # The closer neighbour (20) would break the budget; the farther one (4) does not.
+    assert _planner(tokens=40).grow([4, 16, 20].__getitem__, 3, 1) == (0, 1)
+
+
+@given(
+    lengths=st.lists(st.integers(1, 128), min_size=1, max_size=80).map(sorted),
+    anchor=st.integers(0, 79),
+    rows=st.integers(1, 32),
+)
+def test_growth_is_a_run_around_the_anchor_within_the_budget(
+    lengths: list[int], anchor: int, rows: int
+) -> None:
+    anchor %= len(lengths)
+    planner = _planner(rows, 1024)
+    low, high = planner.grow(lengths.__getitem__, len(lengths), anchor)
+    assert low <= anchor <= high
+    assert planner.fits(high - low + 1, lengths[high])
+
+
+def test_pad_right_pads_masks_and_marks_second_texts() -> None:
+    planner = _planner()
+    batch = planner.pad(
+        [np.array([1, 2, 3]), np.array([4, 5, 6, 7, 8, 9, 10, 11, 12])], second_starts=[0, 4]
+    )
+    assert batch.input_ids.shape == (2, 16)
+    assert batch.lengths.tolist() == [3, 9]
+    assert batch.attention_mask.sum(axis=1).tolist() == [3, 9]
+    assert batch.token_type_ids[1].tolist() == [0] * 4 + [1] * 5 + [0] * 7
+    assert not batch.token_type_ids[0].any()
+    assert batch.padded_tokens == 32
+
+
+def test_each_device_has_one_budget_and_settings_override_it() -> None:
+    assert default_budget(Device.CPU) == BatchBudget(32, 1024)
+    assert default_budget(Device.CPU, max_tokens=4096).max_tokens == 4096
+    assert EngineConfig(max_batch_size=4).budget.max_rows == 4
+
+
+def test_a_budget_too_small_for_one_long_text_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="max_batch_tokens"):
+        EngineConfig(max_sequence_length=512, max_batch_tokens=256)
