@@ -15,7 +15,6 @@ from typing import Any
 
 from infra_cdktf import contract, gpu_probe
 from infra_cdktf.inference_manifests import (
-    LABELS,
     SERVICE_ACCOUNT,
     Manifest,
     container_security,
@@ -26,6 +25,13 @@ from infra_cdktf.settings import AppSettings
 
 PYTHON = "/app/venv/bin/python3.11"
 COMPONENT_LABEL = {"app.kubernetes.io/component": "gpu-check"}
+# Not the service's `app.kubernetes.io/name`: the Service, the PodDisruptionBudget and the HPA's
+# per-pod metrics select the service's pods by it, and must not count the check's pod.
+LABELS = {
+    "app.kubernetes.io/name": f"{contract.APP}-gpu-check",
+    "app.kubernetes.io/part-of": "bert-serve",
+    **COMPONENT_LABEL,
+}
 # How long the check may take: a new GPU node (LKE autoscaler), the image pull (several GB) and
 # the device plugin's registration.
 DEADLINE_SECONDS = 20 * 60
@@ -44,7 +50,7 @@ def job_name(settings: AppSettings) -> str:
 
 
 def gpu_check_job(settings: AppSettings) -> Manifest:
-    labels = {**LABELS, **COMPONENT_LABEL}
+    labels = dict(LABELS)
     container: dict[str, Any] = {
         "name": "gpu-check",
         "image": settings.image,

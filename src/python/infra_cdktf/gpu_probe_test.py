@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from infra_cdktf import gpu_check, gpu_probe
+from infra_cdktf import gpu_check, gpu_probe, inference_manifests
 from infra_cdktf.synth_testing import settings_for_tests
 
 GCC = shutil.which("gcc")
@@ -88,6 +88,9 @@ def test_the_job_runs_the_probe_on_one_gpu_with_the_api_images_python() -> None:
     assert container["command"] == [gpu_check.PYTHON, "-c", gpu_check.probe_source()]
     assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert job["spec"]["activeDeadlineSeconds"] == gpu_check.DEADLINE_SECONDS
+    # Its pod is not one of the service's: selectors by the service's name label skip it.
+    pod_labels = job["spec"]["template"]["metadata"]["labels"]
+    assert not inference_manifests.SELECTOR.items() <= pod_labels.items()
     # A new image is a new Job (a Job's pod template cannot change).
     other = gpu_check.gpu_check_job(settings_for_tests(image="registry.example.com/api:2"))
     assert other["metadata"]["name"] != job["metadata"]["name"]
