@@ -90,3 +90,16 @@ def gpu_check_job(settings: AppSettings) -> Manifest:
             },
         },
     }
+
+
+def gpu_check_network_policy() -> Manifest:
+    """The probe talks to no one: no traffic in or out of the check's pod."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "gpu-check", "namespace": contract.NAMESPACE, "labels": dict(LABELS)},
+        "spec": {
+            "podSelector": {"matchLabels": dict(LABELS)},
+            "policyTypes": ["Ingress", "Egress"],
+        },
+    }

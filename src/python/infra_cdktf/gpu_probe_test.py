@@ -94,3 +94,12 @@ def test_the_job_runs_the_probe_on_one_gpu_with_the_api_images_python() -> None:
     # A new image is a new Job (a Job's pod template cannot change).
     other = gpu_check.gpu_check_job(settings_for_tests(image="registry.example.com/api:2"))
     assert other["metadata"]["name"] != job["metadata"]["name"]
+
+
+def test_the_checks_pod_may_not_talk_to_anyone() -> None:
+    job = gpu_check.gpu_check_job(settings_for_tests())
+    policy = gpu_check.gpu_check_network_policy()
+    selected = policy["spec"]["podSelector"]["matchLabels"]
+    assert selected.items() <= job["spec"]["template"]["metadata"]["labels"].items()
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    assert "ingress" not in policy["spec"] and "egress" not in policy["spec"]

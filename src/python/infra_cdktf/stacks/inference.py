@@ -58,6 +58,7 @@ def all_manifests(settings: AppSettings) -> list[Manifest]:
     """Everything this stack applies as a manifest, namespace first."""
     return [
         *inference_manifests.setup_objects(settings),
+        gpu_check.gpu_check_network_policy(),
         gpu_check.gpu_check_job(settings),
         inference_manifests.deployment(settings),
         *inference_network.all_objects(settings),
