@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from infra_cdktf import inputs_store
 from infra_cdktf.main import main
 from infra_cdktf.settings import AppSettings
@@ -39,12 +41,9 @@ def test_the_state_folder_itself_is_not_kept(tmp_path: Path) -> None:
     assert "BERT_SERVE_STATE_DIR" not in resolved.values
 
 
-def test_synth_without_inputs_names_what_is_missing(
-    tmp_path: Path, monkeypatch: object, capsys: object
+def test_a_fresh_shell_export_uses_the_kept_inputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import pytest
-
-    assert isinstance(monkeypatch, pytest.MonkeyPatch)
     monkeypatch.setenv("BERT_SERVE_STATE_DIR", str(tmp_path))
     for name in FIRST:
         monkeypatch.delenv(name, raising=False)
