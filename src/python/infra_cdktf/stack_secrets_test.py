@@ -16,11 +16,8 @@ from infra_cdktf.synth_testing import manifests, settings_for_tests, synthesize
 
 
 def _secret(stack: dict[str, Any], name: str) -> dict[str, Any]:
-    (found,) = (
-        s
-        for s in stack["resource"]["kubernetes_secret_v1"].values()
-        if s["metadata"]["name"] == name
-    )
+    secrets: dict[str, dict[str, Any]] = stack["resource"]["kubernetes_secret_v1"]
+    (found,) = (secret for secret in secrets.values() if secret["metadata"]["name"] == name)
     return found
 
 
