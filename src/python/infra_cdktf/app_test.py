@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from infra_cdktf import charts, contract
-from infra_cdktf.cluster_settings import ClusterSettings
+from infra_cdktf.cluster_settings import SUPPORTED_KUBERNETES_VERSIONS, ClusterSettings
 from infra_cdktf.synth_testing import (
     SNAPSHOT,
     changed_paths,
@@ -43,7 +43,9 @@ def _manifest(synth: Synth, kind: str, name: str) -> dict[str, Any]:
     return found
 
 
-def test_cluster_stack_has_the_gpu_pool_with_autoscaler_and_seed_variables(synth: Synth) -> None:
+def test_cluster_stack_has_a_tainted_autoscaled_gpu_pool_and_a_platform_pool(
+    synth: Synth,
+) -> None:
     cluster = synth["cluster"]
     assert _has(
         cluster,
@@ -54,15 +56,25 @@ def test_cluster_stack_has_the_gpu_pool_with_autoscaler_and_seed_variables(synth
             "k8s_version": "${var.k8s_version}",
             "pool": [
                 {
+                    "type": "${var.platform_node_type}",
+                    "count": "${var.platform_node_count}",
+                    "labels": {"bert-serve/pool": "platform"},
+                },
+                {
                     "type": "${var.gpu_node_type}",
-                    "count": "${var.gpu_node_count}",
                     "autoscaler": {"min": "${var.gpu_node_count}", "max": 3},
-                }
+                    "labels": {"bert-serve/pool": "gpu"},
+                    "taint": [
+                        {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}
+                    ],
+                },
             ],
             "control_plane": {"high_availability": "${var.ha_control_plane}"},
             "tags": ["bert-inference", "gpu"],
         },
     )
+    (_, gpu_pool) = cluster["resource"]["linode_lke_cluster"]["cluster"]["pool"]
+    assert "count" not in gpu_pool, "a count beside the autoscaler is reset on every apply"
     variables = cluster["variable"]
     assert variables["linode_token"]["sensitive"] is True
     assert "default" not in variables["linode_token"]
@@ -74,6 +86,21 @@ def test_cluster_stack_has_the_gpu_pool_with_autoscaler_and_seed_variables(synth
     assert cluster["provider"]["linode"] == [{"token": "${var.linode_token}"}]
     assert cluster["terraform"]["required_providers"]["linode"]["source"] == "linode/linode"
     assert cluster["output"]["kubeconfig"]["sensitive"] is True
+
+
+def test_k8s_version_is_supported_upstream_and_offered_by_lke(synth: Synth) -> None:
+    cluster = synth["cluster"]
+    variable = cluster["variable"]["k8s_version"]
+    assert variable["default"] in SUPPORTED_KUBERNETES_VERSIONS
+    assert variable["default"] != "1.33", "1.33 ended upstream on 2026-06-28"
+    condition = variable["validation"][0]["condition"]
+    assert all(f'"{version}"' in condition for version in SUPPORTED_KUBERNETES_VERSIONS)
+    assert "linode_lke_versions" in cluster["data"]
+    (precondition,) = cluster["resource"]["linode_lke_cluster"]["cluster"]["lifecycle"][
+        "precondition"
+    ]
+    assert "data.linode_lke_versions.offered-versions.versions[*].id" in precondition["condition"]
+    assert "var.k8s_version" in precondition["condition"]
 
 
 def test_ha_control_plane_is_an_option(synth: Synth, tmp_path: Path) -> None:
@@ -130,18 +157,6 @@ def test_grafana_admin_password_is_generated_into_a_secret(synth: Synth) -> None
     assert sidecar["enabled"] and sidecar["label"] == charts.DASHBOARD_LABEL
 
 
-def test_queue_depth_reaches_the_autoscaler_through_prometheus_adapter(synth: Synth) -> None:
-    release = synth["platform"]["resource"]["helm_release"]["prometheus-adapter"]
-    (rule,) = yaml.safe_load(release["values"][0])["rules"]["custom"]
-    assert rule["seriesQuery"].startswith(contract.QUEUE_DEPTH_METRIC + "{")
-    hpa = _manifest(synth, "HorizontalPodAutoscaler", contract.APP)
-    metrics = {m["type"]: m for m in hpa["spec"]["metrics"]}
-    assert metrics["Pods"]["pods"]["metric"]["name"] == contract.QUEUE_DEPTH_METRIC
-    resources = {m["resource"]["name"] for m in hpa["spec"]["metrics"] if m["type"] == "Resource"}
-    assert resources == {"cpu", "memory"}
-    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (1, 3)
-
-
 def test_inference_deployment_runs_on_a_gpu_safely(synth: Synth) -> None:
     deployment = _manifest(synth, "Deployment", contract.APP)
     assert "replicas" not in deployment["spec"], "the HPA owns replicas"
@@ -152,6 +167,7 @@ def test_inference_deployment_runs_on_a_gpu_safely(synth: Synth) -> None:
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod[
         "tolerations"
     ]
+    assert pod["nodeSelector"] == {"bert-serve/pool": "gpu"}
     assert api["startupProbe"]["httpGet"]["path"] == contract.READY_PATH
     assert api["readinessProbe"]["httpGet"]["path"] == contract.READY_PATH
     assert api["livenessProbe"]["httpGet"]["path"] == contract.LIVE_PATH
@@ -179,13 +195,30 @@ def test_config_map_keeps_the_seeds_keys(synth: Synth) -> None:
     assert data["ONNX_EXECUTION_PROVIDER"] == "CUDA"
 
 
+def test_a_config_change_rolls_the_pods(tmp_path: Path, synth: Synth) -> None:
+    def checksum(synthesized: Synth) -> str:
+        template = _manifest(synthesized, "Deployment", contract.APP)["spec"]["template"]
+        return str(template["metadata"]["annotations"]["bert-serve/config-sha256"])
+
+    changed = synthesize(settings_for_tests(batch_size=16), tmp_path)
+    assert _manifest(changed, "ConfigMap", "bert-inference-config")["data"]["BATCH_SIZE"] == "16"
+    assert checksum(changed) != checksum(synth)
+    assert len(checksum(synth)) == 64
+
+
 def test_services_budget_policy_and_monitoring_objects(synth: Synth) -> None:
-    external = _manifest(synth, "Service", contract.EXTERNAL_SERVICE)
-    assert external["spec"]["type"] == "LoadBalancer"
-    assert _manifest(synth, "Service", contract.APP)["spec"]["type"] == "ClusterIP"
+    services = [m for m in manifests(synth) if m["kind"] == "Service"]
+    assert [s["spec"]["type"] for s in services] == ["ClusterIP"], "no public Service"
     assert _manifest(synth, "PodDisruptionBudget", contract.APP)["spec"]["maxUnavailable"] == 1
     policy = _manifest(synth, "NetworkPolicy", contract.APP)["spec"]
     assert policy["policyTypes"] == ["Ingress", "Egress"]
+    (rule,) = policy["ingress"]
+    namespaces = {
+        peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+        for peer in rule["from"]
+    }
+    assert namespaces == {contract.INGRESS_NAMESPACE, contract.MONITORING_NAMESPACE}
+    assert all(peer["podSelector"]["matchLabels"] for peer in rule["from"]), "pods, not namespaces"
     monitor = _manifest(synth, "ServiceMonitor", contract.APP)["spec"]
     assert monitor["endpoints"][0]["path"] == contract.METRICS_PATH
     rules = _manifest(synth, "PrometheusRule", contract.APP)["spec"]
@@ -199,36 +232,17 @@ def test_services_budget_policy_and_monitoring_objects(synth: Synth) -> None:
     )
 
 
-def test_tls_ingresses_keep_the_seeds_edge_behaviour(synth: Synth) -> None:
-    hosts = {}
-    for ingress in (m for m in manifests(synth) if m["kind"] == "Ingress"):
-        (rule,) = ingress["spec"]["rules"]
-        (tls,) = ingress["spec"]["tls"]
-        assert tls["hosts"] == [rule["host"]]
-        annotations = ingress["metadata"]["annotations"]
-        assert annotations["cert-manager.io/cluster-issuer"] == "letsencrypt-prod"
-        assert annotations["ingress.kubernetes.io/ssl-redirect"] == "true"
-        assert annotations["nginx.org/client-max-body-size"] == "50m"
-        assert annotations["nginx.org/proxy-read-timeout"] == "300s"
-        hosts[rule["host"]] = ingress["metadata"]["name"]
-    assert set(hosts) == {"inference.example.com", "grafana.example.com", "prometheus.example.com"}
-    issuers = {m["metadata"]["name"]: m for m in manifests(synth) if m["kind"] == "ClusterIssuer"}
-    assert set(issuers) == {"letsencrypt-staging", "letsencrypt-prod"}
-    assert "staging" in issuers["letsencrypt-staging"]["spec"]["acme"]["server"]
-    assert issuers["letsencrypt-prod"]["spec"]["acme"]["email"] == "ops@example.com"
-
-
-def test_prometheus_ingress_asks_for_a_generated_password(synth: Synth) -> None:
+def test_prometheus_asks_for_a_generated_password(synth: Synth) -> None:
     inference = synth["inference"]
     assert _has(
         inference,
         "kubernetes_secret_v1",
         {"type": "nginx.org/htpasswd", "metadata": {"name": "prometheus-basic-auth"}},
     )
-    ingress = _manifest(synth, "Ingress", "prometheus")
-    assert ingress["metadata"]["annotations"]["nginx.org/basic-auth-secret"] == (
-        "prometheus-basic-auth"
-    )
+    policy = _manifest(synth, "Policy", "prometheus-basic-auth")
+    assert policy["spec"]["basicAuth"]["secret"] == "prometheus-basic-auth"
+    server = _manifest(synth, "VirtualServer", "prometheus")
+    assert server["spec"]["policies"] == [{"name": "prometheus-basic-auth"}]
 
 
 def test_api_key_is_generated_only_when_required(tmp_path: Path, synth: Synth) -> None:

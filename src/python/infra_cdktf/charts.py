@@ -1,8 +1,10 @@
 """
-The cluster add-ons, as Helm charts pinned to exact versions, with the values this app sets.
+The cluster add-ons, as Helm charts pinned to exact versions.
 
-Versions are pinned so a deploy today and one next month install the same thing; bump them
-deliberately (docs/DEPLOY.md, "Upgrading add-ons").
+Versions are pinned so a deploy today and one next month install the same thing. Each pin names
+the day that chart version was tagged upstream; `chart_keys.py` lists, per chart version, the
+values keys this app sets and that were read in that version's values.yaml or templates, so a
+bump fails the tests until someone reads the new version (docs/DEPLOY.md, "Changing the app").
 """
 
 from __future__ import annotations
@@ -22,50 +24,59 @@ class Chart:
     chart: str
     version: str
     namespace: str
+    # The day the chart version was tagged upstream (its repository's git tag).
+    released: str
 
 
 NVIDIA_DEVICE_PLUGIN = Chart(
     "nvidia-device-plugin",
     "https://nvidia.github.io/k8s-device-plugin",
     "nvidia-device-plugin",
-    "0.17.1",
+    "0.20.0",
     contract.GPU_NAMESPACE,
+    "2026-08-19",
 )
 DCGM_EXPORTER = Chart(
     "dcgm-exporter",
     "https://nvidia.github.io/dcgm-exporter/helm-charts",
     "dcgm-exporter",
-    "4.1.1",
+    "4.8.2",
     contract.GPU_NAMESPACE,
+    "2026-05-06",
 )
 KUBE_PROMETHEUS_STACK = Chart(
     "kube-prometheus-stack",
     "https://prometheus-community.github.io/helm-charts",
     "kube-prometheus-stack",
-    "75.15.1",
+    "88.5.3",
     contract.MONITORING_NAMESPACE,
+    "2026-08-21",
 )
 PROMETHEUS_ADAPTER = Chart(
     "prometheus-adapter",
     "https://prometheus-community.github.io/helm-charts",
     "prometheus-adapter",
-    "4.14.1",
+    "5.3.0",
     contract.MONITORING_NAMESPACE,
+    "2026-02-19",
 )
 CERT_MANAGER = Chart(
     "cert-manager",
     "https://charts.jetstack.io",
     "cert-manager",
-    "v1.18.2",
+    "v1.21.1",
     contract.CERT_MANAGER_NAMESPACE,
+    "2026-07-29",
 )
-# F5 NGINX Ingress Controller (maintained by F5/NGINX); the community ingress-nginx is retired.
+# F5 NGINX Ingress Controller 5.5.4 (maintained by F5/NGINX); the community ingress-nginx is
+# retired.
 NGINX_INGRESS = Chart(
     "nginx-ingress",
     "https://helm.nginx.com/stable",
     "nginx-ingress",
-    "2.2.1",
+    "2.6.4",
     contract.INGRESS_NAMESPACE,
+    "2026-07-16",
 )
 ALL_CHARTS = (
     NVIDIA_DEVICE_PLUGIN,
@@ -82,104 +93,19 @@ GRAFANA_ADMIN_SECRET = "grafana-admin"
 PROMETHEUS_SERVICE = "kube-prometheus-prometheus"
 PROMETHEUS_PORT = 9090
 DASHBOARD_LABEL = "grafana_dashboard"
-GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+# Pod labels the charts give their pods (selectors in kube-prometheus-stack 88.5.3
+# templates/prometheus/podDisruptionBudget.yaml; nginx-ingress 2.6.4 templates/_helpers.tpl
+# "nginx-ingress.selectorLabels" with the chart name), which the service's NetworkPolicy admits.
+PROMETHEUS_POD_LABELS = {"app.kubernetes.io/name": "prometheus"}
+INGRESS_POD_LABELS = {"app.kubernetes.io/name": "nginx-ingress"}
+
+
+class PlainDumper(yaml.SafeDumper):  # type: ignore[misc]  # PyYAML ships no type stubs
+    """No `&id001` anchors where two objects share a dict: plain YAML, as people write it."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True
 
 
 def to_yaml(values: dict[str, Any]) -> str:
-    return str(yaml.safe_dump(values, sort_keys=True))
-
-
-def device_plugin_values() -> dict[str, Any]:
-    return {"tolerations": [GPU_TOLERATION], "priorityClassName": "system-node-critical"}
-
-
-def dcgm_exporter_values() -> dict[str, Any]:
-    # The ServiceMonitor lets Prometheus scrape GPU metrics; pod mapping adds namespace/pod labels.
-    return {
-        "serviceMonitor": {"enabled": True, "interval": "15s", "honorLabels": False},
-        "tolerations": [GPU_TOLERATION],
-        "kubernetesDCGM": True,
-    }
-
-
-def kube_prometheus_stack_values(grafana_host: str, prometheus_host: str) -> dict[str, Any]:
-    return {
-        "fullnameOverride": "kube-prometheus",
-        "prometheus": {
-            "prometheusSpec": {
-                # Pick up every ServiceMonitor and PrometheusRule, not only the chart's own.
-                "ruleSelectorNilUsesHelmValues": False,
-                "serviceMonitorSelectorNilUsesHelmValues": False,
-                "podMonitorSelectorNilUsesHelmValues": False,
-                "retention": "15d",
-                "externalUrl": f"https://{prometheus_host}",
-                "storageSpec": {
-                    "volumeClaimTemplate": {
-                        "spec": {
-                            "accessModes": ["ReadWriteOnce"],
-                            "resources": {"requests": {"storage": "50Gi"}},
-                        }
-                    }
-                },
-            }
-        },
-        "grafana": {
-            "fullnameOverride": GRAFANA_SERVICE,
-            # The password is generated by the app into this Secret, never written in values.
-            "admin": {
-                "existingSecret": GRAFANA_ADMIN_SECRET,
-                "userKey": "admin-user",
-                "passwordKey": "admin-password",
-            },
-            "grafana.ini": {"server": {"root_url": f"https://{grafana_host}"}},
-            "sidecar": {
-                "dashboards": {
-                    "enabled": True,
-                    "label": DASHBOARD_LABEL,
-                    "labelValue": "1",
-                    "searchNamespace": "ALL",
-                }
-            },
-        },
-    }
-
-
-def prometheus_adapter_values() -> dict[str, Any]:
-    """Expose the batcher's queue depth as a per-pod custom metric for the HPA."""
-    series = contract.QUEUE_DEPTH_METRIC
-    return {
-        "prometheus": {
-            "url": f"http://{PROMETHEUS_SERVICE}.{contract.MONITORING_NAMESPACE}.svc",
-            "port": PROMETHEUS_PORT,
-        },
-        "rules": {
-            "default": False,
-            "custom": [
-                {
-                    "seriesQuery": f'{series}{{namespace!="",pod!=""}}',
-                    "resources": {
-                        "overrides": {
-                            "namespace": {"resource": "namespace"},
-                            "pod": {"resource": "pod"},
-                        }
-                    },
-                    "name": {"matches": f"^{series}$", "as": series},
-                    "metricsQuery": "max(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)",
-                }
-            ],
-        },
-    }
-
-
-def cert_manager_values() -> dict[str, Any]:
-    return {"crds": {"enabled": True}}
-
-
-def nginx_ingress_values() -> dict[str, Any]:
-    return {
-        "controller": {
-            "ingressClass": {"name": INGRESS_CLASS, "create": True, "setAsDefaultIngress": True},
-            "service": {"type": "LoadBalancer", "externalTrafficPolicy": "Local"},
-            "replicaCount": 2,
-        }
-    }
+    return str(yaml.dump(values, Dumper=PlainDumper, sort_keys=True))

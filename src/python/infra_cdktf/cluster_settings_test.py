@@ -2,7 +2,11 @@ from __future__ import annotations
 
 import pytest
 
-from infra_cdktf.cluster_settings import ClusterSettings, ClusterSettingsError
+from infra_cdktf.cluster_settings import (
+    SUPPORTED_KUBERNETES_VERSIONS,
+    ClusterSettings,
+    ClusterSettingsError,
+)
 
 
 def test_defaults_mirror_the_seed_with_a_deployable_gpu_plan() -> None:
@@ -39,3 +43,21 @@ def test_autoscaler_bound_must_cover_the_node_count() -> None:
         ClusterSettings(gpu_node_count=3, gpu_autoscaler_max=2)
     with pytest.raises(ClusterSettingsError, match="gpu_node_count"):
         ClusterSettings(gpu_node_count=0)
+
+
+@pytest.mark.parametrize("version", ["1.33", "1.34", "1.99", "latest"])
+def test_a_kubernetes_version_past_upstream_support_is_refused(version: str) -> None:
+    with pytest.raises(ClusterSettingsError, match="k8s_version"):
+        ClusterSettings(kubernetes_version=version)
+
+
+def test_the_default_kubernetes_version_is_supported_until_its_listed_date() -> None:
+    settings = ClusterSettings()
+    assert SUPPORTED_KUBERNETES_VERSIONS[settings.kubernetes_version] >= "2027-01-01"
+
+
+def test_the_platform_pool_is_a_cpu_pool() -> None:
+    with pytest.raises(ClusterSettingsError, match="platform_node_type"):
+        ClusterSettings(platform_node_type="g2-gpu-rtx4000a1-s")
+    with pytest.raises(ClusterSettingsError, match="platform_node_count"):
+        ClusterSettings(platform_node_count=0)

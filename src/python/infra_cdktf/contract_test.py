@@ -40,6 +40,30 @@ def test_configured_values_pass_bert_apis_own_validation() -> None:
 
 
 def test_probe_and_metrics_paths_are_routes_of_the_service() -> None:
+    assert {contract.LIVE_PATH, contract.READY_PATH, contract.METRICS_PATH} <= _routes()
+
+
+def _routes() -> set[str]:
     app: Litestar = create_app(Settings())
-    paths = {route.path for route in app.routes}
-    assert {contract.LIVE_PATH, contract.READY_PATH, contract.METRICS_PATH} <= paths
+    return {route.path for route in app.routes}
+
+
+def test_every_route_is_either_public_or_private_at_the_edge() -> None:
+    def under(path: str, prefixes: tuple[str, ...]) -> bool:
+        return any(path == p.rstrip("/") or path.startswith(p) for p in prefixes)
+
+    for path in _routes():
+        public = under(path, contract.PUBLIC_PATH_PREFIXES)
+        private = under(path, contract.PRIVATE_PATH_PREFIXES)
+        assert public != private, f"{path}: decide whether the edge serves it"
+    assert not under(contract.METRICS_PATH, contract.PUBLIC_PATH_PREFIXES)
+    assert any(path.startswith("/docs") for path in _routes()), "the OpenAPI pages are at /docs"
+
+
+def test_a_separate_metrics_port_is_a_setting_bert_api_reads() -> None:
+    """While bert_api has no METRICS_PORT setting, /metrics stays on the HTTP port."""
+    if contract.METRICS_PORT != contract.HTTP_PORT:
+        assert contract.METRICS_PORT_SETTING in _service_variables()
+    else:
+        config = inference_manifests.config_map(settings_for_tests())["data"]
+        assert contract.METRICS_PORT_SETTING not in config

@@ -7,10 +7,12 @@ kubernetes-validate, and the inference stack emits them unchanged (`kubernetes_m
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from infra_cdktf import contract
-from infra_cdktf.charts import GPU_TOLERATION
+from infra_cdktf.scheduling import GPU_NODE_SELECTOR, GPU_TOLERATION
 from infra_cdktf.settings import AppSettings
 
 Manifest = dict[str, Any]
@@ -18,6 +20,9 @@ LABELS = {"app.kubernetes.io/name": contract.APP, "app.kubernetes.io/part-of": "
 SELECTOR = {"app.kubernetes.io/name": contract.APP}
 CONFIG_MAP = "bert-inference-config"
 API_KEY_SECRET = "bert-inference-api-key"
+REGISTRY_SECRET = "bert-inference-registry"
+# A hash of the ConfigMap's data in the pod template: a changed setting rolls the pods.
+CONFIG_CHECKSUM_ANNOTATION = "bert-serve/config-sha256"
 API_KEY_DIR = "/var/run/secrets/bert-serve"
 SERVICE_ACCOUNT = "bert-inference"
 RUN_AS = 10001
@@ -25,7 +30,7 @@ SHUTDOWN_GRACE_SECONDS = 30
 PRESTOP_SLEEP_SECONDS = 10
 
 
-def _metadata(name: str, namespace: str | None = contract.NAMESPACE) -> dict[str, Any]:
+def metadata(name: str, namespace: str | None = contract.NAMESPACE) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name, "labels": dict(LABELS)}
     if namespace is not None:
         meta["namespace"] = namespace
@@ -33,7 +38,7 @@ def _metadata(name: str, namespace: str | None = contract.NAMESPACE) -> dict[str
 
 
 def namespace() -> Manifest:
-    meta = _metadata(contract.NAMESPACE, None)
+    meta = metadata(contract.NAMESPACE, None)
     # Pod Security Admission: the inference pods meet the `restricted` profile.
     meta["labels"] |= {
         "pod-security.kubernetes.io/enforce": "restricted",
@@ -58,10 +63,12 @@ def config_map(settings: AppSettings) -> Manifest:
         "SHUTDOWN_GRACE_SECONDS": str(SHUTDOWN_GRACE_SECONDS),
         "HF_HOME": f"{contract.MODEL_VOLUME_PATH}/hf",
     }
+    if contract.METRICS_PORT != contract.HTTP_PORT:
+        data[contract.METRICS_PORT_SETTING] = str(contract.METRICS_PORT)
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": _metadata(CONFIG_MAP),
+        "metadata": metadata(CONFIG_MAP),
         "data": data,
     }
 
@@ -70,12 +77,12 @@ def service_account() -> Manifest:
     return {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
-        "metadata": _metadata(SERVICE_ACCOUNT),
+        "metadata": metadata(SERVICE_ACCOUNT),
         "automountServiceAccountToken": False,
     }
 
 
-def _container_security() -> dict[str, Any]:
+def container_security() -> dict[str, Any]:
     return {
         "runAsNonRoot": True,
         "runAsUser": RUN_AS,
@@ -84,6 +91,16 @@ def _container_security() -> dict[str, Any]:
         "readOnlyRootFilesystem": True,
         "privileged": False,
         "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def pod_security() -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS,
+        "runAsGroup": RUN_AS,
+        "fsGroup": RUN_AS,
         "seccompProfile": {"type": "RuntimeDefault"},
     }
 
@@ -102,6 +119,29 @@ def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
         "timeoutSeconds": 3,
         "failureThreshold": failures,
     }
+
+
+def config_checksum(settings: AppSettings) -> str:
+    data = config_map(settings)["data"]
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def pod_scheduling(settings: AppSettings) -> dict[str, Any]:
+    """GPU pool only (it is tainted for GPU work); pull secret when the registry is private."""
+    scheduling: dict[str, Any] = {
+        "nodeSelector": dict(GPU_NODE_SELECTOR),
+        "tolerations": [GPU_TOLERATION],
+    }
+    if settings.registry_username:
+        scheduling["imagePullSecrets"] = [{"name": REGISTRY_SECRET}]
+    return scheduling
+
+
+def container_ports() -> list[dict[str, Any]]:
+    ports = [{"name": "http", "containerPort": contract.HTTP_PORT, "protocol": "TCP"}]
+    if contract.METRICS_PORT != contract.HTTP_PORT:
+        ports.append({"name": "metrics", "containerPort": contract.METRICS_PORT, "protocol": "TCP"})
+    return ports
 
 
 def deployment(settings: AppSettings) -> Manifest:
@@ -128,7 +168,7 @@ def deployment(settings: AppSettings) -> Manifest:
             "requests": {"cpu": "1", "memory": "3Gi"},
             "limits": {"cpu": "4", "memory": "6Gi"},
         },
-        "securityContext": _container_security(),
+        "securityContext": container_security(),
         "volumeMounts": _mounts(),
     }
     env: list[dict[str, Any]] = [{"name": "MODEL_NAME", "value": contract.PREPARED_MODEL_DIR}]
@@ -148,7 +188,7 @@ def deployment(settings: AppSettings) -> Manifest:
         "name": "api",
         "image": settings.image,
         "imagePullPolicy": "Always",
-        "ports": [{"name": "http", "containerPort": contract.HTTP_PORT, "protocol": "TCP"}],
+        "ports": container_ports(),
         "envFrom": env_from,
         "env": env,
         "resources": {
@@ -162,7 +202,7 @@ def deployment(settings: AppSettings) -> Manifest:
         # Let endpoints and the ingress drop the pod before the service stops accepting work;
         # then SIGTERM drains in-flight requests (SHUTDOWN_GRACE_SECONDS).
         "lifecycle": {"preStop": {"sleep": {"seconds": PRESTOP_SLEEP_SECONDS}}},
-        "securityContext": _container_security(),
+        "securityContext": container_security(),
         "volumeMounts": api_mounts,
     }
     # One cache volume per pod (a PVC Kubernetes creates and deletes with the pod): Linode Block
@@ -183,15 +223,9 @@ def deployment(settings: AppSettings) -> Manifest:
     pod_spec = {
         "serviceAccountName": SERVICE_ACCOUNT,
         "automountServiceAccountToken": False,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": RUN_AS,
-            "runAsGroup": RUN_AS,
-            "fsGroup": RUN_AS,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": pod_security(),
         "terminationGracePeriodSeconds": SHUTDOWN_GRACE_SECONDS + PRESTOP_SLEEP_SECONDS + 15,
-        "tolerations": [GPU_TOLERATION],
+        **pod_scheduling(settings),
         "initContainers": [prepare],
         "containers": [api],
         "volumes": [model_cache, {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}, *volumes],
@@ -199,7 +233,7 @@ def deployment(settings: AppSettings) -> Manifest:
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _metadata(contract.APP),
+        "metadata": metadata(contract.APP),
         # No `replicas`: the HorizontalPodAutoscaler owns it.
         "spec": {
             "selector": {"matchLabels": dict(SELECTOR)},
@@ -208,137 +242,17 @@ def deployment(settings: AppSettings) -> Manifest:
                 "type": "RollingUpdate",
                 "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
             },
-            "template": {"metadata": {"labels": dict(LABELS)}, "spec": pod_spec},
-        },
-    }
-
-
-# Only the in-cluster Service carries it, so Prometheus scrapes each pod once, not once per Service.
-SCRAPE_LABEL = {"bert-serve/scrape": "true"}
-
-
-def service() -> Manifest:
-    meta = _metadata(contract.APP)
-    meta["labels"] |= SCRAPE_LABEL
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": meta,
-        "spec": {
-            "type": "ClusterIP",
-            "selector": dict(SELECTOR),
-            # The container's port, so `loadkit smoke`'s port-forward default (8000) reaches it.
-            "ports": [
-                {
-                    "name": "http",
-                    "port": contract.HTTP_PORT,
-                    "targetPort": "http",
-                    "protocol": "TCP",
-                }
-            ],
-        },
-    }
-
-
-def external_service() -> Manifest:
-    """The seed's LoadBalancer (a NodeBalancer on Linode), next to the TLS ingress."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": _metadata(contract.EXTERNAL_SERVICE),
-        "spec": {
-            "type": "LoadBalancer",
-            "externalTrafficPolicy": "Local",
-            "selector": dict(SELECTOR),
-            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
-        },
-    }
-
-
-def autoscaler(settings: AppSettings) -> Manifest:
-    """CPU and memory as in the seed, plus the batcher's queue depth per pod."""
-
-    def utilization(resource: str, percent: int) -> dict[str, Any]:
-        target = {"type": "Utilization", "averageUtilization": percent}
-        return {"type": "Resource", "resource": {"name": resource, "target": target}}
-
-    queue_depth = {
-        "type": "Pods",
-        "pods": {
-            "metric": {"name": contract.QUEUE_DEPTH_METRIC},
-            "target": {"type": "AverageValue", "averageValue": str(settings.queue_depth_target)},
-        },
-    }
-    return {
-        "apiVersion": "autoscaling/v2",
-        "kind": "HorizontalPodAutoscaler",
-        "metadata": _metadata(contract.APP),
-        "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": contract.APP},
-            "minReplicas": settings.min_replicas,
-            "maxReplicas": settings.max_replicas,
-            "metrics": [utilization("cpu", 70), utilization("memory", 80), queue_depth],
-            "behavior": {
-                "scaleUp": {
-                    "stabilizationWindowSeconds": 60,
-                    "policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}],
+            "template": {
+                "metadata": {
+                    "labels": dict(LABELS),
+                    "annotations": {CONFIG_CHECKSUM_ANNOTATION: config_checksum(settings)},
                 },
-                "scaleDown": {
-                    "stabilizationWindowSeconds": 300,
-                    "policies": [{"type": "Pods", "value": 1, "periodSeconds": 120}],
-                },
+                "spec": pod_spec,
             },
         },
     }
 
 
-def disruption_budget() -> Manifest:
-    # maxUnavailable, not minAvailable: with a single replica, minAvailable 1 would block every
-    # node drain (LKE upgrades recycle nodes).
-    return {
-        "apiVersion": "policy/v1",
-        "kind": "PodDisruptionBudget",
-        "metadata": _metadata(contract.APP),
-        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": dict(SELECTOR)}},
-    }
-
-
-def network_policy() -> Manifest:
-    """Only the HTTP port comes in; only DNS and HTTPS (model download) go out."""
-
-    def namespace_selector(name: str) -> dict[str, Any]:
-        return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
-
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": _metadata(contract.APP),
-        "spec": {
-            "podSelector": {"matchLabels": dict(SELECTOR)},
-            "policyTypes": ["Ingress", "Egress"],
-            # From anywhere on the HTTP port: the external LoadBalancer forwards client addresses.
-            "ingress": [{"ports": [{"protocol": "TCP", "port": contract.HTTP_PORT}]}],
-            "egress": [
-                {
-                    "to": [namespace_selector("kube-system")],
-                    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-                },
-                {"ports": [{"protocol": "TCP", "port": 443}]},
-            ],
-        },
-    }
-
-
-def all_objects(settings: AppSettings) -> list[Manifest]:
-    """Every core object of the service, namespace first."""
-    return [
-        namespace(),
-        service_account(),
-        config_map(settings),
-        deployment(settings),
-        service(),
-        external_service(),
-        autoscaler(settings),
-        disruption_budget(),
-        network_policy(),
-    ]
+def setup_objects(settings: AppSettings) -> list[Manifest]:
+    """The namespace first, then what the pods need before they start."""
+    return [namespace(), service_account(), config_map(settings)]

@@ -13,7 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cdktf import IResolvable, TerraformProvider, TerraformResource
+from cdktf import (
+    IResolvable,
+    Precondition,
+    TerraformDataSource,
+    TerraformProvider,
+    TerraformResource,
+    TerraformResourceLifecycle,
+)
 from constructs import Construct
 
 LINODE_PROVIDER_SOURCE = "linode/linode"
@@ -53,20 +60,47 @@ class LkeAutoscaler:
 
 
 @dataclass(frozen=True)
-class LkeNodePool:
-    """A node pool: plan (`type`), node count, optional autoscaler and node labels."""
+class LkeTaint:
+    """A Kubernetes taint LKE puts on every node of a pool (provider 3.x: `taint` blocks)."""
 
-    type: str
-    count: float
-    autoscaler: LkeAutoscaler | None = None
-    labels: dict[str, str] = field(default_factory=dict)
+    key: str
+    value: str
+    effect: str  # NoSchedule | PreferNoSchedule | NoExecute
 
     def to_terraform(self) -> dict[str, Any]:
-        pool: dict[str, Any] = {"type": self.type, "count": self.count}
+        return {"key": self.key, "value": self.value, "effect": self.effect}
+
+
+@dataclass(frozen=True)
+class LkeNodePool:
+    """
+    A node pool: plan (`type`), a fixed node count or an autoscaler, node labels and taints.
+
+    An autoscaled pool has no `count`: in provider 3.x `count` is optional and computed, the
+    pool starts at the autoscaler's minimum, and a count in the configuration would be set back
+    on every apply, undoing what the autoscaler did.
+    """
+
+    type: str
+    count: float | None = None
+    autoscaler: LkeAutoscaler | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    taints: tuple[LkeTaint, ...] = ()
+
+    def __post_init__(self) -> None:
+        if (self.count is None) == (self.autoscaler is None):
+            raise ValueError("a node pool has either a fixed count or an autoscaler")
+
+    def to_terraform(self) -> dict[str, Any]:
+        pool: dict[str, Any] = {"type": self.type}
+        if self.count is not None:
+            pool["count"] = self.count
         if self.autoscaler is not None:
             pool["autoscaler"] = self.autoscaler.to_terraform()
         if self.labels:
             pool["labels"] = dict(self.labels)
+        if self.taints:
+            pool["taint"] = [taint.to_terraform() for taint in self.taints]
         return pool
 
 
@@ -95,6 +129,7 @@ class LkeCluster(TerraformResource):
         pools: list[LkeNodePool],
         control_plane: LkeControlPlane | None = None,
         tags: tuple[str, ...] = (),
+        preconditions: tuple[Precondition, ...] = (),
     ) -> None:
         super().__init__(
             scope,
@@ -104,6 +139,11 @@ class LkeCluster(TerraformResource):
                 "provider_name": "linode",
                 "provider_version_constraint": LINODE_PROVIDER_VERSION,
             },
+            lifecycle=(
+                TerraformResourceLifecycle(precondition=list(preconditions))
+                if preconditions
+                else None
+            ),
         )
         if not pools:
             raise ValueError("an LKE cluster needs at least one node pool")
@@ -133,3 +173,26 @@ class LkeCluster(TerraformResource):
     @property
     def api_endpoints(self) -> list[str]:
         return self.get_list_attribute("api_endpoints")
+
+
+class LkeVersions(TerraformDataSource):
+    """`linode_lke_versions`: the Kubernetes versions LKE offers now (`versions[*].id`)."""
+
+    def __init__(self, scope: Construct, id: str) -> None:
+        super().__init__(
+            scope,
+            id,
+            terraform_resource_type="linode_lke_versions",
+            terraform_generator_metadata={
+                "provider_name": "linode",
+                "provider_version_constraint": LINODE_PROVIDER_VERSION,
+            },
+        )
+
+    def _synthesize_attributes(self) -> dict[str, Any]:
+        return {}
+
+    @property
+    def version_ids_expression(self) -> str:
+        """A Terraform expression (without `${}`) for the list of offered versions."""
+        return f"data.linode_lke_versions.{self.friendly_unique_id}.versions[*].id"

@@ -13,6 +13,7 @@ from infra_cdktf.linode import (
     LkeCluster,
     LkeControlPlane,
     LkeNodePool,
+    LkeTaint,
 )
 
 
@@ -30,24 +31,26 @@ def test_cluster_and_provider_synthesize_every_attribute() -> None:
         region="us-ord",
         k8s_version="1.33",
         pools=[
+            LkeNodePool(type="g6-standard-4", count=2, labels={"pool": "cpu"}),
             LkeNodePool(
                 type="g2-gpu-rtx4000a1-s",
-                count=2,
                 autoscaler=LkeAutoscaler(min=2, max=4),
                 labels={"pool": "gpu"},
-            )
+                taints=(LkeTaint(key="nvidia.com/gpu", value="present", effect="NoSchedule"),),
+            ),
         ],
         control_plane=LkeControlPlane(high_availability=True),
         tags=("a",),
     )
     resource = synthesized["resource"]["linode_lke_cluster"]["cluster"]  # type: ignore[index]
     assert resource["pool"] == [
+        {"type": "g6-standard-4", "count": 2, "labels": {"pool": "cpu"}},
         {
             "type": "g2-gpu-rtx4000a1-s",
-            "count": 2,
             "autoscaler": {"min": 2, "max": 4},
             "labels": {"pool": "gpu"},
-        }
+            "taint": [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}],
+        },
     ]
     assert resource["control_plane"] == {"high_availability": True}
     assert resource["tags"] == ["a"]
@@ -59,3 +62,10 @@ def test_cluster_and_provider_synthesize_every_attribute() -> None:
 def test_a_cluster_needs_a_node_pool() -> None:
     with pytest.raises(ValueError, match="node pool"):
         _synth(label="c", region="us-ord", k8s_version="1.33", pools=[])
+
+
+def test_a_pool_has_a_count_or_an_autoscaler_never_both() -> None:
+    with pytest.raises(ValueError, match="either a fixed count or an autoscaler"):
+        LkeNodePool(type="g6-standard-4", count=2, autoscaler=LkeAutoscaler(min=1, max=3))
+    with pytest.raises(ValueError, match="either a fixed count or an autoscaler"):
+        LkeNodePool(type="g6-standard-4")

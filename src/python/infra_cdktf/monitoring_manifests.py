@@ -7,7 +7,8 @@ loads.
 from __future__ import annotations
 
 from infra_cdktf import assets, charts, contract
-from infra_cdktf.inference_manifests import LABELS, SCRAPE_LABEL, Manifest
+from infra_cdktf.inference_manifests import LABELS, Manifest
+from infra_cdktf.inference_network import SCRAPE_LABEL, metrics_port_name
 
 
 def service_monitor() -> Manifest:
@@ -19,7 +20,9 @@ def service_monitor() -> Manifest:
         "spec": {
             "selector": {"matchLabels": dict(SCRAPE_LABEL)},
             "namespaceSelector": {"matchNames": [contract.NAMESPACE]},
-            "endpoints": [{"port": "http", "path": contract.METRICS_PATH, "interval": "15s"}],
+            "endpoints": [
+                {"port": metrics_port_name(), "path": contract.METRICS_PATH, "interval": "15s"}
+            ],
         },
     }
 

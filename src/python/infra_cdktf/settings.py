@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
+from infra_cdktf.alerting import AlertReceiver, AlertReceiverError
 from infra_cdktf.cluster_settings import ClusterSettings
 
 _DOMAIN = re.compile(r"^(?=.{1,200}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -21,6 +22,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _QUANTITY = re.compile(r"^[1-9][0-9]*(Mi|Gi|Ti)$")
 ISSUERS = ("letsencrypt-staging", "letsencrypt-prod")
 ENV_PREFIX = "BERT_SERVE_"
+REQUIRED = ("domain", "acme_email", "alert_receiver")
 
 
 class AppSettingsError(ValueError):
@@ -42,8 +44,21 @@ class AppSettings:
     batch_size: int = 32
     min_replicas: int = 1
     max_replicas: int = 3
-    # Pods scale out when the average batcher queue per pod exceeds this many sequences.
+    # Where alerts go: slack | email | webhook (alerting.py); the URL or password is a sensitive
+    # Terraform variable of the platform stack, never an input here.
+    alert_receiver: str = ""
+    alert_slack_channel: str = ""
+    alert_email_to: str = ""
+    alert_email_from: str = ""
+    alert_smtp_smarthost: str = ""
+    alert_smtp_username: str = ""
+    # Pods scale out when, averaged over the pods, the batcher queue holds more than this many
+    # sequences or more than `active_requests_target` requests are in flight.
     queue_depth_target: int = 64
+    active_requests_target: int = 16
+    # A private registry: its user name here, its password or token as the inference stack's
+    # sensitive Terraform variable `registry_password`; empty: the image is public.
+    registry_username: str = ""
     # Generate an API key into a Secret and require it on inference routes.
     require_api_key: bool = False
     model_cache_size: str = "20Gi"
@@ -77,6 +92,29 @@ class AppSettings:
         for name in ("max_sequence_length", "batch_size", "queue_depth_target"):
             if getattr(self, name) < 1:
                 raise AppSettingsError(f"{ENV_PREFIX}{name.upper()} must be >= 1")
+        if self.active_requests_target < 1:
+            raise AppSettingsError(f"{ENV_PREFIX}ACTIVE_REQUESTS_TARGET must be >= 1")
+        try:
+            _ = self.receiver
+        except AlertReceiverError as error:
+            raise AppSettingsError(f"{ENV_PREFIX}{error}") from None
+
+    @property
+    def receiver(self) -> AlertReceiver:
+        return AlertReceiver(
+            kind=self.alert_receiver,
+            slack_channel=self.alert_slack_channel,
+            email_to=self.alert_email_to,
+            email_from=self.alert_email_from,
+            smtp_smarthost=self.alert_smtp_smarthost,
+            smtp_username=self.alert_smtp_username,
+        )
+
+    @property
+    def registry_server(self) -> str:
+        """The registry host of the image (Docker Hub when the name has none)."""
+        first, _, rest = self.image.partition("/")
+        return first if rest and ("." in first or ":" in first) else "docker.io"
 
     def state_path(self, stack: str) -> str:
         folder = self.state_dir or os.getcwd()
@@ -88,8 +126,8 @@ class AppSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> AppSettings:
         """
-        `BERT_SERVE_<FIELD>` for every field; DOMAIN and ACME_EMAIL are required. The cluster
-        autoscaler's upper bound is `BERT_SERVE_GPU_AUTOSCALER_MAX`.
+        `BERT_SERVE_<FIELD>` for every field; DOMAIN, ACME_EMAIL and ALERT_RECEIVER are required.
+        The cluster autoscaler's upper bound is `BERT_SERVE_GPU_AUTOSCALER_MAX`.
         """
         values: dict[str, object] = {}
         for spec in fields(cls):
@@ -97,7 +135,7 @@ class AppSettings:
                 continue
             raw = environ.get(ENV_PREFIX + spec.name.upper())
             if raw is None:
-                if spec.name in ("domain", "acme_email"):
+                if spec.name in REQUIRED:
                     raise AppSettingsError(
                         f"{ENV_PREFIX}{spec.name.upper()} is required (see docs/DEPLOY.md)"
                     )

@@ -27,6 +27,7 @@ def settings_for_tests(**overrides: Any) -> AppSettings:
         "domain": "example.com",
         "acme_email": "ops@example.com",
         "state_dir": TEST_STATE_DIR,
+        "alert_receiver": "webhook",
     }
     values.update(overrides)
     return AppSettings(**values)

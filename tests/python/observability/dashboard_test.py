@@ -53,8 +53,11 @@ ADDED_PANELS = {"Queue depth", "Batch size", "Padding ratio"}
 # Metric and label names the in-cluster exporters publish, from their documentation:
 # dcgm-exporter etc/default-counters.csv (labels: gpu, UUID, device, modelName, Hostname, and
 # namespace/pod/container with Kubernetes pod mapping); kube-state-metrics docs/metrics
-# (workload/horizontalpodautoscaler-metrics.md, workload/pod-metrics.md); cAdvisor
-# docs/storage/prometheus.md (as scraped through the kubelet, with namespace/pod/container).
+# (workload/horizontalpodautoscaler-metrics.md, workload/pod-metrics.md,
+# workload/deployment-metrics.md; v2.20.0, which kube-prometheus-stack 88.5.3 runs, names an
+# extended resource such as nvidia.com/gpu `nvidia_com_gpu`); cAdvisor docs/storage/prometheus.md
+# (as scraped through the kubelet, with namespace/pod/container); cert-manager v1.21.1
+# internal/collectors/certificate_collector.go.
 EXPORTER_METRICS = {
     "dcgm-exporter": {
         "DCGM_FI_DEV_SM_CLOCK",
@@ -81,7 +84,11 @@ EXPORTER_METRICS = {
         "kube_pod_container_status_restarts_total",
         "kube_pod_container_status_ready",
         "kube_pod_status_phase",
+        "kube_pod_status_unschedulable",
+        "kube_pod_container_resource_requests",
+        "kube_deployment_status_replicas_available",
     },
+    "cert-manager": {"certmanager_certificate_expiration_timestamp_seconds"},
     "cadvisor": {
         "container_cpu_usage_seconds_total",
         "container_memory_working_set_bytes",
@@ -92,7 +99,15 @@ EXPORTER_METRICS = {
 }
 EXPORTER_LABELS = {
     "dcgm-exporter": {"gpu", "UUID", "device", "modelName", "Hostname", "namespace", "pod"},
-    "kube-state-metrics": {"namespace", "pod", "container", "horizontalpodautoscaler"},
+    "kube-state-metrics": {
+        "namespace",
+        "pod",
+        "container",
+        "horizontalpodautoscaler",
+        "deployment",
+        "resource",
+    },
+    "cert-manager": {"name", "namespace", "issuer_name", "issuer_kind", "issuer_group"},
     "cadvisor": {"namespace", "pod", "container", "image", "name", "cpu"},
     "prometheus": {"job", "instance", "namespace", "pod"},
 }

@@ -19,10 +19,12 @@ import yaml
 from bert_api.metrics import LATENCY_BUCKETS
 from bert_api.testing import RunningServer, free_port, run_server
 from bert_runtime.testutil.models import TINY_BERT_MLM
+from infra_cdktf.chart_values import prometheus_adapter_values
 from observability.dashboard_queries import is_service_query, panel_queries
 
 PROMETHEUS = shutil.which("prometheus")
 RULES = Path("deploy/prometheus/bert-inference.rules.yml").resolve()
+POD_LABELS = {"namespace": "bert-inference", "pod": "bert-inference-0"}
 pytestmark = pytest.mark.skipif(
     PROMETHEUS is None, reason="prometheus missing: .ci/run installs Debian's prometheus"
 )
@@ -43,7 +45,9 @@ def prometheus(server: RunningServer, tmp_path_factory: pytest.TempPathFactory) 
         "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
         f"rule_files: ['{RULES}']\n"
         "scrape_configs:\n"
-        f"  - job_name: bert-inference\n    static_configs: [{{targets: ['{target}']}}]\n"
+        # The labels the Prometheus Operator gives a ServiceMonitor target (namespace, pod).
+        f"  - job_name: bert-inference\n    static_configs: [{{targets: ['{target}'], "
+        f"labels: {{namespace: {POD_LABELS['namespace']}, pod: {POD_LABELS['pod']}}}}}]\n"
     )
     port = free_port()
     log = (workdir / "prometheus.log").open("wb")
@@ -237,3 +241,34 @@ def _check_dashboard_service_queries(
     for query in service:
         values = _query_until(prometheus, query.expr, lambda v: True, query.panel)
         assert sane[(query.panel, query.legend)](values), f"{query.panel}: {query.expr} = {values}"
+
+
+def adapter_query(template: str, series: str) -> str:
+    """A prometheus-adapter query as the adapter sends it for one pod of the HPA's target."""
+    matchers = f'namespace="{POD_LABELS["namespace"]}",pod=~"{POD_LABELS["pod"]}"'
+    return (
+        template.replace("<<.Series>>", series)
+        .replace("<<.LabelMatchers>>", matchers)
+        .replace("<<.GroupBy>>", "pod")
+    )
+
+
+def test_the_autoscalers_metrics_resolve_to_one_value_per_pod(prometheus: str) -> None:
+    """
+    The HPA's metrics as the platform stack's prometheus-adapter rules fetch them, against the
+    real service's series: each rule's series exists and its query answers for the pod.
+    """
+    rules = prometheus_adapter_values()["rules"]["custom"]
+    assert rules
+    for rule in rules:
+        series = rule["name"]["as"]
+        assert _query_until(prometheus, rule["seriesQuery"], lambda v: True, series)
+        body = httpx.get(
+            f"{prometheus}/api/v1/query",
+            params={"query": adapter_query(rule["metricsQuery"], series)},
+            timeout=10,
+        ).json()
+        assert body["status"] == "success", body
+        (sample,) = body["data"]["result"]
+        assert sample["metric"] == {"pod": POD_LABELS["pod"]}
+        assert float(sample["value"][1]) >= 0

@@ -1,12 +1,14 @@
 """
-The LKE cluster with its GPU node pool. Its inputs are Terraform variables named as in the seed
-(`linode_token`, `cluster_label`, `region`, `gpu_node_type`, `gpu_node_count`), so
+The LKE cluster: an autoscaled GPU pool, tainted so only GPU work lands there, and a small CPU
+pool for the platform. Its inputs are Terraform variables named as in the seed (`linode_token`,
+`cluster_label`, `region`, `gpu_node_type`, `gpu_node_count`), so
 `cdktf deploy cluster --var gpu_node_count=2` and `TF_VAR_*` work as they did there.
 """
 
 from __future__ import annotations
 
 from cdktf import (
+    Precondition,
     TerraformOutput,
     TerraformStack,
     TerraformVariable,
@@ -14,13 +16,16 @@ from cdktf import (
 )
 from constructs import Construct
 
-from infra_cdktf.cluster_settings import ClusterSettings
+from infra_cdktf import contract
+from infra_cdktf.cluster_settings import SUPPORTED_KUBERNETES_VERSIONS, ClusterSettings
 from infra_cdktf.linode import (
     LinodeProvider,
     LkeAutoscaler,
     LkeCluster,
     LkeControlPlane,
     LkeNodePool,
+    LkeTaint,
+    LkeVersions,
 )
 
 
@@ -75,12 +80,48 @@ class ClusterStack(TerraformStack):
                 )
             ],
         )
+        supported = ", ".join(f'"{version}"' for version in SUPPORTED_KUBERNETES_VERSIONS)
         k8s_version = TerraformVariable(
             self,
             "k8s_version",
             type="string",
             default=settings.kubernetes_version,
-            description="Kubernetes version (one LKE offers: linode-cli lke versions-list).",
+            description="Kubernetes version: supported upstream and offered by LKE "
+            "(linode-cli lke versions-list).",
+            validation=[
+                TerraformVariableValidationConfig(
+                    condition=f"contains([{supported}], var.k8s_version)",
+                    error_message=f"k8s_version must be a Kubernetes version still supported "
+                    f"upstream: one of {supported}.",
+                )
+            ],
+        )
+        platform_node_type = TerraformVariable(
+            self,
+            "platform_node_type",
+            type="string",
+            default=settings.platform_node_type,
+            description="Linode plan of the CPU nodes that run monitoring, ingress and "
+            "cert-manager.",
+            validation=[
+                TerraformVariableValidationConfig(
+                    condition='!can(regex("-gpu-", var.platform_node_type))',
+                    error_message="platform_node_type must be a CPU plan such as g6-standard-4.",
+                )
+            ],
+        )
+        platform_node_count = TerraformVariable(
+            self,
+            "platform_node_count",
+            type="number",
+            default=settings.platform_node_count,
+            description="CPU nodes for the platform.",
+            validation=[
+                TerraformVariableValidationConfig(
+                    condition="var.platform_node_count >= 1",
+                    error_message="platform_node_count must be at least 1.",
+                )
+            ],
         )
         ha_control_plane = TerraformVariable(
             self,
@@ -90,6 +131,7 @@ class ClusterStack(TerraformStack):
             description="Replicated control plane (LKE HA; billed extra).",
         )
         LinodeProvider(self, "linode", token=token.string_value)
+        offered = LkeVersions(self, "offered-versions")
         self.cluster = LkeCluster(
             self,
             "cluster",
@@ -98,17 +140,31 @@ class ClusterStack(TerraformStack):
             k8s_version=k8s_version.string_value,
             pools=[
                 LkeNodePool(
+                    type=platform_node_type.string_value,
+                    count=platform_node_count.number_value,
+                    labels={contract.POOL_LABEL: contract.PLATFORM_POOL},
+                ),
+                # No count: the autoscaler owns it (the pool starts at its minimum).
+                LkeNodePool(
                     type=gpu_node_type.string_value,
-                    count=gpu_node_count.number_value,
                     autoscaler=LkeAutoscaler(
                         min=gpu_node_count.number_value,
                         max=settings.gpu_autoscaler_max,
                     ),
-                    labels={"bert-serve/pool": "gpu"},
-                )
+                    labels={contract.POOL_LABEL: contract.GPU_POOL},
+                    taints=(LkeTaint(**contract.GPU_TAINT),),
+                ),
             ],
             control_plane=LkeControlPlane(high_availability=ha_control_plane.boolean_value),
             tags=settings.tags,
+            preconditions=(
+                Precondition(
+                    condition=f"${{contains({offered.version_ids_expression}, "
+                    f"var.k8s_version)}}",
+                    error_message="LKE does not offer this k8s_version now; pick one that "
+                    "`linode-cli lke versions-list` lists.",
+                ),
+            ),
         )
         TerraformOutput(
             self,

@@ -1,21 +1,24 @@
 """
-Cluster add-ons, each a pinned Helm chart: NVIDIA device plugin and DCGM exporter, Prometheus +
-Grafana (kube-prometheus-stack) with prometheus-adapter for the queue-depth autoscaling metric,
-cert-manager, and F5's NGINX Ingress Controller. The Grafana admin password is generated here.
+Cluster add-ons, each a pinned Helm chart: NVIDIA device plugin and DCGM exporter (GPU pool),
+Prometheus + Alertmanager + Grafana (kube-prometheus-stack) with prometheus-adapter for the
+autoscaler's per-pod metrics, cert-manager, and F5's NGINX Ingress Controller (platform pool).
+The Grafana admin password is generated here; the alert receiver's secret is a sensitive
+Terraform variable stored in a Secret Alertmanager mounts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from cdktf import ITerraformDependable, TerraformOutput, TerraformStack
+from cdktf import ITerraformDependable, TerraformOutput, TerraformStack, TerraformVariable
 from cdktf_cdktf_provider_helm.release import Release
 from cdktf_cdktf_provider_kubernetes.namespace_v1 import NamespaceV1, NamespaceV1Metadata
 from cdktf_cdktf_provider_kubernetes.secret_v1 import SecretV1, SecretV1Metadata
 from cdktf_cdktf_provider_random.password import Password
 from constructs import Construct
 
-from infra_cdktf import charts, contract
+from infra_cdktf import alerting, chart_values, charts, contract
 from infra_cdktf.settings import AppSettings
 from infra_cdktf.stacks.kube_access import KubeAccess, configure_providers
 
@@ -51,6 +54,27 @@ class PlatformStack(TerraformStack):
             description="Grafana 'admin' password (also in Secret monitoring/grafana-admin).",
         )
 
+        receiver = settings.receiver
+        receiver_secret = TerraformVariable(
+            self,
+            receiver.terraform_variable,
+            type="string",
+            sensitive=True,
+            nullable=False,
+            description=f"Secret of the {receiver.kind} alert receiver (docs/DEPLOY.md).",
+        )
+        alert_secret = SecretV1(
+            self,
+            "alertmanager-receiver",
+            metadata=SecretV1Metadata(
+                name=alerting.RECEIVER_SECRET, namespace=contract.MONITORING_NAMESPACE
+            ),
+            data={receiver.secret_key: receiver_secret.string_value},
+            depends_on=[monitoring],
+        )
+
+        releases: dict[str, Release] = {}
+
         def release(
             chart: charts.Chart,
             values: str,
@@ -73,26 +97,28 @@ class PlatformStack(TerraformStack):
                 depends_on=depends_on,
             )
 
-        prometheus = release(
-            charts.KUBE_PROMETHEUS_STACK,
-            charts.to_yaml(
-                charts.kube_prometheus_stack_values(
-                    settings.host("grafana"), settings.host("prometheus")
-                )
-            ),
-            depends_on=[monitoring],
-        )
-        release(charts.NVIDIA_DEVICE_PLUGIN, charts.to_yaml(charts.device_plugin_values()))
-        # Both create monitoring.coreos.com objects, whose CRDs come with Prometheus.
-        release(
-            charts.DCGM_EXPORTER,
-            charts.to_yaml(charts.dcgm_exporter_values()),
-            depends_on=[prometheus],
-        )
-        release(
-            charts.PROMETHEUS_ADAPTER,
-            charts.to_yaml(charts.prometheus_adapter_values()),
-            depends_on=[prometheus],
-        )
-        release(charts.CERT_MANAGER, charts.to_yaml(charts.cert_manager_values()))
-        release(charts.NGINX_INGRESS, charts.to_yaml(charts.nginx_ingress_values()))
+        for chart, values in chart_values_by_release(settings).items():
+            releases[chart.release] = release(
+                chart,
+                charts.to_yaml(values),
+                # ServiceMonitors (DCGM exporter, cert-manager) need the Prometheus CRDs.
+                depends_on=(
+                    [monitoring, alert_secret]
+                    if chart is charts.KUBE_PROMETHEUS_STACK
+                    else [releases[charts.KUBE_PROMETHEUS_STACK.release]]
+                ),
+            )
+
+
+def chart_values_by_release(settings: AppSettings) -> dict[charts.Chart, dict[str, Any]]:
+    """Every chart with its values, kube-prometheus-stack first (its CRDs serve the others)."""
+    return {
+        charts.KUBE_PROMETHEUS_STACK: chart_values.kube_prometheus_stack_values(
+            settings.host("grafana"), settings.host("prometheus"), settings.receiver
+        ),
+        charts.NVIDIA_DEVICE_PLUGIN: chart_values.device_plugin_values(),
+        charts.DCGM_EXPORTER: chart_values.dcgm_exporter_values(),
+        charts.PROMETHEUS_ADAPTER: chart_values.prometheus_adapter_values(),
+        charts.CERT_MANAGER: chart_values.cert_manager_values(),
+        charts.NGINX_INGRESS: chart_values.nginx_ingress_values(),
+    }
