@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from bert_api.errors import ERROR_TYPE_BY_STATUS
-from bert_runtime.serving.batcher import DropReason
+from bert_runtime.serving.batch_protocol import DropReason
 
 # The seed's buckets plus finer low buckets: CPU and GPU requests often finish in a few
 # milliseconds.

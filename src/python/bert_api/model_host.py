@@ -20,7 +20,8 @@ from bert_api.settings import Settings
 from bert_runtime import loading
 from bert_runtime.config import Precision
 from bert_runtime.errors import ShuttingDown
-from bert_runtime.serving.batcher import Batcher, BatchStats
+from bert_runtime.serving.batch_protocol import BatchStats
+from bert_runtime.serving.batcher import Batcher
 from bert_runtime.serving.description import describe
 from bert_runtime.serving.engine import Engine
 from bert_runtime.serving.service import InferenceService

@@ -17,9 +17,10 @@ import pytest
 
 from bert_runtime.config import BatcherConfig, EngineConfig
 from bert_runtime.errors import DeadlineExceeded, Overloaded
-from bert_runtime.serving.batcher import Batcher, DropReason
+from bert_runtime.serving.admission import QueueEstimate
+from bert_runtime.serving.batch_protocol import DropReason
+from bert_runtime.serving.batcher import Batcher
 from bert_runtime.serving.engine import Engine
-from bert_runtime.serving.queue_estimate import QueueEstimate
 from bert_runtime.serving.tasks import AnyResult, EmbedRequest, TaskRequest
 from bert_runtime.testutil.clock import ManualClock
 from bert_runtime.testutil.models import prepared_model

@@ -25,51 +25,20 @@ import functools
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
 from bert_runtime.config import BatcherConfig
-from bert_runtime.errors import DeadlineExceeded, Overloaded, ShuttingDown
+from bert_runtime.errors import DeadlineExceeded, ShuttingDown
+from bert_runtime.serving.admission import QueueEstimate, admit
+from bert_runtime.serving.batch_protocol import BatchRunner, BatchStats, DropReason
 from bert_runtime.serving.clock import Clock, MonotonicClock
-from bert_runtime.serving.planner import BatchPlanner
-from bert_runtime.serving.queue_estimate import QueueEstimate
 from bert_runtime.serving.tasks import AnyResult, TaskRequest
 from bert_runtime.serving.waiting import WaitingText, WaitingTexts
 
 logger = logging.getLogger(__name__)
 R = TypeVar("R", bound=AnyResult)
-
-
-class BatchRunner(Protocol):
-    """What runs a batch: an Engine in production, anything with the same shape in tests."""
-
-    @property
-    def planner(self) -> BatchPlanner:
-        ...
-
-    def run(self, sequences: Sequence[np.ndarray], requests: Sequence[TaskRequest[R]]) -> list[R]:
-        ...
-
-
-@dataclass(frozen=True)
-class BatchStats:
-    """One executed batch, for metrics."""
-
-    size: int
-    real_tokens: int
-    padded_tokens: int
-    max_queue_wait_s: float
-    run_s: float
-    failed: bool
-
-
-class DropReason:
-    """Why texts left the queue without running (the `reason` label of the drop metric)."""
-
-    DEADLINE = "deadline"
-    CANCELLED = "cancelled"
 
 
 class Batcher:
@@ -169,7 +138,16 @@ class Batcher:
         now = self._clock.now()
         if deadline is None:
             deadline = now + self._config.max_queue_wait_ms / 1000
-        self._admit(len(sequences), now, deadline)
+        queue = self._queue
+        admit(
+            self.estimate,
+            queue.count,
+            queue.tokens,
+            len(sequences),
+            self._config.max_queue_size,
+            now,
+            deadline,
+        )
         loop = asyncio.get_running_loop()
         texts = [
             WaitingText(sequence, request, loop.create_future(), now, deadline)
@@ -181,23 +159,6 @@ class Batcher:
         self._queue.add(texts)
         self._wakeup.set()
         return texts
-
-    def _admit(self, count: int, now: float, deadline: float) -> None:
-        """Raise Overloaded when the queue is full or these texts would not start by `deadline`."""
-        queued = self._queue.count
-        wait = self.estimate.wait_s(self._queue.tokens, now)
-        overflow = queued + count - self._config.max_queue_size
-        if overflow > 0:
-            # The share of the queued work that must run before these texts fit.
-            drain = wait * overflow / max(queued, 1)
-            raise Overloaded(f"the queue is full ({queued} texts waiting)", drain)
-        late = now + wait - deadline
-        if late > 0:
-            raise Overloaded(
-                f"the expected wait ({wait:.2f}s) is longer than this request's budget "
-                f"({max(deadline - now, 0):.2f}s)",
-                late,
-            )
 
     async def close(self) -> None:
         """Stop accepting work, finish everything queued, release the worker thread."""

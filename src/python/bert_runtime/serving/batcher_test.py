@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 
 from bert_runtime.config import BatchBudget, BatcherConfig, EngineConfig, Pooling
 from bert_runtime.errors import Overloaded, ShuttingDown
-from bert_runtime.serving.batcher import Batcher, BatchStats, DropReason
+from bert_runtime.serving.batch_protocol import BatchStats, DropReason
+from bert_runtime.serving.batcher import Batcher
 from bert_runtime.serving.engine import Engine
 from bert_runtime.serving.planner import BatchPlanner
 from bert_runtime.serving.tasks import (

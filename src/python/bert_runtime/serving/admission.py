@@ -1,4 +1,4 @@
-"""How long queued work will take, from how long the model has been taking.
+"""Admission by time: how long queued work will take, and whether new work would start in time.
 
 The batcher admits work by time (would it start before its deadline?), so it needs the wait ahead
 of a new text: the rest of the batch running now plus the queued tokens at the measured seconds
@@ -8,6 +8,8 @@ first batch has run there is no estimate, and nothing is refused for time.
 """
 
 from __future__ import annotations
+
+from bert_runtime.errors import Overloaded
 
 
 class QueueEstimate:
@@ -39,3 +41,32 @@ class QueueEstimate:
             return 0.0
         in_flight = max(0.0, self._running_until - now) if self._running_until else 0.0
         return in_flight + queued_tokens * self.seconds_per_token
+
+
+def admit(
+    estimate: QueueEstimate,
+    queued: int,
+    queued_tokens: int,
+    count: int,
+    max_queue_size: int,
+    now: float,
+    deadline: float,
+) -> None:
+    """
+    Raise Overloaded when `count` more texts would overfill the queue (a memory bound) or would
+    not start by `deadline`; its retry time is when the queue will have drained enough.
+    """
+    wait = estimate.wait_s(queued_tokens, now)
+    overflow = queued + count - max_queue_size
+    if overflow > 0:
+        # The share of the queued work that must run before these texts fit.
+        raise Overloaded(
+            f"the queue is full ({queued} texts waiting)", wait * overflow / max(queued, 1)
+        )
+    late = now + wait - deadline
+    if late > 0:
+        raise Overloaded(
+            f"the expected wait ({wait:.2f}s) is longer than this request's budget "
+            f"({max(deadline - now, 0):.2f}s)",
+            late,
+        )
