@@ -5,16 +5,20 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import msgspec
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
+from litestar.types import ASGIApp
 
 from bert_api import __version__
 from bert_api.disconnect import CancelOnDisconnect
 from bert_api.docs_pages import openapi_config
 from bert_api.errors import (
     handle_bad_encoding,
+    handle_body_validation,
     handle_http_exception,
+    handle_malformed_json,
     handle_runtime_error,
     handle_unexpected,
 )
@@ -22,7 +26,7 @@ from bert_api.guards import require_api_key, require_json
 from bert_api.limits import RequestLimits
 from bert_api.metrics import ServiceMetrics
 from bert_api.model_host import ModelHost
-from bert_api.request_metrics import request_metrics
+from bert_api.request_metrics import RequestMetrics
 from bert_api.routes_common import dependencies
 from bert_api.routes_health import HEALTH_ROUTES
 from bert_api.routes_kserve import KSERVE_ROUTES
@@ -33,11 +37,24 @@ from bert_api.settings import Settings
 from bert_runtime.errors import BertRuntimeError
 
 
-def create_app(
+def create_asgi(
     settings: Settings, on_load_failure: Callable[[BaseException], None] | None = None
+) -> ASGIApp:
+    """
+    What the server runs: the app inside the request metrics, which so see every answer,
+    the router's own 404 and 405 included (Litestar's middleware runs only for routed requests).
+    """
+    metrics = ServiceMetrics(settings.served_model_name)
+    return RequestMetrics(create_app(settings, on_load_failure, metrics), metrics)
+
+
+def create_app(
+    settings: Settings,
+    on_load_failure: Callable[[BaseException], None] | None = None,
+    metrics: ServiceMetrics | None = None,
 ) -> Litestar:
     """An app serving `settings.model_name`; the model loads in the background after start-up."""
-    metrics = ServiceMetrics(settings.served_model_name)
+    metrics = metrics or ServiceMetrics(settings.served_model_name)
     host = ModelHost(settings, metrics, on_load_failure)
     limits = RequestLimits(settings.max_items_per_request, settings.max_chars_per_item)
 
@@ -50,7 +67,7 @@ def create_app(
             await host.close()
 
     return Litestar(
-        route_handlers=[*HEALTH_ROUTES, *TASK_ROUTES, *OPENAI_ROUTES, *KSERVE_ROUTES, *V2_ROUTES],
+        route_handlers=[*KSERVE_ROUTES, *HEALTH_ROUTES, *TASK_ROUTES, *OPENAI_ROUTES, *V2_ROUTES],
         # They act on inference routes only (guards.INFERENCE).
         guards=[require_json, require_api_key(settings.api_key)],
         dependencies={
@@ -58,12 +75,14 @@ def create_app(
             **dependencies(host, limits, settings.served_model_name),
         },
         lifespan=[model_lifespan],
-        # Outermost first: the metrics see the 499 of a request whose client left.
-        middleware=[request_metrics(metrics), CancelOnDisconnect],
+        middleware=[CancelOnDisconnect],
         exception_handlers={
             HTTPException: handle_http_exception,
             BertRuntimeError: handle_runtime_error,
             UnicodeDecodeError: handle_bad_encoding,
+            msgspec.ValidationError: handle_body_validation,
+            msgspec.DecodeError: handle_malformed_json,
+            RecursionError: handle_malformed_json,
             Exception: handle_unexpected,
         },
         request_max_body_size=settings.max_body_bytes,

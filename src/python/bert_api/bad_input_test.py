@@ -24,7 +24,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
         "TRUNCATION": "reject",
         "MAX_ITEMS_PER_REQUEST": "4",
         "MAX_CHARS_PER_ITEM": "500",
-        "MAX_BODY_BYTES": "4096",
+        "MAX_BODY_BYTES": "8192",
     }
     with run_server(env, tmp_path_factory.mktemp("bad")) as running:
         yield running
@@ -175,7 +175,7 @@ CASES = [
         "POST",
         "/embed",
         JSON,
-        json.dumps({"inputs": ["a" * 400] * 4 * 4}).encode(),
+        json.dumps({"inputs": ["a" * 400] * 4 * 8}).encode(),
         413,
         "payload_too_large",
     ),
@@ -228,6 +228,29 @@ CASES = [
         "unauthorized",
     ),
     ("wrong method", "GET", "/embed", AUTH, b"", 405, "method_not_allowed"),
+    # A number where a boolean belongs is refused, not read as false (strict JSON types).
+    ("truncate 0", "POST", "/embed", JSON, b'{"inputs": "a", "truncate": 0}', 422, "invalid_input"),
+    ("top_k as text", "POST", "/fill-mask", JSON, b'{"inputs": "a", "top_k": "5"}', 422, None),
+    # msgspec decodes recursively: past ~900 levels it raises RecursionError, which was a 500.
+    (
+        "deeply nested json",
+        "POST",
+        "/embed",
+        JSON,
+        b'{"inputs": "a", "x": ' + b"[" * 3000 + b"]" * 3000 + b"}",
+        400,
+        "invalid_json",
+    ),
+    (
+        "deeply nested parameters",
+        "POST",
+        "/v1/models/bert:predict",
+        JSON,
+        b'{"instances": ["a"], "parameters": {"a": ' + b"{" * 1500 + b"}" * 1500 + b"}}",
+        400,
+        "invalid_json",
+    ),
+    ("empty instances", "POST", "/v1/models/bert:predict", JSON, b'{"instances": []}', 422, None),
 ]
 
 
@@ -285,3 +308,35 @@ def test_errors_are_counted_by_type(server: RunningServer) -> None:
     metrics = httpx.get(f"{server.url}/metrics").text
     assert 'inference_errors_total{type="invalid_input"}' in metrics
     assert 'inference_requests_total{status="422"}' in metrics
+
+
+def test_a_401_names_the_scheme_to_use(server: RunningServer) -> None:
+    response = httpx.post(f"{server.url}/embed", json={"inputs": "a"})
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="bert-serve"'
+
+
+def test_options_lists_every_method_a_path_answers(server: RunningServer) -> None:
+    allowed = httpx.options(f"{server.url}/v1/models/bert:predict").headers["Allow"]
+    assert {"GET", "POST", "OPTIONS"} <= {m.strip() for m in allowed.split(",")}
+    allowed = httpx.options(f"{server.url}/embed").headers["Allow"]
+    assert {"POST", "OPTIONS"} <= {m.strip() for m in allowed.split(",")}
+
+
+def _count(server: RunningServer, status: str) -> float:
+    for line in httpx.get(f"{server.url}/metrics").text.splitlines():
+        if line.startswith(f'inference_requests_total{{status="{status}"}}'):
+            return float(line.split()[-1])
+    raise AssertionError(f"no inference_requests_total for {status}")
+
+
+def test_unknown_routes_and_wrong_methods_are_counted(server: RunningServer) -> None:
+    before = _count(server, "404"), _count(server, "405")
+    assert httpx.get(f"{server.url}/no/such/route").status_code == 404
+    assert httpx.post(f"{server.url}/nope", headers=JSON, content=b"{}").status_code == 404
+    assert httpx.get(f"{server.url}/embed", headers=AUTH).status_code == 405
+    assert (_count(server, "404"), _count(server, "405")) == (before[0] + 2, before[1] + 1)
+    # Probes and scrapes are not requests to count.
+    health = _count(server, "200")
+    httpx.get(f"{server.url}/health")
+    assert _count(server, "200") == health

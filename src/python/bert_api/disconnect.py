@@ -43,23 +43,28 @@ class CancelOnDisconnect:
             await self.app(scope, receive, send)
             return
         watcher: asyncio.Task[None] | None = None
-        client_gone = started = finished = False
+        client_gone = started = finished = watcher_cancelled = False
 
         async def watch() -> None:
-            nonlocal client_gone
+            nonlocal client_gone, watcher_cancelled
             while (await receive())["type"] != "http.disconnect":
                 pass
             # Servers also report a disconnect once the response is complete: not a departure.
             if not finished:
-                client_gone = True
+                client_gone = watcher_cancelled = True
                 handler.cancel()
 
         async def handler_receive() -> ReceiveMessage:
-            nonlocal watcher
+            nonlocal watcher, client_gone
             if watcher is not None:  # the body is read; the watcher owns `receive` now
                 await asyncio.shield(watcher)
                 return _DISCONNECT
             message = await receive()
+            if message["type"] == "http.disconnect":
+                # Gone before its body was read (or the server found the body malformed and
+                # closed the connection): nothing to answer, and nothing ran.
+                client_gone = True
+                raise asyncio.CancelledError()
             if message["type"] == "http.request" and not message.get("more_body", False):
                 # Not before the body is read: the handler reads it, within its size limit.
                 watcher = asyncio.ensure_future(watch())
@@ -77,7 +82,12 @@ class CancelOnDisconnect:
             await self.app(scope, handler_receive, handler_send)
         except asyncio.CancelledError:
             # Take back only our own cancellation; one the server asked for as well still stands.
-            if not client_gone or handler.uncancel() > 0:
+            if not client_gone:
+                raise
+            server_cancelled = (
+                handler.uncancel() > 0 if watcher_cancelled else handler.cancelling() > 0
+            )
+            if server_cancelled:
                 raise
             if not started:
                 start: HTTPResponseStartEvent = {

@@ -132,3 +132,52 @@ def test_a_disconnect_after_the_answer_is_not_a_departure(leave: bool) -> None:
 
     sent = asyncio.run(main())
     assert [m.get("status") for m in sent] == [200, None]
+
+
+def test_a_client_gone_before_its_body_is_read_ends_with_499_not_500() -> None:
+    """The server reports the departure (or a malformed chunked body) while the body is read."""
+
+    async def main() -> tuple[asyncio.Task[None], list[Message]]:
+        exchange = Exchange()
+        exchange.incoming = asyncio.Queue()
+        exchange.incoming.put_nowait({"type": "http.request", "body": b"{", "more_body": True})
+        exchange.incoming.put_nowait({"type": "http.disconnect"})
+
+        async def reads_its_body(scope: Scope, receive: Receive, send: Send) -> None:
+            while (await receive()).get("more_body"):
+                pass
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+
+        task = asyncio.ensure_future(
+            CancelOnDisconnect(reads_its_body)(SCOPE, exchange.receive, exchange.send)
+        )
+        await asyncio.wait({task}, timeout=5)
+        return task, exchange.sent
+
+    task, sent = asyncio.run(main())
+    assert task.done() and not task.cancelled()
+    assert [m.get("status") for m in sent if m["type"] == "http.response.start"] == [
+        CLIENT_CLOSED_REQUEST
+    ]
+
+
+def test_a_server_cancellation_while_the_body_is_read_still_stands() -> None:
+    async def main() -> asyncio.Task[None]:
+        exchange = Exchange()
+        exchange.incoming = asyncio.Queue()
+        reading = asyncio.Event()
+
+        async def reads_its_body(scope: Scope, receive: Receive, send: Send) -> None:
+            reading.set()
+            await receive()
+
+        task = asyncio.ensure_future(
+            CancelOnDisconnect(reads_its_body)(SCOPE, exchange.receive, exchange.send)
+        )
+        await reading.wait()
+        task.cancel()  # the server, shutting down
+        exchange.incoming.put_nowait({"type": "http.disconnect"})
+        await asyncio.wait({task}, timeout=5)
+        return task
+
+    assert asyncio.run(main()).cancelled()

@@ -42,11 +42,19 @@ ERROR_TYPE_BY_STATUS = {
 }
 
 
+# RFC 9110 §11.6.1: a 401 names the scheme the client should use.
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="bert-serve"'}
+
+
 class ApiError(HTTPException):
     """An HTTP error with our error type name."""
 
     def __init__(self, status_code: int, message: str, error_type: str | None = None) -> None:
-        super().__init__(status_code=status_code, detail=message)
+        super().__init__(
+            status_code=status_code,
+            detail=message,
+            headers=CHALLENGE if status_code == 401 else None,
+        )
         self.error_type = error_type or ERROR_TYPE_BY_STATUS.get(status_code, "error")
 
 
@@ -83,6 +91,31 @@ def handle_http_exception(
     return error_response(
         exc.status_code, ERROR_TYPE_BY_STATUS.get(exc.status_code, "error"), exc.detail, exc.headers
     )
+
+
+def handle_body_validation(
+    request: AnyRequest, exc: msgspec.ValidationError
+) -> Response[dict[str, dict[str, str]]]:
+    """Well-formed JSON whose content does not fit the route's schema: name the field."""
+    # msgspec says "Expected `bool | null`, got `int` - at `$.truncate`".
+    problem, separator, where = str(exc).rpartition(" - at `$")
+    field = where.rstrip("`").lstrip(".") if separator else ""
+    message = f"{field}: {problem}" if field else str(exc)
+    return error_response(HTTP_422_UNPROCESSABLE_ENTITY, "invalid_input", message)
+
+
+def handle_malformed_json(
+    request: AnyRequest, exc: msgspec.DecodeError | RecursionError
+) -> Response[dict[str, dict[str, str]]]:
+    """
+    Bodies that are not JSON, or nested deeper than the decoder's recursion limit (about 900
+    levels: msgspec raises RecursionError, which no route's schema needs anywhere near).
+    """
+    if isinstance(exc, RecursionError):
+        message = "request JSON is nested too deeply"
+    else:
+        message = f"malformed JSON body: {exc}"
+    return error_response(HTTP_400_BAD_REQUEST, "invalid_json", message)
 
 
 def handle_bad_encoding(

@@ -12,7 +12,20 @@ from bert_runtime.serving.batch_protocol import DropReason
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 QUEUE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
-EXPECTED_STATUSES = ("200", "400", "401", "404", "413", "415", "422", "429", "499", "500", "503")
+EXPECTED_STATUSES = (
+    "200",
+    "400",
+    "401",
+    "404",
+    "405",
+    "413",
+    "415",
+    "422",
+    "429",
+    "499",
+    "500",
+    "503",
+)
 ERROR_TYPES = (*ERROR_TYPE_BY_STATUS.values(), "internal_error")
 
 

@@ -18,6 +18,7 @@ from bert_api.errors import INFERENCE_ERRORS
 from bert_api.guards import INFERENCE
 from bert_api.limits import RequestLimits
 from bert_api.model_host import ModelHost
+from bert_api.strict_body import StrictJson
 from bert_runtime.config import Truncation, TruncationPolicy, TruncationSide
 
 # The client's time budget, in seconds (float): texts that cannot start within it are refused at
@@ -25,10 +26,15 @@ from bert_runtime.config import Truncation, TruncationPolicy, TruncationSide
 TIMEOUT_HEADER = "X-Request-Timeout"
 
 
-def inference_route(path: str, tag: str, summary: str) -> post:
-    """A POST inference route: the app's JSON and API-key guards apply, its errors documented."""
+def inference_route(path: str, tag: str, summary: str, body: type) -> post:
+    """
+    A POST inference route taking `body` (decoded strictly): the app's JSON and API-key guards
+    apply, its errors are documented.
+    """
     return post(
         path,
+        dto=StrictJson[body],  # type: ignore[valid-type]
+        return_dto=None,
         opt={INFERENCE: True},
         responses=INFERENCE_ERRORS,
         tags=[tag],

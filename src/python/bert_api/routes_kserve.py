@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+from litestar import Response, route
 
 from bert_api.errors import ApiError
 from bert_api.inference_parameters import inference_parameters
@@ -51,7 +52,10 @@ KServeV1Response = KServeV1Embeddings | KServeV1MaskFills | KServeV1Classificati
 
 
 @inference_route(
-    "/v1/models/{model_name:str}", "kserve", "KServe V1 predict (POST /v1/models/<name>:predict)"
+    "/v1/models/{model_name:str}",
+    "kserve",
+    "KServe V1 predict (POST /v1/models/<name>:predict)",
+    KServeV1Body,
 )
 async def v1_predict(
     model_name: str,
@@ -91,4 +95,15 @@ async def v1_predict(
     return KServeV1Classifications([classification_json(result) for result in found.results])
 
 
-KSERVE_ROUTES = [v1_predict]
+@route("/v1/models/{model_name:str}", http_method=["OPTIONS"], include_in_schema=False)
+async def v1_model_options(model_name: str) -> Response[None]:
+    """
+    This path answers GET (metadata) and POST (predict). Litestar 2.25 builds a path's OPTIONS
+    answer when the path's first handler is registered and keeps it when a second method joins
+    (routes/http.py), so its Allow would leave out POST; registered first, this one is used.
+    """
+    return Response(None, status_code=204, headers={"Allow": "GET, OPTIONS, POST"})
+
+
+# The OPTIONS handler first: see its docstring.
+KSERVE_ROUTES = [v1_model_options, v1_predict]

@@ -46,7 +46,7 @@ class OpenAIEmbeddingsResponse(msgspec.Struct, kw_only=True):
     usage: OpenAIUsage
 
 
-@inference_route("/v1/embeddings", "openai", "OpenAI-compatible embeddings")
+@inference_route("/v1/embeddings", "openai", "OpenAI-compatible embeddings", OpenAIEmbeddingsBody)
 async def openai_embeddings(
     data: OpenAIEmbeddingsBody,
     service: InferenceService,

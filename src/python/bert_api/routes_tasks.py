@@ -30,7 +30,7 @@ from bert_runtime.serving.service import InferenceService
 from bert_runtime.serving.task_inputs import EmbedOptions
 
 
-@inference_route("/embed", "tasks", "Sentence embeddings")
+@inference_route("/embed", "tasks", "Sentence embeddings", EmbedBody)
 async def embed(
     served_model: str,
     data: EmbedBody,
@@ -50,7 +50,7 @@ async def embed(
     )
 
 
-@inference_route("/fill-mask", "tasks", "Top-k tokens for each mask token")
+@inference_route("/fill-mask", "tasks", "Top-k tokens for each mask token", FillMaskBody)
 async def fill_mask(
     served_model: str,
     data: FillMaskBody,
@@ -63,7 +63,9 @@ async def fill_mask(
     return FillMaskResponse(served_model, predictions, Usage(found.tokens))
 
 
-@inference_route("/classify", "tasks", "Sequence classification of texts or sentence pairs")
+@inference_route(
+    "/classify", "tasks", "Sequence classification of texts or sentence pairs", ClassifyBody
+)
 async def classify(
     served_model: str,
     data: ClassifyBody,
@@ -82,7 +84,9 @@ async def classify(
     return ClassifyResponse(served_model, predictions, Usage(found.tokens))
 
 
-@inference_route("/rerank", "tasks", "Texts ranked against a query (a cross-encoder; as in TEI)")
+@inference_route(
+    "/rerank", "tasks", "Texts ranked against a query (a cross-encoder; as in TEI)", RerankBody
+)
 async def rerank(
     data: RerankBody,
     service: InferenceService,
@@ -99,7 +103,7 @@ async def rerank(
     ]
 
 
-@inference_route("/tokenize", "tasks", "Token ids and strings")
+@inference_route("/tokenize", "tasks", "Token ids and strings", TextsBody)
 async def tokenize(
     served_model: str, data: TextsBody, service: InferenceService, limits: RequestLimits
 ) -> TokenizeResponse:

@@ -108,7 +108,9 @@ def _check_tensors(inputs: list[V2Tensor]) -> None:
             )
 
 
-@inference_route("/v2/models/{model_name:str}/infer", "v2", "Open Inference Protocol infer")
+@inference_route(
+    "/v2/models/{model_name:str}/infer", "v2", "Open Inference Protocol infer", V2InferBody
+)
 async def v2_infer(
     model_name: str,
     data: V2InferBody,

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 
 import uvicorn
 
-from bert_api.app import create_app
+from bert_api.app import create_asgi
 from bert_api.settings import Settings, SettingsError, load_settings
 from bert_runtime.errors import ConfigError, ModelSourceError, ProviderUnavailableError
 from bert_runtime.huge_pages import huge_pages_status, reexec_with_huge_pages
@@ -93,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if server is not None:
             server.should_exit = True
 
-    app = create_app(settings, on_load_failure)
+    app = create_asgi(settings, on_load_failure)
     config = uvicorn.Config(
         app,
         host=settings.host,
