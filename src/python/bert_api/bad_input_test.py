@@ -198,7 +198,16 @@ CASES = [
         404,
         "not_found",
     ),
-    ("unknown model v2", "POST", "/v2/models/gpt/infer", JSON, b'{"inputs": []}', 404, "not_found"),
+    (
+        "unknown model v2",
+        "POST",
+        "/v2/models/gpt/infer",
+        JSON,
+        b'{"inputs": [{"name": "t", "shape": [1], "datatype": "BYTES", "data": ["a"]}]}',
+        404,
+        "not_found",
+    ),
+    ("v2 no inputs", "POST", "/v2/models/bert/infer", JSON, b'{"inputs": []}', 422, None),
     (
         "unknown openai model",
         "POST",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Response, route
@@ -30,7 +30,7 @@ class KServeInstance(msgspec.Struct):
 class KServeV1Body(msgspec.Struct):
     """KServe V1 predict: instances are texts or {"text": ...}; parameters.task picks the head."""
 
-    instances: list[str | KServeInstance]
+    instances: Annotated[list[str | KServeInstance], msgspec.Meta(min_length=1)]
     parameters: dict[str, Any] | None = None
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -23,7 +23,7 @@ class V2Tensor(msgspec.Struct):
     name: str
     shape: list[int]
     datatype: str
-    data: list[Any]
+    data: Annotated[list[Any], msgspec.Meta(min_length=1)]
     parameters: dict[str, Any] | None = None
 
 
@@ -34,7 +34,8 @@ class V2RequestedOutput(msgspec.Struct):
 class V2InferBody(msgspec.Struct):
     """Open Inference Protocol request: one BYTES input of texts (two for sentence pairs)."""
 
-    inputs: list[V2Tensor]
+    # The texts, and for sentence pairs a second tensor named text_pair.
+    inputs: Annotated[list[V2Tensor], msgspec.Meta(min_length=1, max_length=2)]
     id: str | None = None
     parameters: dict[str, Any] | None = None
     outputs: list[V2RequestedOutput] | None = None

@@ -12,7 +12,11 @@ from bert_runtime.serving.tasks import MAX_TOP_K, Classification, FillMaskResult
 
 TopK = Annotated[int, msgspec.Meta(ge=1, le=MAX_TOP_K)]
 # One text or a non-empty list of texts; upper limits on counts and lengths come from the settings.
-Texts = str | Annotated[list[str], msgspec.Meta(min_length=1)]
+# The outer Meta puts minItems in the OpenAPI schema (Litestar drops the union member's own).
+Texts = Annotated[
+    str | Annotated[list[str], msgspec.Meta(min_length=1)],
+    msgspec.Meta(extra_json_schema={"extra": {"minItems": 1}}),
+]
 # Text Embeddings Inference spells the direction "Right" / "Left".
 TruncationDirection = Literal["right", "left", "Right", "Left"]
 
