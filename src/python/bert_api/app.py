@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 
 import msgspec
 from litestar import Litestar
-from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.types import ASGIApp
 
@@ -22,7 +21,7 @@ from bert_api.errors import (
     handle_runtime_error,
     handle_unexpected,
 )
-from bert_api.guards import require_api_key, require_json
+from bert_api.guards import inference_guard
 from bert_api.limits import RequestLimits
 from bert_api.metrics import ServiceMetrics
 from bert_api.model_host import ModelHost
@@ -68,12 +67,9 @@ def create_app(
 
     return Litestar(
         route_handlers=[*KSERVE_ROUTES, *HEALTH_ROUTES, *TASK_ROUTES, *OPENAI_ROUTES, *V2_ROUTES],
-        # They act on inference routes only (guards.INFERENCE).
-        guards=[require_json, require_api_key(settings.api_key)],
-        dependencies={
-            "host": Provide(lambda: host, sync_to_thread=False),
-            **dependencies(host, limits, settings.served_model_name),
-        },
+        # It acts on inference routes only (guards.INFERENCE).
+        guards=[inference_guard(settings.api_key)],
+        dependencies=dependencies(host, limits),
         lifespan=[model_lifespan],
         middleware=[CancelOnDisconnect],
         exception_handlers={

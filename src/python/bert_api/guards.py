@@ -1,9 +1,14 @@
-"""Route guards: JSON content type and the optional bearer API key."""
+"""The inference routes' guard: JSON content type and the optional bearer API key.
+
+One async guard for the whole app: Litestar runs a sync guard on a worker thread and copies the
+route handler for every guard it calls, both per request; this one returns at once for routes that
+are not inference routes (health, metadata and metrics stay open).
+"""
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar.connection import ASGIConnection
@@ -11,34 +16,30 @@ from litestar.handlers.base import BaseRouteHandler
 
 from bert_api.errors import ApiError
 
-# Route handlers with this `opt` key are inference routes: the app-wide guards apply to them only.
+# Route handlers with this `opt` key are inference routes: the guard applies to them only.
 INFERENCE = "inference"
 
-
-def require_json(connection: Connection, handler: BaseRouteHandler) -> None:
-    if not handler.opt.get(INFERENCE):
-        return
-    content_type = connection.headers.get("content-type", "")
-    if content_type.split(";")[0].strip().lower() != "application/json":
-        raise ApiError(
-            415, f"expected Content-Type application/json, got {content_type or 'none'!r}"
-        )
-
-
 Connection = ASGIConnection[Any, Any, Any, Any]
+Guard = Callable[[Connection, BaseRouteHandler], Awaitable[None]]
 
 
-def require_api_key(expected: str) -> Callable[[Connection, BaseRouteHandler], None]:
-    """
-    A guard demanding `Authorization: Bearer <expected>` on inference routes (health, metadata
-    and metrics stay open); none when `expected` is empty.
-    """
+def inference_guard(api_key: str) -> Guard:
+    """Content-Type application/json, and `Authorization: Bearer <api_key>` when one is set."""
+    expected = api_key.encode()
 
-    def guard(connection: Connection, handler: BaseRouteHandler) -> None:
-        if not expected or not handler.opt.get(INFERENCE):
+    async def guard(connection: Connection, handler: BaseRouteHandler) -> None:
+        if not handler.opt.get(INFERENCE):
             return
-        scheme, _sep, token = connection.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected.encode()):
+        headers = connection.headers
+        content_type = headers.get("content-type", "")
+        if content_type.split(";")[0].strip().lower() != "application/json":
+            raise ApiError(
+                415, f"expected Content-Type application/json, got {content_type or 'none'!r}"
+            )
+        if not expected:
+            return
+        scheme, _sep, token = headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected):
             raise ApiError(401, "missing or wrong API key (Authorization: Bearer <key>)")
 
     return guard

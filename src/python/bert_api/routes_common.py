@@ -1,13 +1,13 @@
 """What every inference route shares: its decorator (guards, errors) and the injected service.
 
-Routes reach the model only through Litestar's dependency injection: `service` (the model's
-InferenceService while it is ready, else 503), `limits` (the request limits), `served_model` (the
-served name) and `deadline` (when the request's texts must start, from the client's own budget or
-the server's default).
+Routes reach the model only through Litestar's dependency injection: inference routes get one
+`Inference` (the model's service while it is ready, else 503; the request limits; the served name;
+the request's deadline), health and metadata routes the `host`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from litestar import post
@@ -20,6 +20,7 @@ from bert_api.limits import RequestLimits
 from bert_api.model_host import ModelHost
 from bert_api.strict_body import StrictJson
 from bert_runtime.config import Truncation, TruncationPolicy, TruncationSide
+from bert_runtime.serving.service import InferenceService
 
 # The client's time budget, in seconds (float): texts that cannot start within it are refused at
 # once (429) instead of answered after the client has given up.
@@ -56,17 +57,30 @@ BudgetHeader = Annotated[
 ]
 
 
-def dependencies(host: ModelHost, limits: RequestLimits, served_model: str) -> dict[str, Provide]:
-    """The values routes declare as parameters, bound to this app's model and settings."""
+@dataclass(frozen=True)
+class Inference:
+    """What an inference route needs, injected as one value (one dependency: Litestar resolves
+    several independent ones concurrently, in a task group per request)."""
 
-    def provide_deadline(budget: BudgetHeader = None) -> float | None:
-        return host.deadline(budget)
+    # The model's service while it is ready (else the provider raised: 503).
+    service: InferenceService
+    limits: RequestLimits
+    # The model's name in URLs and answers (SERVED_MODEL_NAME).
+    served_model: str
+    # When the request's texts must start (the client's X-Request-Timeout, else the server's).
+    deadline: float | None
+
+
+def dependencies(host: ModelHost, limits: RequestLimits) -> dict[str, Provide]:
+    """The values routes declare as parameters, bound to this app's model and settings."""
+    served_model = host.settings.served_model_name
+
+    def provide_inference(budget: BudgetHeader = None) -> Inference:
+        return Inference(host.service(), limits, served_model, host.deadline(budget))
 
     return {
-        "service": Provide(host.service, sync_to_thread=False),
-        "limits": Provide(lambda: limits, sync_to_thread=False),
-        "served_model": Provide(lambda: served_model, sync_to_thread=False),
-        "deadline": Provide(provide_deadline, sync_to_thread=False),
+        "host": Provide(lambda: host, sync_to_thread=False),
+        "inference": Provide(provide_inference, sync_to_thread=False),
     }
 
 

@@ -32,7 +32,8 @@ def _not_ready(body: type) -> dict[int, ResponseSpec]:
     }
 
 
-def _check_name(served_model: str, name: str) -> None:
+def _check_name(host: ModelHost, name: str) -> None:
+    served_model = host.settings.served_model_name
     if name != served_model:
         raise ApiError(404, f"unknown model {name!r} (this server serves {served_model!r})")
 
@@ -47,8 +48,8 @@ def _answer(ready: bool, body: object) -> Response[object]:
     responses=_not_ready(HealthBody),
     summary="Ready to serve (200) or not yet / no longer (503)",
 )
-async def health(host: ModelHost, served_model: str) -> Response[HealthBody]:
-    body = HealthBody(host.status.value, served_model, host.error)
+async def health(host: ModelHost) -> Response[HealthBody]:
+    body = HealthBody(host.status.value, host.settings.served_model_name, host.error)
     return _answer(host.status is Status.READY, body)  # type: ignore[return-value]
 
 
@@ -86,8 +87,8 @@ def _info(host: ModelHost) -> ModelInfo:
     responses=error_responses(404),
     summary="KServe V1 model status and metadata",
 )
-async def v1_model(host: ModelHost, served_model: str, model_name: str) -> V1ModelBody:
-    _check_name(served_model, model_name)
+async def v1_model(host: ModelHost, model_name: str) -> V1ModelBody:
+    _check_name(host, model_name)
     return V1ModelBody(model_name, host.status is Status.READY, _info(host))
 
 
@@ -97,8 +98,8 @@ async def v1_model(host: ModelHost, served_model: str, model_name: str) -> V1Mod
     responses=error_responses(404),
     summary="Open Inference Protocol model metadata",
 )
-async def v2_model(host: ModelHost, served_model: str, model_name: str) -> V2ModelBody:
-    _check_name(served_model, model_name)
+async def v2_model(host: ModelHost, model_name: str) -> V2ModelBody:
+    _check_name(host, model_name)
     info = _info(host)
     width = info.embedding_size if isinstance(info.embedding_size, int) else -1
     return V2ModelBody(
@@ -117,10 +118,8 @@ async def v2_model(host: ModelHost, served_model: str, model_name: str) -> V2Mod
     responses={**error_responses(404), **_not_ready(ModelReadyBody)},
     summary="Open Inference Protocol readiness",
 )
-async def v2_model_ready(
-    host: ModelHost, served_model: str, model_name: str
-) -> Response[ModelReadyBody]:
-    _check_name(served_model, model_name)
+async def v2_model_ready(host: ModelHost, model_name: str) -> Response[ModelReadyBody]:
+    _check_name(host, model_name)
     is_ready = host.status is Status.READY
     return _answer(is_ready, ModelReadyBody(model_name, is_ready))  # type: ignore[return-value]
 

@@ -9,15 +9,13 @@ from litestar import Response, route
 
 from bert_api.errors import ApiError
 from bert_api.inference_parameters import inference_parameters
-from bert_api.limits import RequestLimits
-from bert_api.routes_common import inference_route
+from bert_api.routes_common import Inference, inference_route
 from bert_api.task_schemas import (
     ClassificationJson,
     MaskCandidateJson,
     classification_json,
     mask_fill_json,
 )
-from bert_runtime.serving.service import InferenceService
 
 
 class KServeInstance(msgspec.Struct):
@@ -60,38 +58,37 @@ KServeV1Response = KServeV1Embeddings | KServeV1MaskFills | KServeV1Classificati
 async def v1_predict(
     model_name: str,
     data: KServeV1Body,
-    service: InferenceService,
-    limits: RequestLimits,
-    served_model: str,
-    deadline: float | None,
+    inference: Inference,
 ) -> KServeV1Response:
     name, _, verb = model_name.partition(":")
     if verb != "predict":
         raise ApiError(404, f"unknown verb {verb!r}: use POST /v1/models/<name>:predict")
-    if name != served_model:
+    if name != inference.served_model:
         raise ApiError(404, f"unknown model {name!r}")
     parameters = inference_parameters(data.parameters)
     instances = [i if isinstance(i, KServeInstance) else KServeInstance(i) for i in data.instances]
     if not any(i.text_pair is not None for i in instances):
-        texts = limits.texts([i.text for i in instances], "instances")
+        texts = inference.limits.texts([i.text for i in instances], "instances")
         if parameters.task == "fill-mask":
-            filled = await service.fill_mask(texts, parameters.top_k, deadline)
+            filled = await inference.service.fill_mask(texts, parameters.top_k, inference.deadline)
             return KServeV1MaskFills([mask_fill_json(result) for result in filled.results])
         if parameters.task == "classify":
-            found = await service.classify(texts, None, deadline)
+            found = await inference.service.classify(texts, None, inference.deadline)
             return KServeV1Classifications([classification_json(r) for r in found.results])
-        embedded = await service.embed(texts, parameters.embed_options(), deadline)
+        embedded = await inference.service.embed(
+            texts, parameters.embed_options(), inference.deadline
+        )
         return KServeV1Embeddings(embedded.vectors.tolist())
     if parameters.task != "classify":
         raise ApiError(422, f"text_pair needs parameters.task classify, not {parameters.task}")
     # An instance without a pair is one text: its pair's second text is empty.
     sides = ("text", "text_pair")
-    pairs = limits.pairs(
+    pairs = inference.limits.pairs(
         [(i.text, i.text_pair or "") for i in instances],
         "instances",
         lambda i, side: f"instances[{i}].{sides[side]}",
     )
-    found = await service.classify_pairs(pairs, None, deadline)
+    found = await inference.service.classify_pairs(pairs, None, inference.deadline)
     return KServeV1Classifications([classification_json(result) for result in found.results])
 
 

@@ -8,10 +8,8 @@ from typing import Annotated, Literal
 import msgspec
 
 from bert_api.errors import ApiError
-from bert_api.limits import RequestLimits
-from bert_api.routes_common import inference_route
+from bert_api.routes_common import Inference, inference_route
 from bert_api.task_schemas import Texts
-from bert_runtime.serving.service import InferenceService
 from bert_runtime.serving.task_inputs import EmbedOptions
 
 
@@ -49,15 +47,16 @@ class OpenAIEmbeddingsResponse(msgspec.Struct, kw_only=True):
 @inference_route("/v1/embeddings", "openai", "OpenAI-compatible embeddings", OpenAIEmbeddingsBody)
 async def openai_embeddings(
     data: OpenAIEmbeddingsBody,
-    service: InferenceService,
-    limits: RequestLimits,
-    served_model: str,
-    deadline: float | None,
+    inference: Inference,
 ) -> OpenAIEmbeddingsResponse:
-    if data.model not in (None, served_model):
-        raise ApiError(404, f"unknown model {data.model!r} (this server serves {served_model!r})")
-    texts = limits.texts(data.input, "input")
-    found = await service.embed(texts, EmbedOptions(dimensions=data.dimensions), deadline)
+    if data.model not in (None, inference.served_model):
+        raise ApiError(
+            404, f"unknown model {data.model!r} (this server serves {inference.served_model!r})"
+        )
+    texts = inference.limits.texts(data.input, "input")
+    found = await inference.service.embed(
+        texts, EmbedOptions(dimensions=data.dimensions), inference.deadline
+    )
     rows: list[list[float] | str]
     if data.encoding_format == "base64":
         rows = [base64.b64encode(row.astype("<f4").tobytes()).decode() for row in found.vectors]
@@ -65,7 +64,7 @@ async def openai_embeddings(
         rows = found.vectors.tolist()
     return OpenAIEmbeddingsResponse(
         data=[OpenAIEmbedding(index=i, embedding=row) for i, row in enumerate(rows)],
-        model=served_model,
+        model=inference.served_model,
         usage=OpenAIUsage(found.tokens, found.tokens),
     )
 

@@ -8,15 +8,13 @@ import msgspec
 
 from bert_api.errors import ApiError
 from bert_api.inference_parameters import inference_parameters
-from bert_api.limits import RequestLimits
-from bert_api.routes_common import inference_route
+from bert_api.routes_common import Inference, inference_route
 from bert_api.task_schemas import (
     ClassificationJson,
     MaskCandidateJson,
     classification_json,
     mask_fill_json,
 )
-from bert_runtime.serving.service import InferenceService
 
 
 class V2Tensor(msgspec.Struct):
@@ -115,44 +113,38 @@ def _check_tensors(inputs: list[V2Tensor]) -> None:
 async def v2_infer(
     model_name: str,
     data: V2InferBody,
-    service: InferenceService,
-    limits: RequestLimits,
-    served_model: str,
-    deadline: float | None,
+    inference: Inference,
 ) -> V2InferResponse:
-    if model_name != served_model:
+    if model_name != inference.served_model:
         raise ApiError(404, f"unknown model {model_name!r}")
     _check_tensors(data.inputs)
     parameters = inference_parameters(data.parameters)
     texts, *second = data.inputs
     if second:
-        classes = await _pairs(service, limits, parameters.task, texts, second[0], deadline)
+        classes = await _pairs(inference, parameters.task, texts, second[0])
         output = V2Classifications("classify", "BYTES", [len(classes)], classes)
         return V2ClassifyResponse(model_name, "1", [output], data.id)
-    checked = limits.texts(texts.data, "inputs[0].data")
+    checked = inference.limits.texts(texts.data, "inputs[0].data")
     if parameters.task == "fill-mask":
-        filled = await service.fill_mask(checked, parameters.top_k, deadline)
+        filled = await inference.service.fill_mask(checked, parameters.top_k, inference.deadline)
         rows = [mask_fill_json(result) for result in filled.results]
         masks = V2MaskFills("fill-mask", "BYTES", [len(rows)], rows)
         return V2FillMaskResponse(model_name, "1", [masks], data.id)
     if parameters.task == "classify":
-        found = await service.classify(checked, None, deadline)
+        found = await inference.service.classify(checked, None, inference.deadline)
         classes = [classification_json(result) for result in found.results]
         output = V2Classifications("classify", "BYTES", [len(classes)], classes)
         return V2ClassifyResponse(model_name, "1", [output], data.id)
-    embedded = await service.embed(checked, parameters.embed_options(), deadline)
+    embedded = await inference.service.embed(
+        checked, parameters.embed_options(), inference.deadline
+    )
     vectors = embedded.vectors
     tensor = V2Embeddings("embedding", "FP32", list(vectors.shape), vectors.ravel().tolist())
     return V2EmbedResponse(model_name, "1", [tensor], data.id)
 
 
 async def _pairs(
-    service: InferenceService,
-    limits: RequestLimits,
-    task: str,
-    texts: V2Tensor,
-    text_pair: V2Tensor,
-    deadline: float | None,
+    inference: Inference, task: str, texts: V2Tensor, text_pair: V2Tensor
 ) -> list[ClassificationJson]:
     """Classify the pairs of two input tensors, element by element."""
     if task != "classify" or text_pair.name != "text_pair":
@@ -166,12 +158,12 @@ async def _pairs(
             f"input text_pair has {len(text_pair.data)} elements, input {texts.name!r} "
             f"{len(texts.data)}: one second text per text",
         )
-    pairs = limits.pairs(
+    pairs = inference.limits.pairs(
         list(zip(texts.data, text_pair.data, strict=True)),
         "inputs[0].data",
         lambda i, side: f"inputs[{side}].data[{i}]",
     )
-    found = await service.classify_pairs(pairs, None, deadline)
+    found = await inference.service.classify_pairs(pairs, None, inference.deadline)
     return [classification_json(result) for result in found.results]
 
 
