@@ -38,23 +38,23 @@ from bert_runtime.errors import BertRuntimeError
 
 def create_asgi(
     settings: Settings, on_load_failure: Callable[[BaseException], None] | None = None
-) -> ASGIApp:
+) -> tuple[ASGIApp, ModelHost]:
     """
     What the server runs: the app inside the request metrics, which so see every answer,
-    the router's own 404 and 405 included (Litestar's middleware runs only for routed requests).
+    the router's own 404 and 405 included (Litestar's middleware runs only for routed requests);
+    and the model's host, which the server drains on shutdown.
     """
-    metrics = ServiceMetrics(settings.served_model_name)
-    return RequestMetrics(create_app(settings, on_load_failure, metrics), metrics)
+    host = ModelHost(settings, ServiceMetrics(settings.served_model_name), on_load_failure)
+    return RequestMetrics(create_app(settings, host=host), host.metrics), host
 
 
 def create_app(
     settings: Settings,
     on_load_failure: Callable[[BaseException], None] | None = None,
-    metrics: ServiceMetrics | None = None,
+    host: ModelHost | None = None,
 ) -> Litestar:
     """An app serving `settings.model_name`; the model loads in the background after start-up."""
-    metrics = metrics or ServiceMetrics(settings.served_model_name)
-    host = ModelHost(settings, metrics, on_load_failure)
+    host = host or ModelHost(settings, ServiceMetrics(settings.served_model_name), on_load_failure)
     limits = RequestLimits(settings.max_items_per_request, settings.max_chars_per_item)
 
     @asynccontextmanager

@@ -28,6 +28,33 @@ CLIENT_CLOSED_REQUEST = 499
 _DISCONNECT: HTTPDisconnectEvent = {"type": "http.disconnect"}
 
 
+_SHUTDOWN_BODY = (
+    b'{"error":{"type":"unavailable","message":"the server is shutting down: retry on another '
+    b'replica"}}'
+)
+
+
+async def send_shutdown(send: Send) -> None:
+    """A 503 for a request still running when the server's shutdown grace ran out."""
+    start: HTTPResponseStartEvent = {
+        "type": "http.response.start",
+        "status": 503,
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"retry-after", b"5"),
+            (b"connection", b"close"),
+            (b"content-length", str(len(_SHUTDOWN_BODY)).encode()),
+        ],
+    }
+    body: HTTPResponseBodyEvent = {
+        "type": "http.response.body",
+        "body": _SHUTDOWN_BODY,
+        "more_body": False,
+    }
+    await send(start)
+    await send(body)
+
+
 class CancelOnDisconnect:
     """
     ASGI middleware: once the body is read, a watcher task waits for the client's disconnect and
@@ -82,12 +109,14 @@ class CancelOnDisconnect:
             await self.app(scope, handler_receive, handler_send)
         except asyncio.CancelledError:
             # Take back only our own cancellation; one the server asked for as well still stands.
-            if not client_gone:
-                raise
-            server_cancelled = (
+            server_cancelled = not client_gone or (
                 handler.uncancel() > 0 if watcher_cancelled else handler.cancelling() > 0
             )
             if server_cancelled:
+                if not started and not client_gone:
+                    # The server's shutdown ran out of time: say so (503, retry elsewhere)
+                    # rather than let the server answer a bare 500.
+                    await send_shutdown(send)
                 raise
             if not started:
                 start: HTTPResponseStartEvent = {

@@ -181,3 +181,19 @@ def test_a_server_cancellation_while_the_body_is_read_still_stands() -> None:
         return task
 
     assert asyncio.run(main()).cancelled()
+
+
+def test_a_request_the_servers_shutdown_cancels_is_answered_503_not_500() -> None:
+    async def main() -> tuple[asyncio.Task[None], list[Message]]:
+        exchange = Exchange()
+        task = exchange.start()
+        await exchange.handling.wait()
+        task.cancel()  # the server's grace period ran out; the client is still there
+        await asyncio.wait({task}, timeout=5)
+        return task, exchange.sent
+
+    task, sent = asyncio.run(main())
+    assert task.cancelled()
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 503
+    assert (b"retry-after", b"5") in sent[0]["headers"]
+    assert b"shutting down" in cast(bytes, sent[1].get("body"))

@@ -32,6 +32,7 @@ ERROR_TYPE_BY_STATUS = {
     401: "unauthorized",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "invalid_input",
@@ -133,8 +134,13 @@ def handle_runtime_error(
             HTTP_429_TOO_MANY_REQUESTS, "overloaded", str(exc), {"Retry-After": retry}
         )
     if isinstance(exc, ShuttingDown):
+        # Connection: close, so a client holding a kept-alive connection to a draining server
+        # opens its next one elsewhere instead of being reset when the server exits.
         return error_response(
-            HTTP_503_SERVICE_UNAVAILABLE, "unavailable", str(exc), {"Retry-After": "5"}
+            HTTP_503_SERVICE_UNAVAILABLE,
+            "unavailable",
+            str(exc),
+            {"Retry-After": "5", "Connection": "close"},
         )
     if isinstance(exc, InputError):
         return error_response(HTTP_422_UNPROCESSABLE_ENTITY, "invalid_input", str(exc))

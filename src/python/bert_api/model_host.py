@@ -106,8 +106,28 @@ class ModelHost:
     def service(self) -> InferenceService:
         """The model's service while it is ready; ShuttingDown (503) otherwise."""
         if self.status is not Status.READY or self._service is None:
+            if self.status is Status.DRAINING:
+                raise ShuttingDown("the server is shutting down: retry on another replica")
             raise ShuttingDown(f"the model is not ready ({self.status.value})")
         return self._service
+
+    def begin_drain(self) -> None:
+        """Refuse new work (503, readiness red) and let queued work finish."""
+        if self.status is Status.READY:
+            self.status = Status.DRAINING
+        self.metrics.model_ready.set(0)
+
+    @property
+    def idle(self) -> bool:
+        """No text waiting for a batch or running in one."""
+        return self._batcher is None or self._batcher.idle
+
+    def abort_queued(self) -> None:
+        """Fail the texts still queued (503 with Retry-After): the shutdown's time is up."""
+        if self._batcher is not None:
+            self._batcher.abort_waiting(
+                ShuttingDown("the server is shutting down: retry on another replica")
+            )
 
     def deadline(self, budget_s: float | None) -> float | None:
         """The batcher-clock deadline `budget_s` from now (None: the server's default)."""

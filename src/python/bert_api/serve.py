@@ -1,24 +1,20 @@
-"""`serve`: read settings from the environment, then run the app with uvicorn until SIGTERM.
+"""`serve`: read settings from the environment, then run the app until SIGTERM.
 
-On SIGTERM/SIGINT uvicorn stops accepting connections, waits up to SHUTDOWN_GRACE_SECONDS for in-
-flight requests, then the app drains the batcher; the process exits 0. If the model cannot be
-loaded, it exits 1 with a message saying how to point it at a local model or a mirror.
+On SIGTERM/SIGINT the server drains (server.py) within SHUTDOWN_GRACE_SECONDS and the process
+exits 0. If the model cannot be loaded, it exits 1 with a message saying how to point it at a
+local model or a mirror.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import signal
 import sys
-import threading
-from collections.abc import Iterator, Sequence
-
-import uvicorn
+from collections.abc import Sequence
 
 from bert_api.app import create_asgi
+from bert_api.server import DrainingServer, uvicorn_config
 from bert_api.settings import Settings, SettingsError, load_settings
 from bert_runtime.errors import ConfigError, ModelSourceError, ProviderUnavailableError
 from bert_runtime.huge_pages import huge_pages_status, reexec_with_huge_pages
@@ -37,28 +33,6 @@ class _JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry)
-
-
-class _Server(uvicorn.Server):
-    """uvicorn's server, except that a drained shutdown on SIGTERM/SIGINT exits 0.
-
-    uvicorn re-raises the signal it caught once shut down, so the process would die by SIGTERM (exit
-    -15) even after finishing every request; Kubernetes and CI read that as a crash.
-    """
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        previous = {
-            sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)
-        }
-        try:
-            yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
 
 
 def configure_logging(settings: Settings) -> None:
@@ -86,23 +60,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "set" if pages.malloc_tunable_set else "not set",
     )
     failure: list[BaseException] = []
-    server: uvicorn.Server | None = None
+    server: DrainingServer | None = None
 
     def on_load_failure(error: BaseException) -> None:
         failure.append(error)
         if server is not None:
             server.should_exit = True
 
-    app = create_asgi(settings, on_load_failure)
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
-        access_log=False,
-    )
-    server = _Server(config)
+    app, host = create_asgi(settings, on_load_failure)
+    server = DrainingServer(uvicorn_config(app, settings), host, settings.shutdown_grace_seconds)
     logger.info("serving %s on %s:%d", settings.model_name, settings.host, settings.port)
     server.run()
     if failure:

@@ -61,6 +61,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     # Bearer token required on inference routes when set; health and metrics stay open.
     api_key: str = ""
     shutdown_grace_seconds: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 30.0
+    # Open client connections at most; one more gets 503 and is closed at once.
+    max_connections: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 1024
+    # Slow or idle clients: a request's headers (from its first byte, or the connection's start)
+    # and its body must arrive within these; a kept-alive connection idles this long at most.
+    header_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 10.0
+    body_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 30.0
+    keep_alive_seconds: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 5
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8000
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

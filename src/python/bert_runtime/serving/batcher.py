@@ -79,6 +79,16 @@ class Batcher:
     def closed(self) -> bool:
         return self._closing
 
+    @property
+    def idle(self) -> bool:
+        """Nothing waiting and no batch running."""
+        return not self._queue.count and not self._in_flight
+
+    def abort_waiting(self, error: BaseException) -> None:
+        """Fail every text still waiting with `error` (a shutdown out of time); none will run."""
+        for text in self._queue.everything():
+            text.fail(error)
+
     def now(self) -> float:
         """The time on this batcher's clock, which deadlines are given in."""
         return self._clock.now()

@@ -1,0 +1,162 @@
+"""Connection limits and timeouts that uvicorn lacks: slow or idle clients cannot hold the server.
+
+uvicorn (0.54) closes a kept-alive connection after `timeout_keep_alive`, but waits forever for a
+new connection's first request, for a request's headers and for its body, and accepts connections
+until the process runs out of file descriptors (then every accept fails, and logs a traceback).
+This subclass of its httptools protocol adds, per connection:
+- a limit on open connections: one over it gets an immediate JSON 503 and is closed, so the
+  process keeps file descriptors for the clients it serves;
+- a header timeout, from the connection's start or a request's first byte to its last header line
+  (a connection that sends nothing in that time is closed);
+- a body timeout, from the headers to the body's last byte.
+A connection that times out gets a JSON 408 (if nothing was answered yet) and is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import resource
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    max_connections: int
+    header_timeout_s: float
+    body_timeout_s: float
+
+
+def _raw_response(status: str, error_type: str, message: str, extra: str = "") -> bytes:
+    body = json.dumps({"error": {"type": error_type, "message": message}}).encode()
+    head = (
+        f"HTTP/1.1 {status}\r\ncontent-type: application/json\r\n{extra}"
+        f"connection: close\r\ncontent-length: {len(body)}\r\n\r\n"
+    )
+    return head.encode("latin-1") + body
+
+
+TOO_MANY = _raw_response(
+    "503 Service Unavailable",
+    "unavailable",
+    "too many open connections: retry shortly",
+    "retry-after: 1\r\n",
+)
+TIMED_OUT = _raw_response(
+    "408 Request Timeout", "request_timeout", "the request was not received in time"
+)
+
+
+def guarded_protocol(limits: ConnectionLimits) -> type[HttpToolsProtocol]:
+    """uvicorn's httptools protocol with `limits` (pass it to uvicorn.Config as `http`)."""
+
+    class GuardedProtocol(HttpToolsProtocol):
+        _timer: asyncio.TimerHandle | None = None
+        _refused = False
+        # Between a request's first byte and its last: a time-out then is answered 408.
+        _in_request = False
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            if len(self.connections) >= limits.max_connections:
+                self._refused = True
+                transport.write(TOO_MANY)
+                transport.close()
+                return
+            super().connection_made(transport)
+            self._arm(limits.header_timeout_s)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._refused:
+                return
+            self._disarm()
+            super().connection_lost(exc)
+
+        def data_received(self, data: bytes) -> None:
+            if not self._refused:
+                super().data_received(data)
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._in_request = True
+            if self._timer is None:  # a kept-alive connection's next request
+                self._arm(limits.header_timeout_s)
+
+        def on_headers_complete(self) -> None:
+            self._disarm()
+            super().on_headers_complete()
+            if self.cycle is not None and self.cycle.more_body:
+                self._arm(limits.body_timeout_s)
+
+        def on_message_complete(self) -> None:
+            self._disarm()
+            self._in_request = False
+            super().on_message_complete()
+
+        def _arm(self, seconds: float) -> None:
+            self._disarm()
+            self._timer = self.loop.call_later(seconds, self._timed_out)
+
+        def _disarm(self) -> None:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+        def _timed_out(self) -> None:
+            self._timer = None
+            if self.transport.is_closing():
+                return
+            # An idle connection (no request begun) is closed as quietly as a kept-alive one.
+            if self._in_request and (self.cycle is None or not self.cycle.response_started):
+                self.transport.write(TIMED_OUT)
+            self.transport.close()
+
+    return GuardedProtocol
+
+
+def raise_open_file_limit(wanted: int) -> int:
+    """Raise this process's soft open-file limit toward `wanted` (up to the hard limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    return soft
+
+
+class QuietAcceptErrors:
+    """
+    A loop exception handler that reports failed accepts (out of file descriptors, memory)
+    as one log line per interval with a count, instead of a traceback per attempt.
+    """
+
+    def __init__(self, interval_s: float = 10.0) -> None:
+        self._interval_s = interval_s
+        self._count = 0
+        self._since = 0.0
+        self._last: str = ""
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        error = context.get("exception")
+        message = str(context.get("message", ""))
+        if not (isinstance(error, OSError) and "accept" in message):
+            loop.default_exception_handler(context)
+            return
+        self._count += 1
+        self._last = f"{message}: {error}"
+        now = time.monotonic()
+        if now - self._since >= self._interval_s:
+            logger.error(
+                "accepting connections fails (%d times in %.0fs, last: %s): lower "
+                "MAX_CONNECTIONS or raise the open-file limit",
+                self._count,
+                now - self._since if self._since else 0.0,
+                self._last,
+            )
+            self._count, self._since = 0, now
