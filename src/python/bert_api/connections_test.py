@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from bert_api.connections import QuietAcceptErrors, raise_open_file_limit
-from bert_api.testing import RunningServer, run_server
+from bert_api.testing import RunningServer, free_port, run_server
 from bert_runtime.testutil.models import TINY_BERT_MLM
 
 LIMITS = {
@@ -191,3 +191,14 @@ def test_the_open_file_limit_is_raised_toward_what_the_connections_need() -> Non
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = soft + 16 if hard == resource.RLIM_INFINITY else min(soft + 16, hard)
     assert raise_open_file_limit(wanted) >= wanted
+
+
+def test_metrics_on_their_own_port_and_not_beside_the_api(tmp_path: Path) -> None:
+    metrics_port = free_port()
+    env = {"MODEL_NAME": str(TINY_BERT_MLM), "METRICS_PORT": str(metrics_port)}
+    with run_server(env, tmp_path) as running:
+        assert httpx.post(f"{running.url}/embed", json={"inputs": "hi"}).status_code == 200
+        assert httpx.get(f"{running.url}/metrics").status_code == 404
+        scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics")
+        assert scraped.status_code == 200
+        assert 'inference_requests_total{status="200"} 1.0' in scraped.text

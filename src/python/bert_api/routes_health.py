@@ -124,8 +124,16 @@ async def v2_model_ready(host: ModelHost, model_name: str) -> Response[ModelRead
     return _answer(is_ready, ModelReadyBody(model_name, is_ready))  # type: ignore[return-value]
 
 
-@get("/metrics", tags=["metrics"], summary="Prometheus metrics", media_type=METRICS_MEDIA_TYPE)
+@get(
+    "/metrics",
+    tags=["metrics"],
+    summary="Prometheus metrics (404 here when METRICS_PORT serves them apart)",
+    media_type=METRICS_MEDIA_TYPE,
+    responses=error_responses(404),
+)
 async def metrics(host: ModelHost) -> Response[bytes]:
+    if host.settings.separate_metrics_port:
+        raise ApiError(404, "metrics are served on their own port (METRICS_PORT)")
     return Response(generate_latest(host.metrics.registry), media_type=METRICS_MEDIA_TYPE)
 
 

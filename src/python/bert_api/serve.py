@@ -13,6 +13,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from prometheus_client import start_http_server
+
 from bert_api.app import create_asgi
 from bert_api.server import DrainingServer, uvicorn_config
 from bert_api.settings import Settings, SettingsError, load_settings
@@ -68,6 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             server.should_exit = True
 
     app, host = create_asgi(settings, on_load_failure)
+    if settings.separate_metrics_port:
+        # prometheus_client's own server, on a thread: scrapes never wait on the event loop.
+        start_http_server(settings.metrics_port, settings.host, registry=host.metrics.registry)
+        logger.info("metrics on %s:%d/metrics", settings.host, settings.metrics_port)
     server = DrainingServer(uvicorn_config(app, settings), host, settings.shutdown_grace_seconds)
     logger.info("serving %s on %s:%d", settings.model_name, settings.host, settings.port)
     server.run()

@@ -70,12 +70,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     keep_alive_seconds: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 5
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8000
+    # /metrics on a port of its own (on HOST), so a NetworkPolicy can let only Prometheus reach
+    # it; the HTTP port then answers /metrics with 404. 0: on PORT, beside the API.
+    metrics_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     # Back ONNX Runtime's buffers with transparent huge pages (glibc tunable; serve re-executes
     # itself once to set it), for fewer TLB misses; on a 2-vCPU VM the throughput effect was within
     # noise (docs/BENCHMARKS.md). `false` leaves malloc as is.
     huge_pages: bool = True
+
+    @property
+    def separate_metrics_port(self) -> bool:
+        return self.metrics_port not in (0, self.port)
 
     @property
     def device(self) -> Device:

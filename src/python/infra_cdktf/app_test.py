@@ -212,13 +212,20 @@ def test_services_budget_policy_and_monitoring_objects(synth: Synth) -> None:
     assert _manifest(synth, "PodDisruptionBudget", contract.APP)["spec"]["maxUnavailable"] == 1
     policy = _manifest(synth, "NetworkPolicy", contract.APP)["spec"]
     assert policy["policyTypes"] == ["Ingress", "Egress"]
-    (rule,) = policy["ingress"]
-    namespaces = {
-        peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
-        for peer in rule["from"]
+    reach = {
+        rule["ports"][0]["port"]: {
+            peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+            for peer in rule["from"]
+        }
+        for rule in policy["ingress"]
     }
-    assert namespaces == {contract.INGRESS_NAMESPACE, contract.MONITORING_NAMESPACE}
-    assert all(peer["podSelector"]["matchLabels"] for peer in rule["from"]), "pods, not namespaces"
+    # The API only from the ingress controller; the metrics port only from Prometheus.
+    assert reach == {
+        contract.HTTP_PORT: {contract.INGRESS_NAMESPACE},
+        contract.METRICS_PORT: {contract.MONITORING_NAMESPACE},
+    }
+    peers = [peer for rule in policy["ingress"] for peer in rule["from"]]
+    assert all(peer["podSelector"]["matchLabels"] for peer in peers), "pods, not namespaces"
     monitor = _manifest(synth, "ServiceMonitor", contract.APP)["spec"]
     assert monitor["endpoints"][0]["path"] == contract.METRICS_PATH
     rules = _manifest(synth, "PrometheusRule", contract.APP)["spec"]

@@ -14,11 +14,10 @@ CERT_MANAGER_NAMESPACE = "cert-manager"
 GPU_NAMESPACE = "gpu"
 
 HTTP_PORT = 8000
-# bert_api serves /metrics on its HTTP port today, so this equals HTTP_PORT. When the service can
-# listen for /metrics on a port of its own (a `METRICS_PORT` setting), set this to that port
-# (9464): the ConfigMap then passes METRICS_PORT, the Service and ServiceMonitor use a separate
-# `metrics` port, and the NetworkPolicy lets only Prometheus reach it (inference_manifests).
-METRICS_PORT = HTTP_PORT
+# bert_api serves /metrics on a port of its own (its METRICS_PORT setting; the HTTP port then
+# answers 404 there): the ConfigMap passes METRICS_PORT, the Service and ServiceMonitor use a
+# separate `metrics` port, and the NetworkPolicy lets only Prometheus reach it.
+METRICS_PORT = 9464
 METRICS_PORT_SETTING = "METRICS_PORT"
 METRICS_PATH = "/metrics"
 LIVE_PATH = "/v2/health/live"

@@ -61,7 +61,7 @@ def test_every_route_is_either_public_or_private_at_the_edge() -> None:
 
 
 def test_a_separate_metrics_port_is_a_setting_bert_api_reads() -> None:
-    """While bert_api has no METRICS_PORT setting, /metrics stays on the HTTP port."""
+    """A separate metrics port must be one bert_api reads (else /metrics stays on HTTP_PORT)."""
     if contract.METRICS_PORT != contract.HTTP_PORT:
         assert contract.METRICS_PORT_SETTING in _service_variables()
     else:

@@ -1,12 +1,10 @@
 """
-The infra side of a separate metrics port is ready before bert_api has one: with
-contract.METRICS_PORT set apart from HTTP_PORT, the ConfigMap passes it, the pod and Service
-expose it as `metrics`, Prometheus scrapes it, and only Prometheus may reach it.
+Metrics on a port of their own (bert_api's METRICS_PORT): the ConfigMap passes it, the pod and
+Service expose it as `metrics`, Prometheus scrapes it, and only Prometheus may reach it; the HTTP
+port is for the edge alone.
 """
 
 from __future__ import annotations
-
-import pytest
 
 from infra_cdktf import contract, inference_manifests, inference_network, monitoring_manifests
 from infra_cdktf.synth_testing import settings_for_tests
@@ -14,13 +12,8 @@ from infra_cdktf.synth_testing import settings_for_tests
 SEPARATE_PORT = 9464
 
 
-@pytest.fixture
-def separate_port(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(contract, "METRICS_PORT", SEPARATE_PORT)
-
-
-@pytest.mark.usefixtures("separate_port")
 def test_a_separate_metrics_port_reaches_only_prometheus() -> None:
+    assert contract.METRICS_PORT == SEPARATE_PORT
     settings = settings_for_tests()
     config = inference_manifests.config_map(settings)["data"]
     assert config[contract.METRICS_PORT_SETTING] == str(SEPARATE_PORT)
@@ -42,12 +35,3 @@ def test_a_separate_metrics_port_reaches_only_prometheus() -> None:
         contract.HTTP_PORT: {contract.INGRESS_NAMESPACE},
         SEPARATE_PORT: {contract.MONITORING_NAMESPACE},
     }
-
-
-def test_today_metrics_share_the_http_port_which_only_the_edge_and_prometheus_reach() -> None:
-    assert contract.METRICS_PORT == contract.HTTP_PORT
-    (endpoint,) = monitoring_manifests.service_monitor()["spec"]["endpoints"]
-    assert endpoint["port"] == "http"
-    (rule,) = inference_network.network_policy()["spec"]["ingress"]
-    assert rule["ports"] == [{"protocol": "TCP", "port": contract.HTTP_PORT}]
-    assert len(rule["from"]) == 2
