@@ -22,6 +22,7 @@ from bert_api.errors import (
     handle_unexpected,
 )
 from bert_api.guards import inference_guard
+from bert_api.hosting import Host
 from bert_api.limits import RequestLimits
 from bert_api.metrics import ServiceMetrics
 from bert_api.model_host import ModelHost
@@ -38,7 +39,7 @@ from bert_runtime.errors import BertRuntimeError
 
 def create_asgi(
     settings: Settings, on_load_failure: Callable[[BaseException], None] | None = None
-) -> tuple[ASGIApp, ModelHost]:
+) -> tuple[ASGIApp, Host]:
     """
     What the server runs: the app inside the request metrics, which so see every answer,
     the router's own 404 and 405 included (Litestar's middleware runs only for routed requests);
@@ -51,7 +52,7 @@ def create_asgi(
 def create_app(
     settings: Settings,
     on_load_failure: Callable[[BaseException], None] | None = None,
-    host: ModelHost | None = None,
+    host: Host | None = None,
 ) -> Litestar:
     """An app serving `settings.model_name`; the model loads in the background after start-up."""
     host = host or ModelHost(settings, ServiceMetrics(settings.served_model_name), on_load_failure)

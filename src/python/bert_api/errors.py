@@ -89,6 +89,8 @@ def handle_http_exception(
         return error_response(
             HTTP_400_BAD_REQUEST, "invalid_json", f"malformed JSON body: {exc.detail}"
         )
+    if exc.status_code >= 500:
+        logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
     return error_response(
         exc.status_code, ERROR_TYPE_BY_STATUS.get(exc.status_code, "error"), exc.detail, exc.headers
     )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from bert_api.errors import ERROR_TYPE_BY_STATUS
 from bert_runtime.serving.batch_protocol import DropReason
@@ -56,22 +59,33 @@ class ServiceMetrics:
             buckets=BATCH_BUCKETS,
             registry=r,
         )
+        # With WORKERS > 1 each process writes its own values (prometheus_client's multiprocess
+        # mode) and a scrape adds them up: requests being handled are summed over the workers;
+        # the engine process alone writes the queue's and the model's gauges (the max of one).
         self.active_requests = Gauge(
-            "inference_active_requests", "Inference requests being handled now.", registry=r
+            "inference_active_requests",
+            "Inference requests being handled now.",
+            registry=r,
+            multiprocess_mode="livesum",
         )
         self.queue_depth = Gauge(
-            "inference_queue_depth", "Sequences waiting in the batcher's queue.", registry=r
+            "inference_queue_depth",
+            "Sequences waiting in the batcher's queue.",
+            registry=r,
+            multiprocess_mode="livemax",
         )
         self.queue_capacity = Gauge(
             "inference_queue_capacity",
             "Most sequences the batcher queue holds (MAX_QUEUE_SIZE).",
             registry=r,
+            multiprocess_mode="livemax",
         )
         self.expected_wait = Gauge(
             "inference_queue_expected_wait_seconds",
             "Estimated wait before a text submitted now would start (queued work at the "
             "measured speed); requests whose budget is shorter get 429.",
             registry=r,
+            multiprocess_mode="livemax",
         )
         self.dropped_texts = Counter(
             "inference_dropped_texts",
@@ -99,9 +113,17 @@ class ServiceMetrics:
             registry=r,
         )
         self.model_load_seconds = Gauge(
-            "inference_model_load_seconds", "Time to prepare, load and warm the model.", registry=r
+            "inference_model_load_seconds",
+            "Time to prepare, load and warm the model.",
+            registry=r,
+            multiprocess_mode="livemax",
         )
-        self.model_ready = Gauge("inference_model_ready", "1 when the model serves.", registry=r)
+        self.model_ready = Gauge(
+            "inference_model_ready",
+            "1 when the model serves.",
+            registry=r,
+            multiprocess_mode="livemax",
+        )
         self.errors = Counter(
             "inference_errors", "Failed requests by error type.", ["type"], registry=r
         )
@@ -113,3 +135,14 @@ class ServiceMetrics:
             self.errors.labels(type=error_type)
         for reason in (DropReason.DEADLINE, DropReason.CANCELLED):
             self.dropped_texts.labels(reason=reason)
+
+    def scrape_registry(self) -> CollectorRegistry:
+        """What a scrape reads: this process's metrics, or every process's added up."""
+        if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+            return self.registry
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return registry
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.scrape_registry())

@@ -8,13 +8,12 @@ dependency injection) only while it is ready; otherwise they answer 503.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from collections.abc import Callable
-from enum import StrEnum
 from pathlib import Path
 
+from bert_api.hosting import Status
 from bert_api.metrics import ServiceMetrics
 from bert_api.settings import Settings
 from bert_runtime import loading
@@ -22,18 +21,11 @@ from bert_runtime.config import Precision
 from bert_runtime.errors import ShuttingDown
 from bert_runtime.serving.batch_protocol import BatchStats
 from bert_runtime.serving.batcher import Batcher
-from bert_runtime.serving.description import describe
+from bert_runtime.serving.description import ModelDescription, describe
 from bert_runtime.serving.engine import Engine
 from bert_runtime.serving.service import InferenceService
 
 logger = logging.getLogger(__name__)
-
-
-class Status(StrEnum):
-    LOADING = "loading"
-    READY = "ready"
-    DRAINING = "draining"
-    FAILED = "failed"
 
 
 def prepared_dir(settings: Settings) -> Path:
@@ -60,16 +52,35 @@ class ModelHost:
         self.status = Status.LOADING
         self.error: str | None = None
         self.engine: Engine | None = None
+        self.model_dir: Path | None = None
         self._batcher: Batcher | None = None
         self._service: InferenceService | None = None
         self._on_load_failure = on_load_failure
         self._task: asyncio.Task[None] | None = None
+        self._gauges: asyncio.Task[None] | None = None
+        # Told of every status change (the engine process tells its workers).
+        self.status_listeners: list[Callable[[], None]] = []
         metrics.queue_capacity.set(settings.max_queue_size)
-        metrics.queue_depth.set_function(self._queue_depth)
-        metrics.expected_wait.set_function(self._expected_wait)
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._load(), name="model-load")
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self._load(), name="model-load")
+        self._gauges = loop.create_task(self._refresh_gauges(), name="queue-gauges")
+
+    def _set_status(self, status: Status, error: str | None = None) -> None:
+        self.status = status
+        if error is not None:
+            self.error = error
+        self.metrics.model_ready.set(1 if status is Status.READY else 0)
+        for listener in self.status_listeners:
+            listener()
+
+    async def _refresh_gauges(self) -> None:
+        """The queue's gauges, from their one writer (works with one process or several)."""
+        while True:
+            self.metrics.queue_depth.set(self._queue_depth())
+            self.metrics.expected_wait.set(self._expected_wait())
+            await asyncio.sleep(0.25)
 
     async def _load(self) -> None:
         started = time.monotonic()
@@ -77,13 +88,13 @@ class ModelHost:
             model_dir = await asyncio.to_thread(prepared_dir, self.settings)
             engine = await asyncio.to_thread(Engine, model_dir, self.settings.engine_config())
         except Exception as error:  # - any failure means the model cannot serve
-            self.status = Status.FAILED
-            self.error = str(error)
+            self._set_status(Status.FAILED, str(error))
             logger.error("model %s failed to load: %s", self.settings.model_name, error)
             if self._on_load_failure is not None:
                 self._on_load_failure(error)
             return
         self.engine = engine
+        self.model_dir = model_dir
         self._batcher = Batcher(
             engine,
             self.settings.batcher_config(),
@@ -92,16 +103,18 @@ class ModelHost:
             on_stop=self._batcher_stopped,
         )
         self._batcher.start()
-        self._service = InferenceService(
-            engine.inputs, self._batcher, functools.partial(describe, engine)
-        )
+        self._service = InferenceService(engine.inputs, self._batcher, self.description)
         self.metrics.model_load_seconds.set(time.monotonic() - started)
         if self.status is Status.LOADING:
-            self.status = Status.READY
-            self.metrics.model_ready.set(1)
+            self._set_status(Status.READY)
             logger.info(
                 "model ready in %.1fs on %s", time.monotonic() - started, engine.device_info
             )
+
+    def description(self) -> ModelDescription:
+        if self.engine is None:
+            raise ShuttingDown(f"the model is not ready ({self.status.value})")
+        return describe(self.engine)
 
     def service(self) -> InferenceService:
         """The model's service while it is ready; ShuttingDown (503) otherwise."""
@@ -114,8 +127,14 @@ class ModelHost:
     def begin_drain(self) -> None:
         """Refuse new work (503, readiness red) and let queued work finish."""
         if self.status is Status.READY:
-            self.status = Status.DRAINING
-        self.metrics.model_ready.set(0)
+            self._set_status(Status.DRAINING)
+
+    @property
+    def batcher(self) -> Batcher:
+        """The batch queue, once loaded (the engine process's workers submit to it directly)."""
+        if self._batcher is None:
+            raise ShuttingDown(f"the model is not ready ({self.status.value})")
+        return self._batcher
 
     @property
     def idle(self) -> bool:
@@ -154,16 +173,14 @@ class ModelHost:
 
     def _batcher_stopped(self, error: BaseException) -> None:
         """The batcher can no longer serve: say so on every health route, so the pod is replaced."""
-        self.status = Status.FAILED
-        self.error = f"the batcher stopped: {error!r}"
-        self.metrics.model_ready.set(0)
+        self._set_status(Status.FAILED, f"the batcher stopped: {error!r}")
 
     async def close(self) -> None:
         """Refuse new work and finish what is queued."""
-        self.status = Status.DRAINING if self.status is Status.READY else self.status
-        self.metrics.model_ready.set(0)
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
+        self.begin_drain()
+        for task in (self._task, self._gauges):
+            if task is not None and not task.done():
+                task.cancel()
         if self._batcher is not None:
             await self._batcher.close()
         if self._service is not None:

@@ -16,8 +16,8 @@ from litestar.params import Parameter
 
 from bert_api.errors import INFERENCE_ERRORS
 from bert_api.guards import INFERENCE
+from bert_api.hosting import Host
 from bert_api.limits import RequestLimits
-from bert_api.model_host import ModelHost
 from bert_api.strict_body import StrictJson
 from bert_runtime.config import Truncation, TruncationPolicy, TruncationSide
 from bert_runtime.serving.service import InferenceService
@@ -71,7 +71,7 @@ class Inference:
     deadline: float | None
 
 
-def dependencies(host: ModelHost, limits: RequestLimits) -> dict[str, Provide]:
+def dependencies(host: Host, limits: RequestLimits) -> dict[str, Provide]:
     """The values routes declare as parameters, bound to this app's model and settings."""
     served_model = host.settings.served_model_name
 

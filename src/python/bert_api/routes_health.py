@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from litestar import Response, get
 from litestar.openapi.datastructures import ResponseSpec
-from prometheus_client import generate_latest
 
 from bert_api.errors import ApiError, error_responses
 from bert_api.health_schemas import (
@@ -18,7 +17,7 @@ from bert_api.health_schemas import (
     V2ModelBody,
     model_info,
 )
-from bert_api.model_host import ModelHost, Status
+from bert_api.hosting import Host, Status
 
 PLATFORM = "onnxruntime_onnx"
 # Prometheus' text format; Litestar appends "; charset=utf-8" to text types itself, so the constant
@@ -32,7 +31,7 @@ def _not_ready(body: type) -> dict[int, ResponseSpec]:
     }
 
 
-def _check_name(host: ModelHost, name: str) -> None:
+def _check_name(host: Host, name: str) -> None:
     served_model = host.settings.served_model_name
     if name != served_model:
         raise ApiError(404, f"unknown model {name!r} (this server serves {served_model!r})")
@@ -48,7 +47,7 @@ def _answer(ready: bool, body: object) -> Response[object]:
     responses=_not_ready(HealthBody),
     summary="Ready to serve (200) or not yet / no longer (503)",
 )
-async def health(host: ModelHost) -> Response[HealthBody]:
+async def health(host: Host) -> Response[HealthBody]:
     body = HealthBody(host.status.value, host.settings.served_model_name, host.error)
     return _answer(host.status is Status.READY, body)  # type: ignore[return-value]
 
@@ -59,7 +58,7 @@ async def health(host: ModelHost) -> Response[HealthBody]:
     responses=_not_ready(LiveBody),
     summary="The process is up (200 also while loading); 503 once the model has failed",
 )
-async def live(host: ModelHost) -> Response[LiveBody]:
+async def live(host: Host) -> Response[LiveBody]:
     if host.status is Status.FAILED:
         return _answer(False, LiveBody(False, host.error or "failed"))  # type: ignore[return-value]
     return _answer(True, LiveBody(True))  # type: ignore[return-value]
@@ -71,12 +70,12 @@ async def live(host: ModelHost) -> Response[LiveBody]:
     responses=_not_ready(ReadyBody),
     summary="The model is loaded and warmed",
 )
-async def ready(host: ModelHost) -> Response[ReadyBody]:
+async def ready(host: Host) -> Response[ReadyBody]:
     is_ready = host.status is Status.READY
     return _answer(is_ready, ReadyBody(is_ready))  # type: ignore[return-value]
 
 
-def _info(host: ModelHost) -> ModelInfo:
+def _info(host: Host) -> ModelInfo:
     service = host.service() if host.status is Status.READY else None
     return model_info(host.status.value, service.describe() if service else None)
 
@@ -87,7 +86,7 @@ def _info(host: ModelHost) -> ModelInfo:
     responses=error_responses(404),
     summary="KServe V1 model status and metadata",
 )
-async def v1_model(host: ModelHost, model_name: str) -> V1ModelBody:
+async def v1_model(host: Host, model_name: str) -> V1ModelBody:
     _check_name(host, model_name)
     return V1ModelBody(model_name, host.status is Status.READY, _info(host))
 
@@ -98,7 +97,7 @@ async def v1_model(host: ModelHost, model_name: str) -> V1ModelBody:
     responses=error_responses(404),
     summary="Open Inference Protocol model metadata",
 )
-async def v2_model(host: ModelHost, model_name: str) -> V2ModelBody:
+async def v2_model(host: Host, model_name: str) -> V2ModelBody:
     _check_name(host, model_name)
     info = _info(host)
     width = info.embedding_size if isinstance(info.embedding_size, int) else -1
@@ -118,7 +117,7 @@ async def v2_model(host: ModelHost, model_name: str) -> V2ModelBody:
     responses={**error_responses(404), **_not_ready(ModelReadyBody)},
     summary="Open Inference Protocol readiness",
 )
-async def v2_model_ready(host: ModelHost, model_name: str) -> Response[ModelReadyBody]:
+async def v2_model_ready(host: Host, model_name: str) -> Response[ModelReadyBody]:
     _check_name(host, model_name)
     is_ready = host.status is Status.READY
     return _answer(is_ready, ModelReadyBody(model_name, is_ready))  # type: ignore[return-value]
@@ -131,10 +130,10 @@ async def v2_model_ready(host: ModelHost, model_name: str) -> Response[ModelRead
     media_type=METRICS_MEDIA_TYPE,
     responses=error_responses(404),
 )
-async def metrics(host: ModelHost) -> Response[bytes]:
+async def metrics(host: Host) -> Response[bytes]:
     if host.settings.separate_metrics_port:
         raise ApiError(404, "metrics are served on their own port (METRICS_PORT)")
-    return Response(generate_latest(host.metrics.registry), media_type=METRICS_MEDIA_TYPE)
+    return Response(host.metrics.exposition(), media_type=METRICS_MEDIA_TYPE)
 
 
 HEALTH_ROUTES = [health, live, ready, v1_model, v2_model, v2_model_ready, metrics]

@@ -7,43 +7,20 @@ local model or a mirror.
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
 import os
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
-from prometheus_client import start_http_server
-
-from bert_api.app import create_asgi
-from bert_api.server import DrainingServer, uvicorn_config
+from bert_api.logs import configure_logging
 from bert_api.settings import Settings, SettingsError, load_settings
 from bert_runtime.errors import ConfigError, ModelSourceError, ProviderUnavailableError
 from bert_runtime.huge_pages import huge_pages_status, reexec_with_huge_pages
 
 logger = logging.getLogger("bert_api")
-
-
-class _JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": self.formatTime(record),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry)
-
-
-def configure_logging(settings: Settings) -> None:
-    handler = logging.StreamHandler()
-    if settings.log_format == "json":
-        handler.setFormatter(_JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=settings.log_level, handlers=[handler], force=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -62,6 +39,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         "set" if pages.malloc_tunable_set else "not set",
     )
     failure: list[BaseException] = []
+    with tempfile.TemporaryDirectory(prefix="bert-serve-") as runtime:
+        if settings.worker_count > 1:
+            _serve_with_workers(settings, Path(runtime), failure.append)
+        else:
+            _serve_in_one_process(settings, failure)
+    if failure:
+        print(
+            f"serve: could not load {settings.model_name!r}: {failure[0]}"
+            + _load_failure_hint(failure[0]),
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _serve_in_one_process(settings: Settings, failure: list[BaseException]) -> None:
+    # Imported here: with workers, prometheus_client must see PROMETHEUS_MULTIPROC_DIR first.
+    from prometheus_client import start_http_server
+
+    from bert_api.app import create_asgi
+    from bert_api.server import DrainingServer, uvicorn_config
+
     server: DrainingServer | None = None
 
     def on_load_failure(error: BaseException) -> None:
@@ -72,19 +71,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     app, host = create_asgi(settings, on_load_failure)
     if settings.separate_metrics_port:
         # prometheus_client's own server, on a thread: scrapes never wait on the event loop.
-        start_http_server(settings.metrics_port, settings.host, registry=host.metrics.registry)
+        registry = host.metrics.scrape_registry()
+        start_http_server(settings.metrics_port, settings.host, registry=registry)
         logger.info("metrics on %s:%d/metrics", settings.host, settings.metrics_port)
     server = DrainingServer(uvicorn_config(app, settings), host, settings.shutdown_grace_seconds)
     logger.info("serving %s on %s:%d", settings.model_name, settings.host, settings.port)
     server.run()
-    if failure:
-        print(
-            f"serve: could not load {settings.model_name!r}: {failure[0]}"
-            + _load_failure_hint(failure[0]),
-            file=sys.stderr,
-        )
-        return 1
-    return 0
+
+
+def _serve_with_workers(
+    settings: Settings, runtime: Path, on_load_failure: Callable[[BaseException], None]
+) -> None:
+    metrics_dir = runtime / "metrics"
+    metrics_dir.mkdir()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)  # before the import below
+    from bert_api.workers import serve_with_workers
+
+    asyncio.run(serve_with_workers(settings, runtime, on_load_failure))
 
 
 def _load_failure_hint(error: BaseException) -> str:

@@ -29,7 +29,7 @@ from bert_api.connections import (
     guarded_protocol,
     raise_open_file_limit,
 )
-from bert_api.model_host import ModelHost
+from bert_api.hosting import Host
 from bert_api.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ RESERVED_FILES = 256
 class DrainingServer(uvicorn.Server):
     """uvicorn's server, draining `host` on the first signal (see the module docstring)."""
 
-    def __init__(self, config: uvicorn.Config, host: ModelHost, grace_s: float) -> None:
+    def __init__(self, config: uvicorn.Config, host: Host, grace_s: float) -> None:
         super().__init__(config)
         self._host = host
         self._grace_s = grace_s

@@ -6,6 +6,7 @@ error that names the variable instead of failing on the first request.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -68,6 +69,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     header_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 10.0
     body_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 30.0
     keep_alive_seconds: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 5
+    # Front-end processes (HTTP, JSON, tokenization) feeding the one engine process; 1 serves in
+    # one process. 0: one per CPU core but one (left to the engine), at most 8; so one process on
+    # 2 cores, where the socket between processes costs more than the second core gives
+    # (docs/BENCHMARKS.md).
+    workers: Annotated[int, msgspec.Meta(ge=0, le=64)] = 0
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8000
     # /metrics on a port of its own (on HOST), so a NetworkPolicy can let only Prometheus reach
@@ -79,6 +85,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     # itself once to set it), for fewer TLB misses; on a 2-vCPU VM the throughput effect was within
     # noise (docs/BENCHMARKS.md). `false` leaves malloc as is.
     huge_pages: bool = True
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers or max(1, min((os.cpu_count() or 1) - 1, 8))
 
     @property
     def separate_metrics_port(self) -> bool:

@@ -155,6 +155,9 @@ class EngineConfig:
     truncation: TruncationPolicy = TruncationPolicy.TRUNCATE
     # None lets ONNX Runtime use one thread per physical core.
     intra_op_threads: int | None = None
+    # Let ONNX Runtime's threads busy-wait for the next run (its default): a little less latency
+    # back to back, at the cost of cores a server needs for its requests (session.py).
+    spin_wait: bool = False
     # The batch budget (BatchBudget); None takes the device's default (default_budget).
     max_batch_size: int | None = None
     max_batch_tokens: int | None = None

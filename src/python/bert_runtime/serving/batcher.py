@@ -126,12 +126,24 @@ class Batcher:
         error (the other sequences still waiting are then dropped, not run). `deadline` (on this
         batcher's clock): when they must have started; None gives them `max_queue_wait_ms`.
         """
-        texts = self._enqueue(sequences, requests, deadline)
+        futures = self.enqueue(sequences, requests, deadline)
         try:
-            return list(await asyncio.gather(*(text.future for text in texts)))
+            return list(await asyncio.gather(*futures))
         finally:
-            for text in texts:
-                text.future.cancel()  # a no-op for resolved ones
+            for future in futures:
+                future.cancel()  # a no-op for resolved ones
+
+    def enqueue(
+        self,
+        sequences: Sequence[np.ndarray],
+        requests: Sequence[TaskRequest[R]],
+        deadline: float | None = None,
+    ) -> list[asyncio.Future[R]]:
+        """
+        `submit_many` without awaiting: one future per sequence (cancel one to drop its text,
+        if it still waits). Raises Overloaded or ShuttingDown at once, as `submit_many` does.
+        """
+        return [text.future for text in self._enqueue(sequences, requests, deadline)]
 
     def _enqueue(
         self,

@@ -38,6 +38,12 @@ def session_options(config: EngineConfig) -> ort.SessionOptions:
     """The options every session of ours uses; benchmarks add their own (profiling) on top."""
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if not config.spin_wait:
+        # ONNX Runtime's CPU threads busy-wait between runs by default (onnxruntime 1.31:
+        # session.intra_op.allow_spinning = "1"); in a server they would burn the cores the
+        # request handling needs whenever batches are small and frequent.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     if config.intra_op_threads is not None:
         options.intra_op_num_threads = config.intra_op_threads
     return options
