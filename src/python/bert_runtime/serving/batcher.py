@@ -2,7 +2,10 @@
 
 A batch is built around the oldest waiting text (so nothing starves) from the waiting texts of the
 same task closest to it in length, within the engine's budget (BatchPlanner.grow). It starts once
-it is full, by rows or by tokens, or once its oldest text has waited `max_queue_delay_ms`.
+it is full, by rows or by tokens, or once its oldest text has waited `max_queue_delay_ms`; a text
+that finds the model idle (no batch finished within the delay before it came) starts at once, so a
+lone request never waits for company that is not coming, while texts arriving under load still
+gather into full batches.
 Inference runs on one worker thread, off the event loop.
 
 Admission is by time: every submission has a deadline by which its texts must start (the caller's,
@@ -69,6 +72,7 @@ class Batcher:
         # One worker: a batch already uses every core (CPU) or the whole stream (CUDA).
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bert-batcher")
         self.estimate = QueueEstimate()
+        self._last_finished = float("-inf")
 
     @property
     def queue_depth(self) -> int:
@@ -223,7 +227,9 @@ class Batcher:
                 await self._wakeup.wait()
                 continue
             run = self._queue.run_around(oldest, self._planner)
-            remaining = oldest.enqueued + delay - self._clock.now()
+            # Under load (a batch finished within the delay before this text came) wait for more.
+            busy = oldest.enqueued - self._last_finished < delay
+            remaining = oldest.enqueued + delay - self._clock.now() if busy else 0.0
             full = run.rows >= self._planner.budget.max_rows or not self._planner.fits(
                 run.rows + 1, run.longest
             )
@@ -288,7 +294,8 @@ class Batcher:
             failed = True
             await self._retry_one_by_one(batch, error)
         self._in_flight = []
-        elapsed = self._clock.now() - started
+        self._last_finished = self._clock.now()
+        elapsed = self._last_finished - started
         self.estimate.batch_finished(real, elapsed)
         if self._on_batch is not None:
             padded = self._planner.padded_length(max(text.length for text in batch)) * len(batch)

@@ -95,6 +95,11 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
+async def under_load(batcher: Batcher, engine: Engine) -> None:
+    """Run one batch now, so texts arriving next find the model busy: they wait for company."""
+    await batcher.submit(engine.tokenizer.encode(["warm"])[0], EMBED)
+
+
 def _embed(sequences: Sequence[np.ndarray]) -> list[TaskRequest[Embedding]]:
     return [EMBED] * len(sequences)
 
@@ -324,6 +329,9 @@ def test_cancelled_submissions_do_not_count_towards_a_full_batch(engine: Engine)
         clock = ManualClock()
         runner = GatedRunner(engine, rows=4)
         async with Batcher(runner, BatcherConfig(max_queue_delay_ms=1000), clock=clock) as batcher:
+            await under_load(batcher, engine)
+            runner.batches.clear()
+            await runner.started()
             first, *given_up = (
                 asyncio.ensure_future(batcher.submit(s, EMBED)) for s in sequences[:3]
             )
@@ -367,6 +375,9 @@ def test_a_batch_with_room_for_a_short_text_waits_for_one(engine: Engine) -> Non
         clock = ManualClock()
         runner = GatedRunner(engine, rows=32, tokens=64)
         async with Batcher(runner, BatcherConfig(max_queue_delay_ms=1000), clock=clock) as batcher:
+            await under_load(batcher, engine)
+            runner.batches.clear()
+            await runner.started()
             first = asyncio.ensure_future(batcher.submit(long_text, EMBED))
             assert await clock.next_wait() == pytest.approx(1.0)
             clock.advance(0.3)
@@ -388,6 +399,9 @@ def test_a_cancelled_oldest_text_does_not_hurry_the_others_into_a_batch(engine: 
         clock = ManualClock()
         runner = GatedRunner(engine, rows=8)
         async with Batcher(runner, BatcherConfig(max_queue_delay_ms=1000), clock=clock) as batcher:
+            await under_load(batcher, engine)
+            runner.batches.clear()
+            await runner.started()
             oldest = asyncio.ensure_future(batcher.submit(first, EMBED))
             await clock.next_wait()
             clock.advance(0.5)
@@ -517,3 +531,21 @@ def test_pairs_and_single_texts_share_batches_with_their_own_token_types(
         np.testing.assert_allclose(
             list(mine.scores.values()), list(theirs.scores.values()), atol=2e-6, rtol=0
         )
+
+
+def test_a_text_that_finds_the_model_idle_starts_at_once(engine: Engine) -> None:
+    """Nothing ran within the delay before it: no company is coming, so it does not wait."""
+    (text,) = engine.tokenizer.encode(["alone"])
+
+    async def main() -> list[int]:
+        clock = ManualClock()  # never moved: a wait out of the delay would hang the test
+        runner = GatedRunner(engine)
+        async with Batcher(
+            runner, BatcherConfig(max_queue_delay_ms=60_000), clock=clock
+        ) as batcher:
+            await batcher.submit(text, EMBED)
+            clock.advance(61)  # idle for longer than the delay
+            await batcher.submit(text, EMBED)
+            return runner.batches
+
+    assert asyncio.run(main()) == [1, 1]

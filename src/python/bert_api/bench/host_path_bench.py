@@ -1,0 +1,174 @@
+"""Host path benchmark: what the service costs per request and per text, model aside.
+
+With the tiny test model (its run costs next to nothing) the service's own work is what remains:
+HTTP, JSON, tokenization, batching, thread and process hops, pooling and the answer. Two tables:
+
+1. Stages, in this process: each piece of the request path timed on its own (per text).
+2. End to end: a real server (WORKERS=1 and 2, or --workers) driven by wrk on the same machine,
+   for the shapes of issue 30; throughput, latency and the server's CPU time per text, read from
+   /proc for the server and its workers (the stable figure on a noisy host).
+
+Pass --model to run the same table against another model (e.g. a bert-base-sized one, to see the
+model's share). wrk is Debian's package (`apt-get install wrk`).
+
+    ./pants package src/python/bert_api/bench:host_path_bench
+    python3.11 dist/src.python.bert_api.bench/host_path_bench.pex --seconds 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import psutil
+
+from bert_api.bench.host_stages import stage_table
+from bert_api.testing import RunningServer, run_server
+from bert_runtime.testutil.models import TINY_BERT
+
+# (row, route, texts per request, connections)
+SHAPES = [
+    ("GET /health (the framework's floor)", "/health", 0, 32),
+    ("POST /tokenize, 1 text, 32 conns", "/tokenize", 1, 32),
+    ("POST /embed, 1 text, 1 conn", "/embed", 1, 1),
+    ("POST /embed, 1 text, 32 conns", "/embed", 1, 32),
+    ("POST /embed, 32 texts, 8 conns", "/embed", 32, 8),
+]
+WORDS = "the quick brown fox jumps over lazy dog a cat sat on mat and ran far away home".split()
+
+
+def texts(count: int, seed: int = 7) -> list[str]:
+    """Short texts of 3-30 words (5-40 tokens on the tiny model's vocabulary)."""
+    import random
+
+    pick = random.Random(seed)
+    return [" ".join(pick.choices(WORDS, k=pick.randint(3, 30))) for _ in range(count)]
+
+
+def _lua(route: str, per_request: int, workdir: Path) -> Path:
+    """A wrk script that cycles through 64 request bodies (GET for the health route)."""
+    path = workdir / f"{route.strip('/') or 'root'}-{per_request}.lua"
+    if not per_request:
+        path.write_text('wrk.method = "GET"\n')
+        return path
+    pool = texts(64 * per_request)
+    bodies = [
+        json.dumps({"inputs": pool[i * per_request : (i + 1) * per_request]}) for i in range(64)
+    ]
+    lines = ["local bodies = {"] + [f"  [==[{b}]==]," for b in bodies] + ["}", "local n = 0"]
+    lines += [
+        "request = function()",
+        "  n = n % #bodies + 1",
+        '  return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, bodies[n])',
+        "end",
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _server_cpu(server: RunningServer) -> float:
+    """CPU seconds of the server process and its children (the workers)."""
+    main = psutil.Process(server.process.pid)
+    total = 0.0
+    for process in [main, *main.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def _wrk(url: str, script: Path, connections: int, seconds: float) -> dict[str, float]:
+    """wrk's throughput and latency percentiles (a JSON line its `done` hook prints)."""
+    done = (
+        "done = function(summary, latency, requests)\n"
+        '  io.write(string.format("RESULT %d %d %f %f\\n", summary.requests,'
+        " summary.errors.status, latency:percentile(50), latency:percentile(99)))\nend\n"
+    )
+    full = script.with_suffix(".run.lua")
+    full.write_text(script.read_text() + done)
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{round(seconds)}s", "-s", str(full), url]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    line = next(row for row in output.splitlines() if row.startswith("RESULT"))
+    requests, errors, p50, p99 = line.split()[1:]
+    return {
+        "requests": float(requests),
+        "errors": float(errors),
+        "p50_ms": float(p50) / 1000,
+        "p99_ms": float(p99) / 1000,
+    }
+
+
+def end_to_end(model: Path, workers: int, seconds: float, workdir: Path) -> list[list[str]]:
+    rows = []
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = {"MODEL_NAME": str(model), "WORKERS": str(workers), "LOG_LEVEL": "WARNING"}
+    with run_server(env, workdir) as server:
+        for name, route, per_request, connections in SHAPES:
+            script = _lua(route, per_request, workdir)
+            url = f"{server.url}{route}"
+            _wrk(url, script, connections, min(2.0, seconds))  # warm-up
+            before = _server_cpu(server)
+            result = _wrk(url, script, connections, seconds)
+            cpu = _server_cpu(server) - before
+            units = result["requests"] * max(per_request, 1)
+            rows.append(
+                [
+                    name,
+                    str(workers),
+                    f"{units / seconds:,.0f}",
+                    f"{result['p50_ms']:.1f} / {result['p99_ms']:.1f}",
+                    f"{1e6 * cpu / units:.0f}",
+                    f"{result['errors']:.0f}",
+                ]
+            )
+    return rows
+
+
+def _print_table(header: list[str], rows: list[list[str]]) -> None:
+    print("| " + " | ".join(header) + " |")
+    print("|---|" + "---:|" * (len(header) - 1))
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--model", type=Path, default=TINY_BERT)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("host_path_bench needs wrk (Debian: apt-get install wrk)", file=sys.stderr)
+        return 2
+    workdir = Path(tempfile.mkdtemp(prefix="host-path-"))
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if "model name" in line), "?")
+    print(f"\n## Host path ({args.model.name}; {os.cpu_count()} cores: {cpu}; client here too)\n")
+    print("### Stages, in process (us per text)\n")
+    _print_table(*stage_table(args.model, texts))
+    print(f"\n### End to end, wrk, {args.seconds:.0f}s per row\n")
+    rows = []
+    for workers in args.workers:
+        rows += end_to_end(args.model, workers, args.seconds, workdir / f"w{workers}")
+    header = [
+        "route and shape",
+        "workers",
+        "texts/s",
+        "p50 / p99 ms",
+        "server CPU us/text",
+        "non-2xx",
+    ]
+    _print_table(header, rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
