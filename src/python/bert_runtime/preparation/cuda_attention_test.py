@@ -14,11 +14,13 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from bert_runtime.config import Device, Precision
+from bert_runtime.config import Device, EngineConfig, Precision
+from bert_runtime.cuda_options import CudaOptions
 from bert_runtime.errors import ConfigError, UnsupportedModelError
 from bert_runtime.manifest import MODEL_NAME
 from bert_runtime.preparation import cuda_attention, sources
 from bert_runtime.preparation.prepare import cache_key, prepare
+from bert_runtime.serving.engine import Engine
 from bert_runtime.testutil.models import (
     MODEL_NAMES,
     MODERNBERT_NAMES,
@@ -141,9 +143,14 @@ def test_packing_mode_replaces_every_attention(packed: Path) -> None:
     assert remove.input[1] == "embeddings_1"
 
 
-def test_a_packed_model_has_no_cpu_kernels(packed: Path) -> None:
+def test_a_packed_model_has_no_cpu_kernels_and_the_engine_says_so(packed: Path) -> None:
     with pytest.raises(Exception, match="RemovePadding|PackedAttention"):
         ort.InferenceSession(str(packed / MODEL_NAME), providers=["CPUExecutionProvider"])
+    with pytest.raises(ConfigError, match="packed model runs on device cuda only"):
+        Engine(packed, EngineConfig())
+    graphs = EngineConfig(device=Device.CUDA, cuda=CudaOptions(graphs=True))
+    with pytest.raises(ConfigError, match="cuda_graphs cannot run a packed model"):
+        Engine(packed, graphs)
 
 
 @pytest.mark.parametrize(
