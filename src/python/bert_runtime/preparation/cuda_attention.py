@@ -2,16 +2,18 @@
 
 **1-D mask.** The graph builder gives every Attention / MultiHeadAttention node the 2-D
 `attention_mask` ([batch, sequence] of 0/1). ONNX Runtime's CUDA kernels read that as a general
-key-padding mask and then take the unfused path (onnxruntime 1.31, contrib_ops/cuda/bert/
-attention.cc and multihead_attention.cc): cuDNN's SDPA and the TensorRT fused kernels accept only
-no mask or a 1-D mask of per-row token counts (`MASK_1D_KEY_SEQ_LEN`: "when input has right-side
-padding, mask_index is one dimension with shape (batch_size), where value is actual sequence
-length excluding padding", the operators' schema). Our batches are always right-padded
-(BatchPlanner.pad), so the count is exact. EmbedLayerNormalization already computes it (its second
-output, `mask_index`); ModernBERT, which has no such node, gets a ReduceSum over the mask. Both
-operator schemas take the 1-D form, MultiHeadAttention as `key_padding_mask` with shape
-(batch_size); on CPU the results are bit-identical (cuda_attention_test). Flash attention wants no
-mask at all and memory-efficient attention the (3 * batch + 2) form, so neither is reached this way.
+key-padding mask and then take the unfused path: cuDNN's SDPA and the TensorRT fused kernels
+accept only no mask or a 1-D mask of per-row token counts (contrib_ops/cuda/bert/attention.cc and
+multihead_attention.cc, read at a recent main since the 1.31.1 tag could not be fetched here;
+gpu_bench's kernel probe shows what 1.31.1 picks). The operators' schemas in the 1.31.1 wheel
+take that form: "when input has right-side padding, mask_index is one dimension with shape
+(batch_size), where value is actual sequence length excluding padding" (Attention), and a
+`key_padding_mask` of shape (batch_size) (MultiHeadAttention). Our batches are always
+right-padded (BatchPlanner.pad), so the count is exact. EmbedLayerNormalization already computes
+it (its second output, `mask_index`); ModernBERT, which has no such node, gets a ReduceSum over
+the mask. On CPU the outputs do not change (bit-identical for every fixture when checked;
+cuda_attention_test allows 1e-6). Flash attention wants no mask at all and memory-efficient
+attention the (3 * batch + 2) form, so neither is reached this way.
 
 **Packing mode.** ONNX Runtime's `PackingMode` (onnxruntime/transformers/convert_to_packing_mode.py)
 removes padding inside the graph: RemovePadding after the embeddings, PackedAttention per layer
