@@ -35,6 +35,7 @@ def prepared_dir(settings: Settings) -> Path:
         cache_dir=settings.model_cache_dir,
         device=settings.device,
         precision=Precision(settings.precision) if settings.precision else None,
+        packing=settings.cuda_packing,
     )
 
 

@@ -20,6 +20,7 @@ from bert_runtime.config import (
     check_precision_for_device,
     default_precision,
 )
+from bert_runtime.cuda_options import ArenaExtendStrategy, CudaOptions, parse_attention_kernels
 
 # The queue's defaults are the library's: one place for each.
 _QUEUE = BatcherConfig()
@@ -41,7 +42,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     ] = "bert"
     max_sequence_length: Annotated[int, msgspec.Meta(ge=2, le=512)] = 128
     # The batch budget: rows, and tokens counted on the padded shape. Left out, the device's own
-    # (bert_runtime.config.default_budget: 32 rows and 1024 tokens on CPU).
+    # (bert_runtime.config.default_budget: 32 rows and 1024 tokens on CPU, 256 and 32768 on CUDA).
     batch_size: Annotated[int, msgspec.Meta(ge=1, le=1024)] | None = None
     onnx_execution_provider: Literal["CUDA", "CPU"] = "CPU"
     # fp32 | int8 on CPU, fp32 | fp16 on CUDA; empty picks fp32 on CPU and fp16 on CUDA.
@@ -85,6 +86,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     # itself once to set it), for fewer TLB misses; on a 2-vCPU VM the throughput effect was within
     # noise (docs/BENCHMARKS.md). `false` leaves malloc as is.
     huge_pages: bool = True
+    # CUDA provider options (bert_runtime.cuda_options.CudaOptions, where each default's reason
+    # and the benchmark that decides it are given); read on CUDA only.
+    cuda_arena_extend_strategy: Literal[
+        "next_power_of_two", "same_as_requested"
+    ] = ArenaExtendStrategy.NEXT_POWER_OF_TWO.value
+    cuda_memory_limit_bytes: Annotated[int, msgspec.Meta(ge=2**20)] | None = None
+    cuda_use_tf32: bool = False
+    # `auto` (ONNX Runtime picks per shape) or a comma-separated list of attention kernels.
+    cuda_attention_kernels: str = "auto"
+    cuda_graphs: bool = False
+    cuda_skip_layer_norm_strict: bool = False
+    # Prepare the model for padding-free attention (ONNX Runtime's packing mode).
+    cuda_packing: bool = False
 
     @property
     def worker_count(self) -> int:
@@ -109,6 +123,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
             truncation=TruncationPolicy(self.truncation),
             max_batch_size=self.batch_size,
             max_batch_tokens=self.max_batch_tokens,
+            cuda=self.cuda_options(),
+        )
+
+    def cuda_options(self) -> CudaOptions:
+        return CudaOptions(
+            arena_extend_strategy=ArenaExtendStrategy(self.cuda_arena_extend_strategy),
+            memory_limit_bytes=self.cuda_memory_limit_bytes,
+            use_tf32=self.cuda_use_tf32,
+            attention_kernels=parse_attention_kernels(self.cuda_attention_kernels),
+            graphs=self.cuda_graphs,
+            skip_layer_norm_strict=self.cuda_skip_layer_norm_strict,
         )
 
     def batcher_config(self) -> BatcherConfig:
@@ -126,7 +151,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
 
 # Values compared case-insensitively: `cuda` and `CUDA` mean the same to an operator.
 _UPPERCASED = ("ONNX_EXECUTION_PROVIDER", "LOG_LEVEL")
-_LOWERCASED = ("PRECISION", "TRUNCATION", "LOG_FORMAT")
+_LOWERCASED = (
+    "PRECISION",
+    "TRUNCATION",
+    "LOG_FORMAT",
+    "CUDA_ARENA_EXTEND_STRATEGY",
+    "CUDA_ATTENTION_KERNELS",
+)
 ENV_VARS: tuple[str, ...] = tuple(field.encode_name for field in msgspec.structs.fields(Settings))
 # Secrets may come from a file instead (a mounted Kubernetes Secret): `<NAME>_FILE` holds its path.
 FILE_VARIABLES = {"API_KEY_FILE": "API_KEY"}
@@ -160,6 +191,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         settings.engine_config()
         settings.batcher_config()
         check_precision_for_device(settings.device, settings.resolved_precision)
+        _check_packing(settings)
     except msgspec.ValidationError as error:
         raise SettingsError(f"invalid setting: {_name_variable(str(error))}") from error
     except ValueError as error:
@@ -174,6 +206,14 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
 
 
 _FIELD_TO_VARIABLE = {"max_batch_size": "BATCH_SIZE", "device": "ONNX_EXECUTION_PROVIDER"}
+
+
+def _check_packing(settings: Settings) -> None:
+    # A packed model has no CPU kernels, and its shapes change with every batch (no graphs).
+    if settings.cuda_packing and settings.device is not Device.CUDA:
+        raise ValueError("cuda_packing needs device CUDA (its operators have no CPU kernels)")
+    if settings.cuda_packing and settings.cuda_graphs:
+        raise ValueError("cuda_graphs cannot run a packed model (cuda_packing)")
 
 
 def _read_secret_file(file_variable: str, name: str, environ: Mapping[str, str]) -> str:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from bert_api.settings import ENV_VARS, Settings, SettingsError, load_settings
-from bert_runtime import BatchBudget, Device
+from bert_runtime import ArenaExtendStrategy, AttentionKernel, BatchBudget, CudaOptions, Device
 
 
 def test_defaults_serve_bert_base_on_cpu() -> None:
@@ -67,6 +67,11 @@ def test_unrelated_variables_are_ignored() -> None:
         ("MAX_BATCH_TOKENS", "1"),
         ("LOG_LEVEL", "loud"),
         ("SERVED_MODEL_NAME", "bad name/with slash"),
+        ("CUDA_ARENA_EXTEND_STRATEGY", "whenever"),
+        ("CUDA_MEMORY_LIMIT_BYTES", "4096"),
+        ("CUDA_USE_TF32", "maybe"),
+        ("CUDA_ATTENTION_KERNELS", "flash,xformers"),
+        ("CUDA_GRAPHS", "sometimes"),
     ],
 )
 def test_bad_value_error_names_the_variable(name: str, value: str) -> None:
@@ -96,3 +101,50 @@ def test_a_bad_api_key_file_is_named(
         secret.write_text(content)
     with pytest.raises(SettingsError, match=f"API_KEY_FILE.*{message}|{message}.*API_KEY_FILE"):
         load_settings({"API_KEY_FILE": str(secret), **extra})
+
+
+def test_cuda_provider_options_come_from_the_environment() -> None:
+    settings = load_settings(
+        {
+            "ONNX_EXECUTION_PROVIDER": "CUDA",
+            "CUDA_ARENA_EXTEND_STRATEGY": "Same_As_Requested",
+            "CUDA_MEMORY_LIMIT_BYTES": str(40 << 30),
+            "CUDA_USE_TF32": "true",
+            "CUDA_ATTENTION_KERNELS": "cudnn_flash, TRT_FUSED",
+            "CUDA_GRAPHS": "1",
+            "CUDA_SKIP_LAYER_NORM_STRICT": "true",
+        }
+    )
+    assert settings.engine_config().cuda == CudaOptions(
+        arena_extend_strategy=ArenaExtendStrategy.SAME_AS_REQUESTED,
+        memory_limit_bytes=40 << 30,
+        use_tf32=True,
+        attention_kernels=frozenset({AttentionKernel.CUDNN_FLASH, AttentionKernel.TRT_FUSED}),
+        graphs=True,
+        skip_layer_norm_strict=True,
+    )
+    assert load_settings({}).engine_config().cuda == CudaOptions()
+
+
+def test_cuda_batches_default_to_the_gpus_own_budget() -> None:
+    budget = load_settings({"ONNX_EXECUTION_PROVIDER": "CUDA"}).engine_config().budget
+    assert budget == BatchBudget(256, 32768)
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"CUDA_GRAPHS": "true"}, "CUDA_GRAPHS needs ONNX_EXECUTION_PROVIDER cuda"),
+        ({"CUDA_PACKING": "true"}, "CUDA_PACKING needs ONNX_EXECUTION_PROVIDER CUDA"),
+        (
+            {"ONNX_EXECUTION_PROVIDER": "CUDA", "CUDA_PACKING": "1", "CUDA_GRAPHS": "1"},
+            "CUDA_GRAPHS cannot run a packed model \\(CUDA_PACKING\\)",
+        ),
+        ({"CUDA_ATTENTION_KERNELS": "fast"}, "CUDA_ATTENTION_KERNELS: unknown kernel fast"),
+    ],
+)
+def test_cuda_settings_that_cannot_work_stop_start_up(
+    environ: dict[str, str], message: str
+) -> None:
+    with pytest.raises(SettingsError, match=message):
+        load_settings(environ)

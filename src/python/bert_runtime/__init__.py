@@ -36,6 +36,7 @@ from bert_runtime.config import (
     check_precision_for_device,
     default_precision,
 )
+from bert_runtime.cuda_options import ArenaExtendStrategy, AttentionKernel, CudaOptions
 from bert_runtime.errors import (
     BertRuntimeError,
     ConfigError,
@@ -98,6 +99,9 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "ArenaExtendStrategy",
+    "AttentionKernel",
+    "CudaOptions",
     "BatchBudget",
     "Batcher",
     "BatcherConfig",

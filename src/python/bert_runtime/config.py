@@ -7,9 +7,10 @@ later in the middle of a request.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
+from bert_runtime.cuda_options import CudaOptions
 from bert_runtime.errors import ConfigError
 
 # Where prepared models are kept by default: load_engine's and the service's MODEL_CACHE_DIR.
@@ -124,10 +125,14 @@ class BatchBudget:
 
 # Per device: (rows, padded tokens). CPU: 1024 tokens keeps a batch's activations in the CPU's
 # cache (bert-base fp32, seq 128: docs/BENCHMARKS.md, slice_sweep); a larger batch only waits
-# longer. CUDA: large batches are what fills the GPU.
+# longer. CUDA (provisional, until gpu_bench's batch sweep on the H200 decides): 256 rows of 128
+# tokens. A GPU with 132 SMs needs thousands of tokens per GEMM to fill its tensor cores (bert-base
+# at 32 x 128 is 4096 rows, ~31 per SM); 256 x 128 fp16 is ~0.2 GB of feed-forward activations,
+# nothing next to an H200's 141 GB; and at the targeted 20,000 sequences/s such a batch takes
+# ~13 ms, within the batcher's deadlines. The sweep's largest shapes (s128 x 128, 256) are these.
 _DEFAULT_BUDGETS: dict[Device, tuple[int, int]] = {
     Device.CPU: (32, 1024),
-    Device.CUDA: (32, 8192),
+    Device.CUDA: (256, 32768),
 }
 
 
@@ -162,6 +167,9 @@ class EngineConfig:
     max_batch_size: int | None = None
     max_batch_tokens: int | None = None
     warmup: bool = True
+    # CUDA provider options (cuda_options.CudaOptions); ignored on CPU, except that CUDA graphs
+    # need CUDA.
+    cuda: CudaOptions = field(default_factory=CudaOptions)
 
     def __post_init__(self) -> None:
         _require(
@@ -175,6 +183,10 @@ class EngineConfig:
             f"intra_op_threads must be >= 1 or None, got {self.intra_op_threads}",
         )
         self.budget.check_fits(self.max_sequence_length)
+        if self.cuda.graphs:
+            _require(self.device is Device.CUDA, "cuda_graphs needs device cuda")
+            # Graphs replay into fixed device buffers, which only IO binding provides.
+            _require(self.io_binding, "cuda_graphs needs io_binding")
 
     @property
     def budget(self) -> BatchBudget:

@@ -32,6 +32,7 @@ def prepared_dir(
     cache_dir: str | Path = DEFAULT_CACHE_DIR,
     device: Device = Device.CPU,
     precision: Precision | None = None,
+    packing: bool = False,
 ) -> Path:
     """
     The prepared directory for `source`: `source` itself when it is one (it has a manifest),
@@ -41,6 +42,7 @@ def prepared_dir(
     `source` is a hub repo id (`org/name[@revision]`) or a local checkpoint directory, as for
     `prepare`. Later calls check the inputs' hashes and rebuild only when they changed (`prepare`
     is idempotent). Without `precision`: fp16 on CUDA, fp32 on CPU, or a prepared directory's own.
+    `packing` (CUDA): padding-free attention, in an entry of its own (`...-packed`).
     """
     given = Path(source).expanduser()
     if (given / MANIFEST_NAME).is_file():
@@ -56,9 +58,11 @@ def prepared_dir(
 
     chosen = precision or default_precision(device)
     entry = f"{cache_entry_stem(source)}-{device.value}-{chosen.value}"
+    if packing:
+        entry += "-packed"
     target = Path(cache_dir).expanduser() / "prepared" / entry
     logger.info("preparing %s into %s (checked and kept when already there)", source, target)
-    prepare(str(source), target, device=device, precision=chosen)
+    prepare(str(source), target, device=device, precision=chosen, packing=packing)
     return target
 
 
@@ -84,11 +88,14 @@ def load_engine(
     *,
     precision: Precision | None = None,
     cache_dir: str | Path = DEFAULT_CACHE_DIR,
+    packing: bool = False,
 ) -> Engine:
     """
     An Engine on `source` (a hub repo id, a checkpoint directory or a prepared directory), for
     `config.device`, prepared through `prepared_dir` when needed.
     """
     config = config or EngineConfig()
-    model_dir = prepared_dir(source, cache_dir=cache_dir, device=config.device, precision=precision)
+    model_dir = prepared_dir(
+        source, cache_dir=cache_dir, device=config.device, precision=precision, packing=packing
+    )
     return Engine(model_dir, config)

@@ -36,6 +36,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--cache-dir", type=Path, default=None, help="hub download cache (default: HF_HUB_CACHE)"
     )
+    parser.add_argument(
+        "--packing",
+        action="store_true",
+        help="cuda only: padding-free attention (ONNX Runtime's packing mode)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser
 
@@ -52,6 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             device=Device(args.device),
             precision=Precision(args.precision),
             cache_dir=args.cache_dir,
+            packing=args.packing,
         )
     except BertRuntimeError as error:
         print(f"prepare: error: {error}", file=sys.stderr)

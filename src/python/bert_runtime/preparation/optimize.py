@@ -22,6 +22,7 @@ FUSED_OPS = (
     "Attention",
     "MultiHeadAttention",
     "QAttention",
+    "PackedAttention",
     "SkipLayerNormalization",
     "BiasGelu",
 )

@@ -23,7 +23,7 @@ from pathlib import Path
 import onnx
 
 from bert_runtime.config import Device, Precision, check_precision_for_device
-from bert_runtime.errors import ModelSourceError
+from bert_runtime.errors import ConfigError, ModelSourceError
 from bert_runtime.manifest import (
     MANIFEST_NAME,
     MODEL_NAME,
@@ -33,7 +33,7 @@ from bert_runtime.manifest import (
     read_manifest,
     sha256_file,
 )
-from bert_runtime.preparation import sources
+from bert_runtime.preparation import cuda_attention, sources
 from bert_runtime.preparation.checkpoint import BertConfig, Head, Weights, read_config
 from bert_runtime.preparation.graph import OPSET, build_graph, class_score_function
 from bert_runtime.preparation.optimize import FUSED_OPS, apply_precision, count_ops, optimize
@@ -49,11 +49,15 @@ _EXTERNAL_DATA_THRESHOLD = 1_800_000_000
 logger = logging.getLogger(__name__)
 
 
-def cache_key(files: sources.SourceFiles, device: Device, precision: Precision) -> str:
+def cache_key(
+    files: sources.SourceFiles, device: Device, precision: Precision, packing: bool = False
+) -> str:
     digest = hashlib.sha256()
     for name in files.present():
         digest.update(f"{name}={sha256_file(files.path(name))}\n".encode())
     digest.update(f"{device.value}/{precision.value}/builder={BUILDER_VERSION}".encode())
+    if device is Device.CUDA:
+        digest.update(cuda_attention.cache_variant(packing).encode())
     return digest.hexdigest()[:32]
 
 
@@ -64,11 +68,17 @@ def prepare(
     device: Device = Device.CPU,
     precision: Precision = Precision.FP32,
     cache_dir: Path | None = None,
+    packing: bool = False,
 ) -> Manifest:
-    """Prepare `source` into `out` for `device` at `precision`; returns the manifest."""
+    """
+    Prepare `source` into `out` for `device` at `precision`; returns the manifest. `packing`
+    (CUDA only): padding-free attention (cuda_attention.to_packing_mode).
+    """
     check_precision_for_device(device, precision)
+    if packing and device is not Device.CUDA:
+        raise ConfigError("packing needs device cuda (its operators have no CPU kernels)")
     files = sources.fetch(source, cache_dir)
-    key = cache_key(files, device, precision)
+    key = cache_key(files, device, precision, packing)
     existing = _prepared_with_key(out, key)
     if existing is not None:
         return existing
@@ -81,7 +91,9 @@ def prepare(
             return existing
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
         try:
-            manifest = _build(files, staging, device=device, precision=precision, key=key)
+            manifest = _build(
+                files, staging, device=device, precision=precision, key=key, packing=packing
+            )
             _replace_dir(staging, out)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -122,7 +134,13 @@ def _exclusive(directory: Path) -> Iterator[None]:
 
 
 def _build(
-    files: sources.SourceFiles, out: Path, *, device: Device, precision: Precision, key: str
+    files: sources.SourceFiles,
+    out: Path,
+    *,
+    device: Device,
+    precision: Precision,
+    key: str,
+    packing: bool = False,
 ) -> Manifest:
     config = read_config(files.path(sources.CONFIG_FILE))
     st_settings = read_st_settings(files)
@@ -135,6 +153,9 @@ def _build(
     graph = build_graph(config, weights, heads, st_settings.dense)
     model = optimize(graph, config, for_gpu=device is Device.CUDA)
     model = apply_precision(model, precision, out)
+    cuda_notes: dict[str, str] = {}
+    if device is Device.CUDA:
+        model, cuda_notes = cuda_attention.for_cuda(model, packing=packing)
     fused = {op: count for op, count in count_ops(model).items() if op in FUSED_OPS}
 
     model_path = out / MODEL_NAME
@@ -163,7 +184,7 @@ def _build(
         output_sha256={name: sha256_file(out / name) for name in outputs},
         fused_ops=fused,
         cache_key=key,
-        extra=_class_scores(config, weights, heads),
+        extra={**_class_scores(config, weights, heads), **cuda_notes},
         pooling=st_settings.pooling,
         normalize=st_settings.normalize,
         prompts=st_settings.prompts,

@@ -18,16 +18,18 @@ from typing import Any, TypeVar, cast
 
 import numpy as np
 
-from bert_runtime.config import EngineConfig, check_precision_for_device
+from bert_runtime.config import Device, EngineConfig, check_precision_for_device
 from bert_runtime.errors import InputError
 from bert_runtime.manifest import MODEL_NAME, Manifest, read_manifest
+from bert_runtime.serving import placement
+from bert_runtime.serving.device_runner import DeviceRunner, check_packing
 from bert_runtime.serving.planner import Batch, BatchPlanner
 from bert_runtime.serving.session import (
     CUDA_PROVIDER,
     DeviceInfo,
     create_session,
     device_info,
-    run_bound,
+    session_options,
 )
 from bert_runtime.serving.task_inputs import EmbedOptions, ModelCapabilities, TaskInputs, Work
 from bert_runtime.serving.tasks import (
@@ -44,6 +46,7 @@ from bert_runtime.serving.tasks import (
     pool,
 )
 from bert_runtime.serving.tokenizer import TextTokenizer
+from bert_runtime.serving.warmup import warmup_shapes
 
 logger = logging.getLogger(__name__)
 R = TypeVar("R", bound=AnyResult)
@@ -57,6 +60,7 @@ class Engine:
     def __init__(self, model_dir: Path, config: EngineConfig | None = None) -> None:
         self.config = config or EngineConfig()
         self.manifest: Manifest = read_manifest(model_dir)
+        check_packing(self.config, self.manifest.extra)
         check_precision_for_device(self.config.device, self.manifest.precision)
         self.max_length = min(self.config.max_sequence_length, self.manifest.max_sequence_length)
         if self.max_length < self.config.max_sequence_length:
@@ -68,7 +72,12 @@ class Engine:
             )
         self.tokenizer = TextTokenizer.from_dir(model_dir, self.max_length, self.config.truncation)
         started = time.perf_counter()
-        self._session = create_session(model_dir / MODEL_NAME, self.config)
+        options = session_options(self.config)
+        # Strict CUDA: the first run is profiled to see where every node ran (placement.py).
+        strict_cuda = self.config.device is Device.CUDA and self.config.strict_device
+        if strict_cuda:
+            placement.enable_profiling(options)
+        self._session = create_session(model_dir / MODEL_NAME, self.config, options)
         self._on_cuda = CUDA_PROVIDER in self._session.get_providers()
         self._input_names = {i.name for i in self._session.get_inputs()}
         self._class_outputs = [name for name in _CLASS_OUTPUTS if name in self.manifest.outputs]
@@ -77,6 +86,13 @@ class Engine:
             self.config.budget, self.tokenizer.pad_id, self.manifest.max_sequence_length
         )
         self.inputs = TaskInputs(self.tokenizer, self.manifest, self.capabilities)
+        self._runner = DeviceRunner(
+            self._session, self.config, self._on_cuda, self.planner, self.max_length
+        )
+        self.graph_buckets = self._runner.buckets
+        self.placement: placement.Placement | None = None
+        if strict_cuda:
+            self.placement = self._check_placement()
         self.load_seconds = time.perf_counter() - started
         self.warmup_seconds = 0.0
         if self.config.warmup:
@@ -104,22 +120,35 @@ class Engine:
     def device_info(self) -> DeviceInfo:
         return device_info(self._session, self.config.device_id)
 
+    def _check_placement(self) -> placement.Placement:
+        """One profiled run (no CUDA graph), then refuse floating-point work placed on CPU."""
+        try:
+            short = np.full(min(8, self.max_length), self.tokenizer.pad_id, dtype=np.int32)
+            batch = self.planner.pad([short])
+            self._infer(batch, ["mean_embedding"], graph=False)
+        finally:
+            found = placement.finish_profiling(self._session)
+        logger.info("node placement: %s", found.summary())
+        placement.check_no_cpu_compute(found)
+        return found
+
     # --- running ---------------------------------------------------------------------------------
     def warmup(self) -> None:
         """
-        Run the shortest shape and the planner's largest batch once, so the first requests do
-        not pay for allocation.
+        Run every shape of `warmup.warmup_shapes` once (on CUDA with graphs, for each task's
+        outputs), so the first requests pay for no allocation, algorithm choice or capture.
         """
         started = time.perf_counter()
-        budget = self.planner.budget
-        longest = self.planner.padded_length(self.max_length)
-        rows = max(1, min(budget.max_rows, budget.max_tokens // longest))
-        short = np.full(min(8, self.max_length), self.tokenizer.pad_id, dtype=np.int32)
-        full = np.full(self.max_length, self.tokenizer.pad_id, dtype=np.int32)
-        self.run([short], [EmbedRequest()])
-        self.run([full] * rows, [EmbedRequest()] * rows)
+        shapes = warmup_shapes(self.planner, self.max_length, self._on_cuda, self.graph_buckets)
+        requests: list[TaskRequest[Any]] = [EmbedRequest()]
+        if self.graph_buckets is not None and self.capabilities.classification:
+            requests.append(ClassifyRequest())
+        for rows, length in shapes:
+            tokens = np.full(length, self.tokenizer.pad_id, dtype=np.int32)
+            for request in requests:
+                self.run([tokens] * rows, [request] * rows)
         self.warmup_seconds = time.perf_counter() - started
-        logger.info("warm-up took %.3fs", self.warmup_seconds)
+        logger.info("warm-up took %.3fs (%d shapes)", self.warmup_seconds, len(shapes))
 
     def pad(self, sequences: Sequence[np.ndarray]) -> Batch:
         """The model inputs for `sequences` as one padded batch (BatchPlanner.pad)."""
@@ -208,6 +237,8 @@ class Engine:
         outputs: list[str],
         mask_positions: np.ndarray | None = None,
         top_k: int = 1,
+        *,
+        graph: bool = True,
     ) -> list[np.ndarray]:
         # Only the inputs the graph takes: ModernBERT's has no token types.
         feeds = {k: v for k, v in batch.model_inputs().items() if k in self._input_names}
@@ -216,9 +247,7 @@ class Engine:
                 mask_positions if mask_positions is not None else np.zeros((0, 2), np.int64)
             )
             feeds["top_k"] = np.array([top_k], np.int64)
-        if self._on_cuda and self.config.io_binding:
-            return run_bound(self._session, feeds, outputs, "cuda", self.config.device_id)
-        return list(self._session.run(outputs, feeds))
+        return self._runner.run(feeds, outputs, graph=graph)
 
     # --- direct calls, for callers without a batcher ----------------------------------------------
     def embed(

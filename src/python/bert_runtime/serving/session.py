@@ -71,7 +71,8 @@ def create_session(
             logger.warning("%s; running on CPU", message)
         else:
             preload_cuda_libraries()
-            providers = [(CUDA_PROVIDER, {"device_id": str(config.device_id)}), CPU_PROVIDER]
+            cuda_options = config.cuda.provider_options(config.device_id)
+            providers = [(CUDA_PROVIDER, cuda_options), CPU_PROVIDER]
     session = ort.InferenceSession(str(model_path), sess_options=options, providers=providers)
     active = session.get_providers()
     if config.device is Device.CUDA and CUDA_PROVIDER not in active:
@@ -117,18 +118,20 @@ def run_bound(
     outputs: list[str],
     device: str,
     device_id: int = 0,
+    run_options: ort.RunOptions | None = None,
 ) -> list[np.ndarray]:
     """
     Run through IO binding: inputs copied to `device` ("cuda" or "cpu") once, only `outputs` back.
 
     The Engine uses it on CUDA; it is device-agnostic so the CPU test suite exercises the same code.
+    `run_options` carries, for instance, the CUDA graph id (cuda_graphs.run_options).
     """
     binding = session.io_binding()
     for name, value in feeds.items():
         binding.bind_cpu_input(name, value)
     for name in outputs:
         binding.bind_output(name, device, device_id)
-    session.run_with_iobinding(binding)
+    session.run_with_iobinding(binding, run_options)
     return list(binding.copy_outputs_to_cpu())
 
 

@@ -1,0 +1,90 @@
+"""How a batch's feeds reach the session on each device, for the Engine.
+
+CPU: a plain run. CUDA: IO binding (inputs copied once, only the outputs a task needs copied
+back); with CUDA graphs on, a batch that fits a bucket replays that bucket's graph
+(cuda_graphs.GraphRunner), and every other run (fill-mask's variable mask rows, a batch no bucket
+holds) says `gpu_graph_id=-1` so ONNX Runtime neither captures nor replays it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import onnxruntime as ort
+
+from bert_runtime.config import Device, EngineConfig
+from bert_runtime.errors import ConfigError
+from bert_runtime.serving.cuda_graphs import (
+    NO_GRAPH,
+    GraphBuckets,
+    GraphRunner,
+    graph_buckets,
+    run_options,
+)
+from bert_runtime.serving.planner import BatchPlanner
+from bert_runtime.serving.session import run_bound
+
+
+class DeviceRunner:
+    """
+    Runs feeds on `session` as `config` asks; `on_cuda` is where the session really runs. With
+    CUDA graphs, `buckets` hold every batch the `planner` makes of texts up to `max_length`.
+    """
+
+    def __init__(
+        self,
+        session: ort.InferenceSession,
+        config: EngineConfig,
+        on_cuda: bool,
+        planner: BatchPlanner,
+        max_length: int,
+    ) -> None:
+        self.session = session
+        self.config = config
+        self.bound = on_cuda and config.io_binding
+        graphs = on_cuda and config.cuda.graphs
+        self.buckets: GraphBuckets | None = None
+        self.graphs: GraphRunner | None = None
+        if graphs:
+            budget = planner.budget
+            longest = planner.padded_length(max_length)
+            self.buckets = graph_buckets(budget.max_rows, budget.max_tokens, longest)
+            self.graphs = GraphRunner(
+                session, self.buckets, planner.pad_id, "cuda", config.device_id
+            )
+        self._no_graph = run_options(NO_GRAPH) if graphs else None
+
+    def run(
+        self, feeds: dict[str, np.ndarray], outputs: Sequence[str], *, graph: bool = True
+    ) -> list[np.ndarray]:
+        """The outputs for `feeds`; `graph=False` never captures or replays a CUDA graph."""
+        if graph and self.graphs is not None and self.graphs.accepts(feeds):
+            return self.graphs.run(feeds, outputs)
+        if self.bound:
+            return run_bound(
+                self.session,
+                feeds,
+                list(outputs),
+                "cuda",
+                self.config.device_id,
+                run_options=self._no_graph,
+            )
+        return list(self.session.run(list(outputs), feeds))
+
+
+def check_packing(config: EngineConfig, manifest_extra: dict[str, str]) -> None:
+    """
+    A packed model (prepared with packing) runs only on CUDA (RemovePadding and PackedAttention
+    have no CPU kernels) and without CUDA graphs (its shapes follow each batch's token count).
+    """
+    if manifest_extra.get("packing") != "true":
+        return
+    if config.device is not Device.CUDA:
+        raise ConfigError(
+            "a packed model runs on device cuda only: its operators have no CPU kernels"
+        )
+    if config.cuda.graphs:
+        raise ConfigError(
+            "cuda_graphs cannot run a packed model: its shapes change with every batch's tokens"
+        )
