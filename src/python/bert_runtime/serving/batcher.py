@@ -36,6 +36,7 @@ from bert_runtime.config import BatcherConfig
 from bert_runtime.errors import DeadlineExceeded, ShuttingDown
 from bert_runtime.serving.admission import QueueEstimate, admit
 from bert_runtime.serving.batch_protocol import BatchRunner, BatchStats, DropReason
+from bert_runtime.serving.batch_run import run_batch
 from bert_runtime.serving.clock import Clock, MonotonicClock
 from bert_runtime.serving.tasks import AnyResult, TaskRequest
 from bert_runtime.serving.waiting import WaitingText, WaitingTexts
@@ -279,46 +280,20 @@ class Batcher:
                 self._on_drop(DropReason.CANCELLED, 1)
 
     async def _execute(self, batch: list[WaitingText]) -> None:
-        loop = asyncio.get_running_loop()
         started = self._clock.now()
-        wait = max(started - text.enqueued for text in batch)
         real = sum(text.length for text in batch)
-        failed = False
         self._in_flight = batch
         self.estimate.batch_started(real, started)
-        try:
-            results = await loop.run_in_executor(self._executor, self._run, batch)
-            for text, result in zip(batch, results, strict=True):
-                text.resolve(result)
-        except Exception as error:  # - isolated per text below
-            failed = True
-            await self._retry_one_by_one(batch, error)
+        failed = await run_batch(self._runner, self._executor, batch)
         self._in_flight = []
         self._last_finished = self._clock.now()
         elapsed = self._last_finished - started
         self.estimate.batch_finished(real, elapsed)
         if self._on_batch is not None:
             padded = self._planner.padded_length(max(text.length for text in batch)) * len(batch)
+            wait = max(started - text.enqueued for text in batch)
             stats = BatchStats(len(batch), real, padded, wait, elapsed, failed)
             try:
                 self._on_batch(stats)
             except Exception:  # - metrics must never stop the serving loop
                 logger.exception("the on_batch callback failed; the batch's results stand")
-
-    async def _retry_one_by_one(self, batch: list[WaitingText], error: Exception) -> None:
-        if len(batch) == 1:
-            batch[0].fail(error)
-            return
-        logger.warning("batch of %d failed (%s); retrying texts one by one", len(batch), error)
-        loop = asyncio.get_running_loop()
-        for text in batch:
-            if text.future.done():  # cancelled, or a sibling already failed
-                continue
-            try:
-                (result,) = await loop.run_in_executor(self._executor, self._run, [text])
-                text.resolve(result)
-            except Exception as text_error:  # - belongs to this text only
-                text.fail(text_error)
-
-    def _run(self, batch: list[WaitingText]) -> list[Any]:
-        return self._runner.run([text.sequence for text in batch], [text.request for text in batch])
