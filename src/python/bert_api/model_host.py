@@ -102,6 +102,7 @@ class ModelHost:
             on_batch=self._record_batch,
             on_drop=self._record_drop,
             on_stop=self._batcher_stopped,
+            seconds_per_token=engine.seconds_per_token,
         )
         self._batcher.start()
         self._service = InferenceService(engine.inputs, self._batcher, self.description)

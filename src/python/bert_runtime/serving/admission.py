@@ -4,7 +4,8 @@ The batcher admits work by time (would it start before its deadline?), so it nee
 of a new text: the rest of the batch running now plus the queued tokens at the measured seconds
 per token. Seconds per token is an exponentially weighted mean over executed batches, so it
 follows a model's real speed on this machine, batching overhead and padding included. Until the
-first batch has run there is no estimate, and nothing is refused for time.
+first batch has run the estimate is the engine's warm-up measurement, if it has one; without either,
+nothing is refused for time.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from bert_runtime.errors import Overloaded
 class QueueEstimate:
     """Seconds per (real) token, measured; the wait for queued work it implies."""
 
-    def __init__(self, smoothing: float = 0.2) -> None:
+    def __init__(self, smoothing: float = 0.2, seconds_per_token: float | None = None) -> None:
+        """`seconds_per_token`: a first estimate (the engine's warm-up) until batches are run."""
         self._smoothing = smoothing
-        self.seconds_per_token: float | None = None
+        self.seconds_per_token = seconds_per_token
         self._running_until: float | None = None
 
     def batch_started(self, tokens: int, now: float) -> None:

@@ -131,3 +131,44 @@ def test_texts_whose_deadline_passes_while_waiting_are_dropped_not_run(engine: E
     assert ran == [1, 1], "a late text reached the model"
     assert drops == [(DropReason.DEADLINE, 2)]
     assert depth == 0
+
+
+def test_a_submission_that_has_started_is_not_dropped_for_time(engine: Engine) -> None:
+    """Under overload a half-done request is finished, not thrown away with its work."""
+    texts = engine.tokenizer.encode(["one", "two", "three"])
+    drops: list[tuple[str, int]] = []
+
+    async def main() -> tuple[int, list[int]]:
+        clock = ManualClock()
+        runner = TimedRunner(engine, clock, seconds_per_batch=2.0)  # one text per batch
+        config = BatcherConfig(max_queue_delay_ms=0)
+        async with Batcher(runner, config, clock=clock, on_drop=lambda *d: drops.append(d)) as b:
+            # Its budget (1 s) runs out while the first text runs (2 s): the rest still run.
+            results = await b.submit_many(texts, [EMBED] * 3, deadline=clock.now() + 1.0)
+            return len(results), runner.ran
+
+    delivered, ran = asyncio.run(main())
+    assert delivered == 3 and ran == [1, 1, 1]
+    assert drops == []
+
+
+def test_the_engines_warm_up_speed_refuses_work_before_any_batch_has_run(engine: Engine) -> None:
+    (text,) = engine.tokenizer.encode(["hello world"])  # 4 tokens
+
+    async def main() -> Overloaded:
+        clock = ManualClock()
+        runner = TimedRunner(engine, clock, seconds_per_batch=0.0)
+        runner.gate.clear()
+        config = BatcherConfig(max_queue_delay_ms=0)
+        # 0.1 s per token, as an engine's warm-up would have measured it.
+        async with Batcher(runner, config, clock=clock, seconds_per_token=0.1) as batcher:
+            queued = [asyncio.ensure_future(batcher.submit(text, EMBED)) for _ in range(5)]
+            for _ in range(20):
+                await asyncio.sleep(0)
+            with pytest.raises(Overloaded) as refused:
+                await batcher.submit(text, EMBED, deadline=clock.now() + 1.0)
+            runner.gate.set()
+            await asyncio.gather(*queued)
+            return refused.value
+
+    assert asyncio.run(main()).retry_after_s > 0

@@ -2,23 +2,18 @@
 
 A batch is built around the oldest waiting text (so nothing starves) from the waiting texts of the
 same task closest to it in length, within the engine's budget (BatchPlanner.grow). It starts once
-it is full, by rows or by tokens, or once its oldest text has waited `max_queue_delay_ms`; a text
-that finds the model idle (no batch finished within the delay before it came) starts at once, so a
-lone request never waits for company that is not coming, while texts arriving under load still
-gather into full batches.
-Inference runs on one worker thread, off the event loop.
+full, by rows or tokens, or once its oldest text has waited `max_queue_delay_ms`; a text that
+finds the model idle (no batch finished within the delay before it came) starts at once. Inference
+runs on one worker thread, off the event loop (batch_run.py).
 
-Admission is by time: every submission has a deadline by which its texts must start (the caller's,
-else `max_queue_wait_ms` from now). The batcher estimates the wait from the work queued ahead and
-the measured seconds per token (QueueEstimate), and refuses at once (`Overloaded`, with the
-seconds after which the work would fit) what would not start in time. A text whose deadline passes
-while it waits, or whose caller has gone (its future cancelled), is dropped before it reaches the
-model. `max_queue_size` bounds memory.
-
-If a batch fails, its texts are retried one by one, so one bad text fails only its own future; the
-other texts of a failed submission are then dropped, not run. If the loop stops for another reason,
-every waiting submission fails with `ShuttingDown`, and `on_stop` tells the owner. `close()` stops
-intake and drains what is queued.
+Admission is by time: each submission must start by its deadline (the caller's, else
+`max_queue_wait_ms` from now). The wait is estimated from the tokens queued ahead at the measured
+seconds per token (admission.py); what would not start in time is refused at once (`Overloaded`,
+with the seconds after which it would fit). A submission whose deadline passes before any of its
+texts runs, or whose caller has gone, is dropped before it reaches the model; once one of its texts
+has run, the rest are no longer dropped for time (the work is half done). `max_queue_size` bounds
+memory. If the loop stops for another reason, every waiting submission fails with `ShuttingDown`
+and `on_stop` tells the owner; `close()` stops intake and drains what is queued.
 """
 
 from __future__ import annotations
@@ -39,7 +34,7 @@ from bert_runtime.serving.batch_protocol import BatchRunner, BatchStats, DropRea
 from bert_runtime.serving.batch_run import run_batch
 from bert_runtime.serving.clock import Clock, MonotonicClock
 from bert_runtime.serving.tasks import AnyResult, TaskRequest
-from bert_runtime.serving.waiting import WaitingText, WaitingTexts
+from bert_runtime.serving.waiting import Submission, WaitingText, WaitingTexts
 
 logger = logging.getLogger(__name__)
 R = TypeVar("R", bound=AnyResult)
@@ -57,6 +52,7 @@ class Batcher:
         on_batch: Callable[[BatchStats], None] | None = None,
         on_drop: Callable[[str, int], None] | None = None,
         on_stop: Callable[[BaseException], None] | None = None,
+        seconds_per_token: float | None = None,
     ) -> None:
         self._runner = runner
         self._planner = runner.planner
@@ -72,7 +68,8 @@ class Batcher:
         self._task: asyncio.Task[None] | None = None
         # One worker: a batch already uses every core (CPU) or the whole stream (CUDA).
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bert-batcher")
-        self.estimate = QueueEstimate()
+        # The runner's speed until batches are measured (an Engine's, from its warm-up).
+        self.estimate = QueueEstimate(seconds_per_token=seconds_per_token)
         self._last_finished = float("-inf")
 
     @property
@@ -176,12 +173,13 @@ class Batcher:
             deadline,
         )
         loop = asyncio.get_running_loop()
+        submission = Submission(deadline)
         texts = [
-            WaitingText(sequence, request, loop.create_future(), now, deadline)
+            WaitingText(sequence, request, loop.create_future(), now, submission)
             for sequence, request in zip(sequences, requests, strict=True)
         ]
+        submission.texts = texts
         for text in texts:
-            text.siblings = texts
             text.future.add_done_callback(functools.partial(self._resolved, text))
         self._queue.add(texts)
         self._wakeup.set()
@@ -256,6 +254,7 @@ class Batcher:
                 self._resolved(text, text.future)  # now: its own callback may not have run yet
             else:
                 self._queue.leave(text, taken=True)
+                text.submission.started = True
                 batch.append(text)
         return sorted(batch, key=lambda text: text.order)
 

@@ -95,6 +95,8 @@ class Engine:
             self.placement = self._check_placement()
         self.load_seconds = time.perf_counter() - started
         self.warmup_seconds = 0.0
+        # Measured at warm-up (None without one).
+        self.seconds_per_token: float | None = None
         if self.config.warmup:
             self.warmup()
 
@@ -147,6 +149,13 @@ class Engine:
             tokens = np.full(length, self.tokenizer.pad_id, dtype=np.int32)
             for request in requests:
                 self.run([tokens] * rows, [request] * rows)
+        # The largest shape once more, timed: the speed the batcher estimates waits with until it
+        # has measured real batches (so admission by time works from the first request).
+        rows, length = max(shapes, key=lambda shape: shape[0] * shape[1])
+        tokens = np.full(length, self.tokenizer.pad_id, dtype=np.int32)
+        timed = time.perf_counter()
+        self.run([tokens] * rows, [EmbedRequest()] * rows)
+        self.seconds_per_token = (time.perf_counter() - timed) / (rows * length)
         self.warmup_seconds = time.perf_counter() - started
         logger.info("warm-up took %.3fs (%d shapes)", self.warmup_seconds, len(shapes))
 

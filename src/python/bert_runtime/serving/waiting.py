@@ -27,6 +27,17 @@ _arrival_numbers = itertools.count()
 
 
 @dataclass(eq=False)
+class Submission:
+    """The texts of one submission, and when it must have started (the batcher's clock)."""
+
+    deadline: float
+    texts: list[WaitingText] = field(default_factory=list)
+    # Some text of it has been taken into a batch: the rest are no longer dropped for time (the
+    # caller is waiting, and part of the work is done), only for a cancellation or a failure.
+    started: bool = False
+
+
+@dataclass(eq=False)
 class WaitingText:
     """One text of a submission, from its arrival until it runs or is dropped."""
 
@@ -34,15 +45,23 @@ class WaitingText:
     request: TaskRequest[Any]
     future: asyncio.Future[Any]
     enqueued: float
-    # When it must have started (the batcher's clock); past it, it is dropped, not run.
-    deadline: float
-    # The other texts of the same submission: once one fails, theirs are not needed.
-    siblings: list[WaitingText] = field(default_factory=list)
+    submission: Submission
     # Counted in the queue: until taken into a batch or resolved.
     waiting: bool = True
     # Failed for its deadline with its siblings: not counted again as cancelled.
     dropped: bool = False
     order: int = field(default_factory=lambda: next(_arrival_numbers))
+
+    @property
+    def siblings(self) -> list[WaitingText]:
+        """Every text of the submission (this one too): once one fails, theirs are not needed."""
+        return self.submission.texts
+
+    @property
+    def deadline(self) -> float:
+        """When this text must start: its submission's deadline, until the submission starts."""
+        submission = self.submission
+        return float("inf") if submission.started else submission.deadline
 
     @property
     def length(self) -> int:
