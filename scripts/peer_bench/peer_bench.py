@@ -170,7 +170,8 @@ def measure(server: Running, shape: Shape, bodies: Path, args: argparse.Namespac
     notes = server.notes
     if result.errors:
         problem = f"{result.status_errors} non-2xx, {result.timeouts} timeouts"
-        notes.append(f"{shape.label}: {problem}, {result.socket_errors} socket errors")
+        problem += f", {result.socket_errors} socket errors (latencies include refusals)"
+        notes.append(f"{shape.label}: {problem}")
     if served < FEW_REQUESTS:
         notes.append(f"{shape.label}: {served} requests served in {result.seconds:.0f} s")
     if texts <= 0:

@@ -109,8 +109,8 @@ def _ratios(rows: list[Row], shapes: tuple[Shape, ...]) -> list[str]:
         cells = []
         for shape in shapes:
             a, b = ours.median(shape), theirs.median(shape)
-            if a is None or b is None or b.texts_per_s <= 0 or b.p99_ms <= 0:
-                cells.append("-")
+            if a is None or b is None or not (a.texts_per_s > 0 and b.texts_per_s > 0):
+                cells.append("-")  # not measured, or nothing served by one of them
                 continue
             cells.append(f"{a.texts_per_s / b.texts_per_s:.2f}x ({a.p99_ms / b.p99_ms:.2f}x)")
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
