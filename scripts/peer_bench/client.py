@@ -1,4 +1,4 @@
-"""The load client (wrk) and the correctness check's plain HTTP calls.
+"""The load client (wrk), and the correctness check's plain HTTP calls and reference embeddings.
 
 Why wrk and not a Python client: on a 2-core host the client shares the cores with the server, and a
 client in Python (httpx, aiohttp) spends several times the CPU per request that wrk does, so it
@@ -93,6 +93,14 @@ def embed(url: str, texts: list[str] | str, model: str, budget: float = 600) -> 
         raise RuntimeError(f"{url} answered {error.code}: {error.read()[:300]!r}") from error
     rows = sorted(found["data"], key=lambda row: row["index"])
     return np.asarray([row["embedding"] for row in rows], dtype=np.float64)
+
+
+def reference(model_dir: Path, texts: list[str]) -> Vectors:
+    """sentence-transformers' embeddings: what every server must return."""
+    from sentence_transformers import SentenceTransformer  # heavy: imported when needed
+
+    model = SentenceTransformer(str(model_dir), device="cpu")
+    return np.asarray(model.encode(texts, batch_size=8), dtype=np.float64)
 
 
 def min_cosine(found: Vectors, expected: Vectors) -> float:
