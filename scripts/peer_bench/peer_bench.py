@@ -222,6 +222,7 @@ def fastembed_floor(model_dir: Path, row: Row, ctx: Context, args: argparse.Name
 
 
 def header(args: argparse.Namespace, stats: str, shapes: tuple[Shape, ...]) -> list[str]:
+    """The run's conditions; made before the first server starts (the load average then)."""
     describe = ["git", "-C", str(REPO), "describe", "--always", "--dirty"]
     head = subprocess.run(describe, capture_output=True, text=True, check=False).stdout.strip()
     names = ("infinity-emb", "sentence-transformers", "transformers", "torch", "optimum")
@@ -251,6 +252,7 @@ def main() -> int:
     bodies = {n: write_bodies(texts, n, MODEL, run / f"bodies-{n}.jsonl") for n in (1, 32)}
     stats = str(token_stats(tokenizer, texts))
     print(f"texts: {stats}; run directory {run}")
+    lines = header(args, stats, shapes)
     plan = {"minilm": args.servers, "bert-base": args.bert_base_servers}
     rows: list[Row] = []
     for model_key, keys in plan.items():
@@ -281,7 +283,7 @@ def main() -> int:
             except RuntimeError as error:
                 row.wrong = f"failed: {str(error).splitlines()[0]}"
                 print(f"  {key}: {error}")
-    report = render(header(args, stats, shapes), rows, shapes)
+    report = render(lines, rows, shapes)
     (run / "report.md").write_text(report)
     (run / "results.json").write_text(json.dumps([asdict(row) for row in rows], indent=1))
     print(report)
