@@ -224,10 +224,15 @@ def fast_cases(count: int, seed: int) -> Iterator[Case]:
         if rng.random() < 0.15:
             # An early disconnect: part of a valid request (or all of it), then close or reset.
             whole = post(rng.choice([b"/embed", b"/v1/embeddings", b"/tokenize"]), BODY)
+            then = rng.choice(["close", "reset"])
+            if rng.random() < 0.25:
+                # Pipelined requests, and the client leaves while the first one runs.
+                yield Case("early disconnect, pipelined", (whole * rng.randint(2, 4),), then=then)
+                continue
             cut = rng.choice(
                 [rng.randrange(1, 20), whole.index(b"\r\n\r\n"), len(whole) - 5, len(whole)]
             )
-            yield Case("early disconnect", (whole[:cut],), then=rng.choice(["close", "reset"]))
+            yield Case("early disconnect", (whole[:cut],), then=then)
             continue
         family = rng.choice(list(makers))
         yield Case(f"http: {family}", (makers[family](rng),))

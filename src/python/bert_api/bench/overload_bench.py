@@ -57,6 +57,7 @@ class Outcomes:
     counts: Counter[str] = field(default_factory=Counter)
     ok_latencies: list[float] = field(default_factory=list)
     retry_after: list[float] = field(default_factory=list)
+    refused_latencies: list[float] = field(default_factory=list)
     delivered_texts: int = 0
     late_starts: list[float] = field(default_factory=list)
 
@@ -85,6 +86,7 @@ async def one_request(port: int, raw: bytes, timeout: float, out: Outcomes) -> N
         out.ok_latencies.append(time.perf_counter() - started)
         out.delivered_texts += len(msgspec.json.decode(answer.body)["embeddings"])
     elif answer.status == 429:
+        out.refused_latencies.append(time.perf_counter() - started)
         out.retry_after.append(float(answer.headers.get("retry-after", "nan")))
 
 
@@ -200,6 +202,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         (
             "bound: queue wait + mean / p99 batch (ms)",
             f"{1000 * bound:.0f} / {1000 * loose_bound:.0f}",
+        ),
+        (
+            "429s at once (< 1 s) / after waiting in the queue",
+            f"{sum(x < 1 for x in out.refused_latencies)} / "
+            f"{sum(x >= 1 for x in out.refused_latencies)}",
         ),
         (
             "429 Retry-After median / max (s)",
