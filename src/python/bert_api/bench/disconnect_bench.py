@@ -188,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("\n| target | result |\n|---|---|")
     for name, met in targets:
         print(f"| {name} | {verdict(met)} |")
-    for line in errors:
+    for line in errors[:10]:
         print(f"server log: {line}")
     return 0 if all(met for _, met in targets) else 1
 

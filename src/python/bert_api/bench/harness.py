@@ -140,15 +140,14 @@ def rss_mib(pid: int) -> float:
 
 def log_problems(log: Path) -> tuple[int, list[str]]:
     """
-    Tracebacks in a server log (chained ones counted once), and its ERROR/CRITICAL lines (the
-    first few, for the report).
+    Tracebacks in a server log (chained ones counted once), and its ERROR/CRITICAL lines.
     """
     content = log.read_text(errors="replace")
     errors = [line for line in content.splitlines() if " ERROR " in line or " CRITICAL " in line]
     chained = content.count("The above exception was the direct cause") + content.count(
         "During handling of the above exception"
     )
-    return content.count("Traceback (most recent call last)") - chained, errors[:10]
+    return content.count("Traceback (most recent call last)") - chained, errors
 
 
 def percentile(values: Sequence[float], q: float) -> float:

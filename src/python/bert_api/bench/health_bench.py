@@ -169,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ]
     print(table(f"Health while saturated with maximum-size requests, {args.seconds:.0f} s", rows))
     print(f"\n| target | result |\n|---|---|\n| both probes p99 <= 100 ms | {verdict(met)} |")
-    for line in errors:
+    for line in errors[:10]:
         print(f"server log: {line}")
     return 0 if met else 1
 

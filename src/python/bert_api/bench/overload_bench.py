@@ -170,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p99 = percentile(out.ok_latencies, 99)
     bound, loose_bound = queue_wait_s + batch_s, queue_wait_s + batch_p99
     rows = [
-        ("requests per test (texts each)", f"{args.texts_per_request}"),
+        ("texts per request", f"{args.texts_per_request}"),
         (
             f"capacity, {args.clients} closed-loop clients, {args.capacity_seconds:.0f} s (req/s)",
             f"{capacity:.1f} ({capacity * args.texts_per_request:.0f} texts/s)",
