@@ -34,6 +34,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from bert_runtime.errors import MissingTensorsError, ModelSourceError
 from bert_runtime.preparation.checkpoint import BertConfig, Head, Weights
+from bert_runtime.preparation.positions import padding_aware_position_ids
 from bert_runtime.preparation.relative_position import bias_by_distance
 from bert_runtime.preparation.st_settings import DenseLayer
 
@@ -229,10 +230,10 @@ def _float_output(name: str, shape: list[str | int | None]) -> onnx.ValueInfoPro
 
 def _embeddings(g: _GraphBuilder, config: BertConfig, weights: Weights) -> str:
     """
-    EmbedLayerNormalization numbers positions from 0, so RoBERTa's table starts at its offset
-    (padding rows then get other positions than in transformers, but padding is masked out).
+    EmbedLayerNormalization numbers positions 0..n-1 unless it is given position ids: RoBERTa's,
+    XLM-R's and MPNet's are computed from the token ids as transformers does (positions.py).
     """
-    positions = weights.get("embeddings.position_embeddings.weight")[config.position_offset :]
+    positions = weights.get("embeddings.position_embeddings.weight")
     if config.type_vocab_size == 0:
         # DistilBERT and MPNet have no token types: zeros add nothing to either segment.
         token_types = np.zeros((2, config.embedding_width), np.float32)
@@ -250,9 +251,13 @@ def _embeddings(g: _GraphBuilder, config: BertConfig, weights: Weights) -> str:
         g.const("embeddings.LayerNorm.bias", weights.get("embeddings.LayerNorm.bias")),
     ]
     word, position, token_type, gamma, beta = names
+    inputs = ["input_ids", "token_type_ids", word, position, token_type, gamma, beta]
+    inputs.append("attention_mask")
+    if config.padding_idx is not None:
+        inputs.append(padding_aware_position_ids(g, config.padding_idx))
     out, _ = g.op(
         "EmbedLayerNormalization",
-        ["input_ids", "token_type_ids", word, position, token_type, gamma, beta, "attention_mask"],
+        inputs,
         "embeddings",
         n_out=2,
         domain=MS_DOMAIN,

@@ -41,8 +41,9 @@ from bert_runtime.preparation.st_settings import SentenceTransformersSettings, r
 from bert_runtime.preparation.tokenizer_files import write_tokenizer
 
 # Bump when the graph, its conversion or the manifest's reading of the source changes, so caches
-# rebuild (4: tokenizers built from vocab.json + merges.txt, and vocab.txt with its saved settings).
-BUILDER_VERSION = "4"
+# rebuild (4: tokenizers built from vocab.json + merges.txt, and vocab.txt with its saved settings;
+# 5: RoBERTa's, XLM-R's and MPNet's positions from the token ids, pads not counted).
+BUILDER_VERSION = "5"
 # Protobuf's limit: above it ONNX weights must live in an external data file.
 _EXTERNAL_DATA_THRESHOLD = 1_800_000_000
 
