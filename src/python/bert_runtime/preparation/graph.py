@@ -151,8 +151,14 @@ def build_graph(
     weights: Weights,
     heads: list[Head],
     dense: tuple[DenseLayer, ...] = (),
+    *,
+    fused_qkv: bool = True,
 ) -> onnx.ModelProto:
-    """The full model: encoder, pooling outputs (then `dense`, if any) and the requested heads."""
+    """
+    The full model: encoder, pooling outputs (then `dense`, if any) and the requested heads.
+    `fused_qkv=False` projects Q, K and V with a MatMul of their own in every layer (as MPNet's
+    always are), so int8 quantizes that projection like any other MatMul (see quantize.py).
+    """
     g = _GraphBuilder()
     if config.modernbert:
         # Imported here: it builds on this module's builder and pooling.
@@ -163,7 +169,7 @@ def build_graph(
         hidden = _embeddings(g, config, weights)
         bias = _relative_position_bias(g, config, weights)
         for layer in range(config.num_hidden_layers):
-            hidden = _encoder_layer(g, config, weights, layer, hidden, bias)
+            hidden = _encoder_layer(g, config, weights, layer, hidden, bias, fused_qkv)
     (last_hidden,) = g.op("Identity", [hidden], "last_hidden_state")
 
     outputs = [_float_output("last_hidden_state", ["batch", "sequence", config.hidden_size])]
@@ -345,6 +351,7 @@ def _encoder_layer(
     layer: int,
     x: str,
     bias: str | None = None,
+    fused_qkv: bool = True,
 ) -> str:
     p = f"encoder.layer.{layer}"
     # Packed QKV: [hidden, 3 * hidden], columns ordered q, k, v, as com.microsoft.Attention expects.
@@ -357,8 +364,8 @@ def _encoder_layer(
     )
     weight = g.const(f"{p}.attention.qkv.weight", qkv_w)
     qkv_bias = g.const(f"{p}.attention.qkv.bias", qkv_b)
-    if bias is None:
-        # Attention projects QKV itself; the int8 quantizer turns it into QAttention.
+    if bias is None and fused_qkv:
+        # Attention projects QKV itself.
         (context,) = g.op(
             "Attention",
             [x, weight, qkv_bias, "attention_mask"],
@@ -367,15 +374,16 @@ def _encoder_layer(
             num_heads=config.num_attention_heads,
         )
     else:
-        # MPNet's bias: Attention takes one too, but QAttention has none (the quantizer would drop
-        # it), so the projection is a MatMul of its own, quantizable, and MultiHeadAttention adds
-        # the QKV bias and the position bias.
+        # The projection as a MatMul of its own, which int8 quantizes like every other, and
+        # MultiHeadAttention adds the QKV bias (and MPNet's position bias: Attention takes one
+        # too, but its int8 form QAttention has none).
         (qkv,) = g.op("MatMul", [x, weight], f"l{layer}_qkv_matmul")
         thirds = g.const(f"l{layer}_qkv_split", np.array([config.hidden_size] * 3, np.int64))
         q, k, v = g.op("Split", [qkv, thirds], f"l{layer}_qkv", n_out=3, axis=-1)
+        position_bias = [bias] if bias is not None else []
         (context,) = g.op(
             "MultiHeadAttention",
-            [q, k, v, qkv_bias, "attention_mask", bias],
+            [q, k, v, qkv_bias, "attention_mask", *position_bias],
             f"l{layer}_attention",
             domain=MS_DOMAIN,
             num_heads=config.num_attention_heads,
