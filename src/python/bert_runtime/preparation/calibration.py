@@ -62,8 +62,10 @@ CALIBRATION_TEXTS = (
 )
 
 
-def channel_peaks(model: onnx.ModelProto, probe: Probe, workdir: Path) -> dict[str, np.ndarray]:
-    """Each quantizable MatMul's largest |input| per channel over the probe's texts (each alone)."""
+def channel_ranges(
+    model: onnx.ModelProto, probe: Probe, workdir: Path
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each quantizable MatMul's lowest and highest input per channel over the probe's texts."""
     initializers = {init.name: init for init in model.graph.initializer}
     inputs = {
         node.name: node.input[0] for node in model.graph.node if quantizable(node, initializers)
@@ -78,17 +80,21 @@ def channel_peaks(model: onnx.ModelProto, probe: Probe, workdir: Path) -> dict[s
         if name not in known
     )
     session = cpu_session(watched, workdir / "calibration.onnx")
-    peaks: dict[str, np.ndarray] = {}
+    lows: dict[str, np.ndarray] = {}
+    highs: dict[str, np.ndarray] = {}
     for values in run_each(session, probe, names):
         for name, value in zip(names, values, strict=True):
-            flat = np.abs(value.reshape(-1, value.shape[-1])).max(axis=0)
-            peaks[name] = np.maximum(peaks[name], flat) if name in peaks else flat
-    return {node: peaks[tensor] for node, tensor in inputs.items()}
+            flat = value.reshape(-1, value.shape[-1])
+            low, high = flat.min(axis=0), flat.max(axis=0)
+            lows[name] = np.minimum(lows[name], low) if name in lows else low
+            highs[name] = np.maximum(highs[name], high) if name in highs else high
+    return {node: (lows[tensor], highs[tensor]) for node, tensor in inputs.items()}
 
 
-def outlier_channels(peaks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The channels of each MatMul whose peak exceeds OUTLIER_FACTOR x the median channel's."""
-    return {
-        node: np.flatnonzero(peak > OUTLIER_FACTOR * np.median(peak)).astype(np.int64)
-        for node, peak in peaks.items()
-    }
+def outlier_channels(ranges: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The channels of each MatMul whose peak |value| exceeds OUTLIER_FACTOR x the median's."""
+    outliers = {}
+    for node, (low, high) in ranges.items():
+        peak = np.maximum(np.abs(low), np.abs(high))
+        outliers[node] = np.flatnonzero(peak > OUTLIER_FACTOR * np.median(peak)).astype(np.int64)
+    return outliers

@@ -16,7 +16,7 @@ import onnx
 from bert_runtime.preparation.accuracy_check import Int8Accuracy, check_texts, measure, require
 from bert_runtime.preparation.calibration import (
     CALIBRATION_TEXTS,
-    channel_peaks,
+    channel_ranges,
     outlier_channels,
 )
 from bert_runtime.preparation.probe import Probe
@@ -33,7 +33,7 @@ def quantize_checked(
     scratch = Path(tempfile.mkdtemp(prefix=".int8-", dir=workdir))
     try:
         calibration = Probe.of(CALIBRATION_TEXTS, tokenizer_json, max_length, pad_id)
-        outliers = outlier_channels(channel_peaks(model, calibration, scratch))
+        outliers = outlier_channels(channel_ranges(model, calibration, scratch))
         quantized = quantize_per_row(model, outliers)
         texts = check_texts(special_tokens(tokenizer_json))
         accuracy = measure(

@@ -19,7 +19,7 @@ from bert_runtime.preparation import accuracy_check, cli
 from bert_runtime.preparation.accuracy_check import check_texts, measure, require
 from bert_runtime.preparation.calibration import (
     CALIBRATION_TEXTS,
-    channel_peaks,
+    channel_ranges,
     outlier_channels,
 )
 from bert_runtime.preparation.int8 import special_tokens
@@ -78,7 +78,7 @@ def test_calibration_finds_a_channel_made_an_outlier(root: Path, tmp_path: Path)
     """
     model = onnx.load(prepared_model(root, "tiny-bert") / MODEL_NAME)
     probe = _probe(CALIBRATION_TEXTS)
-    before = outlier_channels(channel_peaks(model, probe, tmp_path))
+    before = outlier_channels(channel_ranges(model, probe, tmp_path))
     (node,) = (n for n in model.graph.node if n.name.startswith("l1_ffn_out_matmul"))
     assert sorted(before) == sorted(
         n.name for n in model.graph.node if n.op_type == "MatMul" and n.name.startswith("l")
@@ -96,7 +96,7 @@ def test_calibration_finds_a_channel_made_an_outlier(root: Path, tmp_path: Path)
         onnx.helper.make_node("Mul", [node.input[0], "channel_scale"], ["scaled"]),
     )
     node.input[0] = "scaled"
-    after = outlier_channels(channel_peaks(model, probe, tmp_path))
+    after = outlier_channels(channel_ranges(model, probe, tmp_path))
     assert 5 in after[node.name]
     assert {name: list(v) for name, v in after.items() if name != node.name} == {
         name: list(v) for name, v in before.items() if name != node.name
