@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from bert_runtime.preparation.quantize import quantizable, quantize_per_row
+from bert_runtime.preparation.quantize import int8_weights, quantizable, quantize_per_row
 
 K, M = 64, 48
 NODE = "l0_ffn_out_matmul"
@@ -105,3 +105,20 @@ def test_only_encoder_layer_matmuls_by_a_constant_are_rewritten(weight: np.ndarr
     assert not quantizable(by_activation, initializers)
     head = quantize_per_row(_model(weight, name="pooler_matmul"))
     assert [node.op_type for node in head.graph.node] == ["MatMul"]
+
+
+def test_no_two_neighbouring_weights_can_saturate_a_16_bit_pair_sum() -> None:
+    """
+    vpmaddubsw (x86 without VNNI) adds the u8 x s8 products of inputs 2i and 2i + 1 in 16 bits:
+    with activations up to 255, two neighbours must stay within 128 steps together.
+    """
+    rng = np.random.default_rng(3)
+    weight = rng.standard_normal((K + 1, M)).astype(np.float32)  # an odd K too
+    weight[10, :] = weight[11, :] = 5.0  # neighbours both at the column's largest value
+    w_int, scale = int8_weights(weight)
+    assert w_int.dtype == np.int8 and scale.shape == (M,)
+    padded = np.vstack([np.abs(w_int.astype(np.int32)), np.zeros((1, M), np.int32)])
+    assert padded.reshape(-1, 2, M).sum(axis=1).max() * 255 <= 32767
+    # The scale loses little: the reconstruction stays within half a step of every weight.
+    assert (np.abs(w_int * scale - weight) <= scale / 2 + 1e-6).all()
+    assert (np.abs(w_int).max(axis=0) >= 63).all()  # at least 7 of the 8 bits still used
