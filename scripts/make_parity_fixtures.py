@@ -19,6 +19,10 @@ tiny-st is a sentence-transformers model saved by sentence-transformers itself: 
 with do_lower_case, max_seq_length 12, mean pooling, two Dense layers (tanh, then identity without
 bias), Normalize, and prompts with a default; its goldens are `SentenceTransformer.encode`'s.
 
+Texts with literal pad tokens (PAD_TEXTS) get goldens of every token's hidden state from
+tiny-roberta-mlm, tiny-mpnet-mlm and tiny-roberta-mlm's weights read by transformers' XLM-R classes
+(tiny-xlm-roberta-mlm): those families give a pad token the padding position and do not count it.
+
 tiny-roberta-mlm and tiny-roberta-cls are RoBERTa models (positions offset past the padding index,
 one token type, RoBERTa's own heads) with a byte-level BPE tokenizer; goldens.json also keeps the
 fill-mask pipeline's `token_str` for their masks (" cat", not the vocabulary's "Ġcat").
@@ -114,6 +118,15 @@ ST_PROMPTS = {"query": "hello ", "passage": ""}
 # The RoBERTa fixtures' texts: the same, with RoBERTa's mask token.
 ROBERTA_TEXTS = [text.replace("[MASK]", "<mask>") for text in TEXTS]
 ROBERTA_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>"]
+# Texts with literal pad tokens, for the families whose positions skip pads (RoBERTa, XLM-R, MPNet:
+# transformers' create_position_ids_from_input_ids gives a pad padding_idx and does not count it).
+PAD_TEXTS = [
+    "<pad>",
+    "a <pad> <pad> <pad> b",
+    "<pad> hello world",
+    "the cat <pad> sat on the <mask> .",
+    "hello world <pad>",
+]
 
 
 def vocabulary() -> list[str]:
@@ -303,6 +316,8 @@ def roberta_models(root: Path) -> tuple[dict[str, np.ndarray], dict[str, object]
                 [candidate["token_str"] for candidate in mask] for mask in per_mask
             ]
 
+    goldens.update(pad_literal_goldens(name, mlm, tokenizer))
+
     out = root / "tiny-roberta-cls"
     tokenizer = save_roberta_tokenizer(out)
     classifier = RobertaForSequenceClassification(
@@ -319,6 +334,39 @@ def roberta_models(root: Path) -> tuple[dict[str, np.ndarray], dict[str, object]
             logits = classifier(**encoded).logits[0]
         goldens[f"tiny-roberta-cls/{key}"] = torch.softmax(logits, -1).numpy()
     return goldens, listing
+
+
+def pad_literal_goldens(
+    name: str, model: torch.nn.Module, tokenizer: PreTrainedTokenizerFast
+) -> dict[str, np.ndarray]:
+    """PAD_TEXTS' ids and last hidden states (every token), each text alone."""
+    goldens: dict[str, np.ndarray] = {}
+    for i, text in enumerate(PAD_TEXTS):
+        encoded = tokenizer(text, return_tensors="pt", return_token_type_ids=False)
+        ids = encoded["input_ids"][0]
+        assert (ids == tokenizer.pad_token_id).any(), f"{text!r} has no pad token"
+        assert (ids == model.config.pad_token_id).any(), "the tokenizer's pad is the config's"
+        goldens[f"{name}/pad_input_ids/{i}"] = ids.numpy()
+        with torch.no_grad():
+            output = model(**encoded, output_hidden_states=True)
+        goldens[f"{name}/pad_last_hidden_state/{i}"] = output.hidden_states[-1][0].numpy()
+    return goldens
+
+
+def xlm_roberta_pad_goldens(root: Path) -> dict[str, np.ndarray]:
+    """
+    XLM-R is RoBERTa's network under its own classes: tiny-roberta-mlm's weights read by
+    transformers' XLMRobertaForMaskedLM, on PAD_TEXTS (the key is tiny-xlm-roberta-mlm).
+    """
+    from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
+
+    source = root / "tiny-roberta-mlm"
+    raw = json.loads((source / "config.json").read_text())
+    config = XLMRobertaConfig(**{k: v for k, v in raw.items() if k != "model_type"})
+    with torch.random.fork_rng():
+        model = XLMRobertaForMaskedLM.from_pretrained(source, config=config).eval()
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    return pad_literal_goldens("tiny-xlm-roberta-mlm", model, tokenizer)
 
 
 def distilbert_models(root: Path) -> dict[str, np.ndarray]:
@@ -448,6 +496,7 @@ def mpnet_models(root: Path) -> tuple[dict[str, np.ndarray], dict[str, object]]:
     mlm = MPNetForMaskedLM(MPNetConfig(vocab_size=len(tokenizer), **sizes)).eval()
     mlm.save_pretrained(root / name, safe_serialization=True)
     goldens.update(masked_lm_goldens(name, mlm, tokenizer, texts, "mpnet_input_ids"))
+    goldens.update(pad_literal_goldens(name, mlm, tokenizer))
 
     name = "tiny-mpnet-cls"
     tokenizer = save_mpnet_tokenizer(root / name)
@@ -584,12 +633,14 @@ def main(root: Path) -> None:
     goldens.update(electra_models(root))
     modernbert_goldens, modernbert_listing = modernbert_models(root)
     goldens.update(modernbert_goldens)
+    goldens.update(xlm_roberta_pad_goldens(root))
     np.savez_compressed(root / "goldens.npz", **goldens)
     listing = {
         "texts": TEXTS,
         "pairs": [list(pair) for pair in PAIRS],
         "top_k": TOP_K,
         "st_texts": ST_TEXTS,
+        "pad_texts": PAD_TEXTS,
         **roberta_listing,
         **mpnet_listing,
         **modernbert_listing,

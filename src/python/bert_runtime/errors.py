@@ -84,3 +84,18 @@ class DeadlineExceeded(Overloaded):
 
 class ShuttingDown(BertRuntimeError):
     """The batcher is draining or closed and accepts no new work."""
+
+
+class PrecisionRefusedError(BertRuntimeError):
+    """
+    A precision would serve answers too far from fp32's (prepare measures it); `alternative` names
+    the precision to use instead.
+    """
+
+    def __init__(self, precision: str, reason: str, alternative: str) -> None:
+        self.precision = precision
+        self.alternative = alternative
+        super().__init__(
+            f"{precision} is refused for this model: {reason}; prepare it with precision "
+            f"{alternative} instead (--precision {alternative})"
+        )

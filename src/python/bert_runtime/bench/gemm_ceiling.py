@@ -18,7 +18,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from bert_runtime.config import EngineConfig, Precision
-from bert_runtime.preparation.optimize import to_int8
+from bert_runtime.preparation.optimize import to_int8_dynamic
 from bert_runtime.serving.session import create_session
 
 from .timing import timed_runs
@@ -54,7 +54,7 @@ def ort_gflops(precision: Precision, threads: int, repeats: int = 7) -> float:
         path = Path(scratch) / "fp32.onnx"
         onnx.save(_matmul_model(weight), path)
         if precision is Precision.INT8:
-            to_int8(path, Path(scratch) / "int8.onnx")
+            to_int8_dynamic(path, Path(scratch) / "int8.onnx")
             path = Path(scratch) / "int8.onnx"
         session = create_session(path, EngineConfig(intra_op_threads=threads))
     return _rate(lambda: session.run(["y"], inputs), repeats)

@@ -146,6 +146,14 @@ class BertConfig:
         return self.max_position_embeddings - self.position_offset
 
     @property
+    def padding_idx(self) -> int | None:
+        """
+        The pad token id of families whose positions count past it (RoBERTa, XLM-R, MPNet): the
+        graph numbers their positions from the token ids as transformers does (positions.py).
+        """
+        return self.position_offset - 1 if self.position_offset else None
+
+    @property
     def embedding_width(self) -> int:
         return self.embedding_size or self.hidden_size
 

@@ -34,6 +34,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from bert_runtime.errors import MissingTensorsError, ModelSourceError
 from bert_runtime.preparation.checkpoint import BertConfig, Head, Weights
+from bert_runtime.preparation.positions import padding_aware_position_ids
 from bert_runtime.preparation.relative_position import bias_by_distance
 from bert_runtime.preparation.st_settings import DenseLayer
 
@@ -150,8 +151,14 @@ def build_graph(
     weights: Weights,
     heads: list[Head],
     dense: tuple[DenseLayer, ...] = (),
+    *,
+    fused_qkv: bool = True,
 ) -> onnx.ModelProto:
-    """The full model: encoder, pooling outputs (then `dense`, if any) and the requested heads."""
+    """
+    The full model: encoder, pooling outputs (then `dense`, if any) and the requested heads.
+    `fused_qkv=False` projects Q, K and V with a MatMul of their own in every layer (as MPNet's
+    always are), so int8 quantizes that projection like any other MatMul (see quantize.py).
+    """
     g = _GraphBuilder()
     if config.modernbert:
         # Imported here: it builds on this module's builder and pooling.
@@ -162,7 +169,7 @@ def build_graph(
         hidden = _embeddings(g, config, weights)
         bias = _relative_position_bias(g, config, weights)
         for layer in range(config.num_hidden_layers):
-            hidden = _encoder_layer(g, config, weights, layer, hidden, bias)
+            hidden = _encoder_layer(g, config, weights, layer, hidden, bias, fused_qkv)
     (last_hidden,) = g.op("Identity", [hidden], "last_hidden_state")
 
     outputs = [_float_output("last_hidden_state", ["batch", "sequence", config.hidden_size])]
@@ -229,10 +236,10 @@ def _float_output(name: str, shape: list[str | int | None]) -> onnx.ValueInfoPro
 
 def _embeddings(g: _GraphBuilder, config: BertConfig, weights: Weights) -> str:
     """
-    EmbedLayerNormalization numbers positions from 0, so RoBERTa's table starts at its offset
-    (padding rows then get other positions than in transformers, but padding is masked out).
+    EmbedLayerNormalization numbers positions 0..n-1 unless it is given position ids: RoBERTa's,
+    XLM-R's and MPNet's are computed from the token ids as transformers does (positions.py).
     """
-    positions = weights.get("embeddings.position_embeddings.weight")[config.position_offset :]
+    positions = weights.get("embeddings.position_embeddings.weight")
     if config.type_vocab_size == 0:
         # DistilBERT and MPNet have no token types: zeros add nothing to either segment.
         token_types = np.zeros((2, config.embedding_width), np.float32)
@@ -250,9 +257,13 @@ def _embeddings(g: _GraphBuilder, config: BertConfig, weights: Weights) -> str:
         g.const("embeddings.LayerNorm.bias", weights.get("embeddings.LayerNorm.bias")),
     ]
     word, position, token_type, gamma, beta = names
+    inputs = ["input_ids", "token_type_ids", word, position, token_type, gamma, beta]
+    inputs.append("attention_mask")
+    if config.padding_idx is not None:
+        inputs.append(padding_aware_position_ids(g, config.padding_idx))
     out, _ = g.op(
         "EmbedLayerNormalization",
-        ["input_ids", "token_type_ids", word, position, token_type, gamma, beta, "attention_mask"],
+        inputs,
         "embeddings",
         n_out=2,
         domain=MS_DOMAIN,
@@ -340,6 +351,7 @@ def _encoder_layer(
     layer: int,
     x: str,
     bias: str | None = None,
+    fused_qkv: bool = True,
 ) -> str:
     p = f"encoder.layer.{layer}"
     # Packed QKV: [hidden, 3 * hidden], columns ordered q, k, v, as com.microsoft.Attention expects.
@@ -352,8 +364,8 @@ def _encoder_layer(
     )
     weight = g.const(f"{p}.attention.qkv.weight", qkv_w)
     qkv_bias = g.const(f"{p}.attention.qkv.bias", qkv_b)
-    if bias is None:
-        # Attention projects QKV itself; the int8 quantizer turns it into QAttention.
+    if bias is None and fused_qkv:
+        # Attention projects QKV itself.
         (context,) = g.op(
             "Attention",
             [x, weight, qkv_bias, "attention_mask"],
@@ -362,15 +374,16 @@ def _encoder_layer(
             num_heads=config.num_attention_heads,
         )
     else:
-        # MPNet's bias: Attention takes one too, but QAttention has none (the quantizer would drop
-        # it), so the projection is a MatMul of its own, quantizable, and MultiHeadAttention adds
-        # the QKV bias and the position bias.
+        # The projection as a MatMul of its own, which int8 quantizes like every other, and
+        # MultiHeadAttention adds the QKV bias (and MPNet's position bias: Attention takes one
+        # too, but its int8 form QAttention has none).
         (qkv,) = g.op("MatMul", [x, weight], f"l{layer}_qkv_matmul")
         thirds = g.const(f"l{layer}_qkv_split", np.array([config.hidden_size] * 3, np.int64))
         q, k, v = g.op("Split", [qkv, thirds], f"l{layer}_qkv", n_out=3, axis=-1)
+        position_bias = [bias] if bias is not None else []
         (context,) = g.op(
             "MultiHeadAttention",
-            [q, k, v, qkv_bias, "attention_mask", bias],
+            [q, k, v, qkv_bias, "attention_mask", *position_bias],
             f"l{layer}_attention",
             domain=MS_DOMAIN,
             num_heads=config.num_attention_heads,

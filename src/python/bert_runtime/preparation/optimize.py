@@ -83,12 +83,13 @@ def drop_duplicate_nodes(model: onnx.ModelProto) -> None:
     model.graph.node.extend(unique)
 
 
-def to_int8(source: Path, target: Path) -> None:
-    """Dynamic int8 quantization, per channel with 7-bit weights.
+def to_int8_dynamic(source: Path, target: Path) -> None:
+    """ONNX Runtime's dynamic int8 quantization, per-channel 7-bit weights: what prepare shipped
+    before quantize.py, kept for benchmarks (gemm_ceiling, quantization_bench).
 
-    Per-tensor scales cost too much accuracy on real weights. Full 8-bit weights saturate in the u8
-    x s8 kernels of CPUs without VNNI (cosine 0.977 vs fp32 on the test model); 7-bit
-    (`reduce_range`) gives 0.9997.
+    Its activation scale is one per tensor, so per batch: on real checkpoints it loses accuracy
+    and a text's answer depends on its batch-mates (see quantize.py). 7-bit weights
+    (`reduce_range`) avoid saturating the u8 x s8 kernels of CPUs without VNNI.
     """
     with quiet_preprocessing_advice():
         quantize_dynamic(
@@ -148,17 +149,10 @@ def count_ops(model: onnx.ModelProto) -> dict[str, int]:
     return dict(sorted(collections.Counter(node.op_type for node in model.graph.node).items()))
 
 
-def apply_precision(model: onnx.ModelProto, precision: Precision, workdir: Path) -> onnx.ModelProto:
-    """Return the model converted to `precision` (fp32 is returned as is)."""
+def apply_precision(model: onnx.ModelProto, precision: Precision) -> onnx.ModelProto:
+    """Return the model converted to fp16, or fp32 as it is (int8 is int8.py's)."""
     if precision is Precision.FP16:
         return to_fp16(model)
     if precision is Precision.INT8:
-        fp32_path, int8_path = workdir / "fp32.onnx", workdir / "int8.onnx"
-        unshare_gemm_weights(model)
-        onnx.save(model, fp32_path)
-        to_int8(fp32_path, int8_path)
-        quantized = onnx.load(int8_path)
-        fp32_path.unlink()
-        int8_path.unlink()
-        return quantized
+        raise ValueError("int8 is quantize_checked's (preparation/int8.py)")
     return model

@@ -20,14 +20,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import onnx
-
 from bert_runtime.config import Device, Precision, check_precision_for_device
 from bert_runtime.errors import ConfigError, ModelSourceError
 from bert_runtime.manifest import (
     MANIFEST_NAME,
     MODEL_NAME,
     TOKENIZER_CONFIG_NAME,
+    TOKENIZER_NAME,
     Manifest,
     read_json,
     read_manifest,
@@ -36,15 +35,17 @@ from bert_runtime.manifest import (
 from bert_runtime.preparation import cuda_attention, sources
 from bert_runtime.preparation.checkpoint import BertConfig, Head, Weights, read_config
 from bert_runtime.preparation.graph import OPSET, build_graph, class_score_function
+from bert_runtime.preparation.int8 import quantize_checked
 from bert_runtime.preparation.optimize import FUSED_OPS, apply_precision, count_ops, optimize
+from bert_runtime.preparation.probe import save_model
 from bert_runtime.preparation.st_settings import SentenceTransformersSettings, read_st_settings
 from bert_runtime.preparation.tokenizer_files import write_tokenizer
 
 # Bump when the graph, its conversion or the manifest's reading of the source changes, so caches
-# rebuild (4: tokenizers built from vocab.json + merges.txt, and vocab.txt with its saved settings).
-BUILDER_VERSION = "4"
-# Protobuf's limit: above it ONNX weights must live in an external data file.
-_EXTERNAL_DATA_THRESHOLD = 1_800_000_000
+# rebuild (4: tokenizers built from vocab.json + merges.txt, and vocab.txt with its saved settings;
+# 5: RoBERTa's, XLM-R's and MPNet's positions from the token ids, pads not counted; 6: int8 per
+# row with fp32 outlier channels, checked against fp32).
+BUILDER_VERSION = "6"
 
 logger = logging.getLogger(__name__)
 
@@ -150,17 +151,25 @@ def _build(
     weights.check_shapes(config)
     heads = weights.heads(config)
     logger.info("building %s graph with heads %s", config.architecture, [h.value for h in heads])
-    graph = build_graph(config, weights, heads, st_settings.dense)
+    int8 = precision is Precision.INT8
+    # int8 quantizes each layer's QKV projection per row as a MatMul of its own (quantize.py).
+    graph = build_graph(config, weights, heads, st_settings.dense, fused_qkv=not int8)
     model = optimize(graph, config, for_gpu=device is Device.CUDA)
-    model = apply_precision(model, precision, out)
+    max_length = _max_sequence_length(files, config, st_settings)
+    accuracy: dict[str, float] = {}
+    if int8:
+        pad_id = config.padding_idx or 0  # padding is masked out; RoBERTa's is its pad token
+        model, measured = quantize_checked(model, out / TOKENIZER_NAME, max_length, pad_id, out)
+        accuracy = measured.as_manifest()
+        logger.info("int8 accuracy against fp32: %s", accuracy)
+    else:
+        model = apply_precision(model, precision)
     cuda_notes: dict[str, str] = {}
     if device is Device.CUDA:
         model, cuda_notes = cuda_attention.for_cuda(model, packing=packing)
     fused = {op: count for op, count in count_ops(model).items() if op in FUSED_OPS}
 
-    model_path = out / MODEL_NAME
-    external = model.ByteSize() > _EXTERNAL_DATA_THRESHOLD
-    onnx.save(model, model_path, save_as_external_data=external, location=f"{MODEL_NAME}.data")
+    save_model(model, out / MODEL_NAME)
     shutil.copyfile(files.path(sources.CONFIG_FILE), out / sources.CONFIG_FILE)
 
     outputs = sorted(p.name for p in out.iterdir() if p.is_file())
@@ -172,7 +181,7 @@ def _build(
         precision=precision,
         opset=OPSET,
         builder_version=BUILDER_VERSION,
-        max_sequence_length=_max_sequence_length(files, config, st_settings),
+        max_sequence_length=max_length,
         hidden_size=config.hidden_size,
         embedding_size=_embedding_size(config, st_settings),
         vocab_size=config.vocab_size,
@@ -189,6 +198,7 @@ def _build(
         normalize=st_settings.normalize,
         prompts=st_settings.prompts,
         default_prompt_name=st_settings.default_prompt_name,
+        accuracy=accuracy,
     )
     (out / MANIFEST_NAME).write_text(manifest.to_json())
     return manifest
