@@ -66,6 +66,22 @@ class InputTooLongError(InputError):
         )
 
 
+class BudgetTooShortError(InputError):
+    """
+    The request's own texts need more model time than the client's budget (X-Request-Timeout),
+    even on an idle server: retrying would not help, fewer texts or a longer budget would.
+    """
+
+    def __init__(self, work_s: float, budget_s: float) -> None:
+        self.work_s = work_s
+        self.budget_s = budget_s
+        super().__init__(
+            f"these texts need about {work_s:.2f}s of model time on this server, more than the "
+            f"request's budget of {budget_s:.2f}s: send fewer or shorter texts, or a longer "
+            "X-Request-Timeout"
+        )
+
+
 class Overloaded(BertRuntimeError):
     """
     The work would not start in time, or the queue is full: the caller should retry after

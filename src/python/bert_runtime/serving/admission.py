@@ -10,7 +10,7 @@ nothing is refused for time.
 
 from __future__ import annotations
 
-from bert_runtime.errors import Overloaded
+from bert_runtime.errors import BudgetTooShortError, Overloaded
 
 
 class QueueEstimate:
@@ -37,12 +37,32 @@ class QueueEstimate:
             weight = self._smoothing
             self.seconds_per_token = (1 - weight) * self.seconds_per_token + weight * measured
 
+    def work_s(self, tokens: int) -> float:
+        """The model time `tokens` real tokens take: 0 until something has been measured."""
+        return 0.0 if self.seconds_per_token is None else tokens * self.seconds_per_token
+
     def wait_s(self, queued_tokens: int, now: float) -> float:
         """The wait before work submitted now would start: 0 until something has been measured."""
         if self.seconds_per_token is None:
             return 0.0
         in_flight = max(0.0, self._running_until - now) if self._running_until else 0.0
-        return in_flight + queued_tokens * self.seconds_per_token
+        return in_flight + self.work_s(queued_tokens)
+
+
+def start_time(
+    estimate: QueueEstimate, tokens: int, deadline: float | None, now: float, default_wait_s: float
+) -> float:
+    """
+    When work of `tokens` tokens must start: `default_wait_s` from now without a caller's
+    deadline; with one (when the caller needs the results), early enough that the work itself
+    ends by it. Raises BudgetTooShortError when the work alone outlasts the caller's budget.
+    """
+    if deadline is None:
+        return now + default_wait_s
+    work = estimate.work_s(tokens)
+    if work > deadline - now:
+        raise BudgetTooShortError(work, max(deadline - now, 0.0))
+    return deadline - work
 
 
 def admit(

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from bert_runtime.config import BatcherConfig, EngineConfig
-from bert_runtime.errors import DeadlineExceeded, Overloaded
+from bert_runtime.errors import BudgetTooShortError, DeadlineExceeded, InputError, Overloaded
 from bert_runtime.serving.admission import QueueEstimate
 from bert_runtime.serving.batch_protocol import DropReason
 from bert_runtime.serving.batcher import Batcher
@@ -88,7 +88,8 @@ def test_work_that_would_not_start_in_time_is_refused_at_once_with_an_honest_ret
             for _ in range(20):
                 await asyncio.sleep(0)
             expected = batcher.expected_wait_s()
-            # 9 queued texts (0.9 s) and the running one's 0.1 s: a 0.5 s budget cannot be met.
+            # 9 queued texts (0.9 s) and the running one's 0.1 s, then its own 0.1 s: the answer
+            # would come after 1.1 s, so a 0.5 s budget cannot be met.
             with pytest.raises(Overloaded, match="longer than this request's budget") as refused:
                 await batcher.submit(text, EMBED, deadline=clock.now() + 0.5)
             runner.gate.set()
@@ -97,8 +98,33 @@ def test_work_that_would_not_start_in_time_is_refused_at_once_with_an_honest_ret
 
     refused, expected = asyncio.run(main())
     assert expected == pytest.approx(1.0)
-    assert refused.retry_after_s == pytest.approx(0.5), "retry once the queue has drained enough"
+    assert refused.retry_after_s == pytest.approx(0.6), "retry once the queue has drained enough"
     assert tokens == 4
+
+
+def test_texts_whose_own_work_outlasts_the_callers_budget_are_refused_as_input(
+    engine: Engine,
+) -> None:
+    texts = engine.tokenizer.encode(["hello world"] * 8)  # 8 x 4 tokens
+
+    async def main() -> BudgetTooShortError:
+        clock = ManualClock()
+        runner = TimedRunner(engine, clock, seconds_per_batch=0.1)
+        config = BatcherConfig(max_queue_delay_ms=0)
+        async with Batcher(runner, config, clock=clock) as batcher:
+            await batcher.submit(texts[0], EMBED)  # measured: 25 ms per token
+            with pytest.raises(BudgetTooShortError) as refused:
+                await batcher.submit_many(texts, [EMBED] * 8, deadline=clock.now() + 0.5)
+            # An idle server, and even so 32 tokens need 0.8 s: not overload, so no 429.
+            assert not isinstance(refused.value, Overloaded)
+            assert isinstance(refused.value, InputError)
+            # Within the budget they run.
+            await batcher.submit_many(texts[:4], [EMBED] * 4, deadline=clock.now() + 0.5)
+            return refused.value
+
+    refused = asyncio.run(main())
+    assert refused.work_s == pytest.approx(0.8)
+    assert "X-Request-Timeout" in str(refused) and "0.80s" in str(refused)
 
 
 def test_texts_whose_deadline_passes_while_waiting_are_dropped_not_run(engine: Engine) -> None:

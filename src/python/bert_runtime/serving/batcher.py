@@ -1,19 +1,19 @@
 """Asyncio dynamic batching: many concurrent submissions become few well-packed batches.
 
-A batch is built around the oldest waiting text (so nothing starves) from the waiting texts of the
-same task closest to it in length, within the engine's budget (BatchPlanner.grow). It starts once
-full, by rows or tokens, or once its oldest text has waited `max_queue_delay_ms`; a text that
-finds the model idle (no batch finished within the delay before it came) starts at once. Inference
-runs on one worker thread, off the event loop (batch_run.py).
+A batch is chosen around the oldest waiting text (so nothing starves) from a window of the oldest
+texts of its task: its own request's texts first, then those closest to it in length, within the
+engine's budget (waiting.py). It starts once full, by rows or tokens, or once its oldest text has
+waited `max_queue_delay_ms`; a text that finds the model idle starts at once. Inference runs on
+one worker thread, off the event loop (batch_run.py).
 
-Admission is by time: each submission must start by its deadline (the caller's, else
-`max_queue_wait_ms` from now). The wait is estimated from the tokens queued ahead at the measured
-seconds per token (admission.py); what would not start in time is refused at once (`Overloaded`,
-with the seconds after which it would fit). A submission whose deadline passes before any of its
-texts runs, or whose caller has gone, is dropped before it reaches the model; once one of its texts
-has run, the rest are no longer dropped for time (the work is half done). `max_queue_size` bounds
-memory. If the loop stops for another reason, every waiting submission fails with `ShuttingDown`
-and `on_stop` tells the owner; `close()` stops intake and drains what is queued.
+Admission is by time (admission.py): a caller's deadline is when it needs the results, so its
+texts must start early enough for their own work to end by it (without one: within
+`max_queue_wait_ms`). What would not start in time is refused at once (`Overloaded`, with the
+seconds after which it would fit). A submission whose start time passes before any of its texts
+runs, or whose caller has gone, is dropped before it reaches the model; once one of its texts has
+run, the rest are no longer dropped for time. `max_queue_size` bounds memory. If the loop stops
+for another reason, every waiting submission fails with `ShuttingDown` and `on_stop` tells the
+owner; `close()` stops intake and drains what is queued.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import numpy as np
 
 from bert_runtime.config import BatcherConfig
 from bert_runtime.errors import DeadlineExceeded, ShuttingDown
-from bert_runtime.serving.admission import QueueEstimate, admit
+from bert_runtime.serving.admission import QueueEstimate, admit, start_time
 from bert_runtime.serving.batch_protocol import BatchRunner, BatchStats, DropReason
 from bert_runtime.serving.batch_run import run_batch
 from bert_runtime.serving.clock import Clock, MonotonicClock
@@ -126,7 +126,8 @@ class Batcher:
         """
         Queue several sequences, all or none, one request each; all the results, or the first
         error (the other sequences still waiting are then dropped, not run). `deadline` (on this
-        batcher's clock): when they must have started; None gives them `max_queue_wait_ms`.
+        batcher's clock): when the caller needs the results (they must start early enough to run
+        by then); None: they must start within `max_queue_wait_ms`.
         """
         futures = self.enqueue(sequences, requests, deadline)
         try:
@@ -160,8 +161,9 @@ class Batcher:
             raise ValueError(f"{len(sequences)} sequences but {len(requests)} requests")
         self.start()
         now = self._clock.now()
-        if deadline is None:
-            deadline = now + self._config.max_queue_wait_ms / 1000
+        tokens = sum(len(sequence) for sequence in sequences)
+        default_wait = self._config.max_queue_wait_ms / 1000
+        start_by = start_time(self.estimate, tokens, deadline, now, default_wait)
         queue = self._queue
         admit(
             self.estimate,
@@ -170,10 +172,10 @@ class Batcher:
             len(sequences),
             self._config.max_queue_size,
             now,
-            deadline,
+            start_by,
         )
         loop = asyncio.get_running_loop()
-        submission = Submission(deadline)
+        submission = Submission(start_by)
         texts = [
             WaitingText(sequence, request, loop.create_future(), now, submission)
             for sequence, request in zip(sequences, requests, strict=True)
@@ -225,12 +227,16 @@ class Batcher:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            run = self._queue.run_around(oldest, self._planner)
+            now = self._clock.now()
+            choice = self._queue.choose(oldest, self._planner, now)
+            for text in choice.late:
+                self._drop_late(text)
             # Under load (a batch finished within the delay before this text came) wait for more.
             busy = oldest.enqueued - self._last_finished < delay
-            remaining = oldest.enqueued + delay - self._clock.now() if busy else 0.0
-            full = run.rows >= self._planner.budget.max_rows or not self._planner.fits(
-                run.rows + 1, run.longest
+            remaining = oldest.enqueued + delay - now if busy else 0.0
+            rows = len(choice.texts)
+            full = rows >= self._planner.budget.max_rows or not self._planner.fits(
+                rows + 1, choice.longest
             )
             if not self._closing and remaining > 0 and not full:
                 # Wait for a new text (the batch may fill) or a cancelled one (the oldest may
@@ -239,21 +245,18 @@ class Batcher:
                 self._wakeup.clear()
                 await self._clock.wait(self._wakeup, remaining)
                 continue
-            batch = self._batch_of(self._queue.take(run))
+            batch = self._batch_of(choice.texts)
             if batch:
                 await self._execute(batch)
 
-    def _batch_of(self, taken: list[WaitingText]) -> list[WaitingText]:
-        """The taken texts still wanted and in time, in arrival order; the rest leave the queue."""
-        now = self._clock.now()
+    def _batch_of(self, chosen: list[WaitingText]) -> list[WaitingText]:
+        """The chosen texts still wanted, in arrival order, out of the queue."""
         batch: list[WaitingText] = []
-        for text in taken:
-            if text.live and text.deadline < now:
-                self._drop_late(text)
-            if text.future.done():
+        for text in chosen:
+            if text.future.done():  # dropped with a late sibling while choosing
                 self._resolved(text, text.future)  # now: its own callback may not have run yet
             else:
-                self._queue.leave(text, taken=True)
+                self._queue.leave(text)
                 text.submission.started = True
                 batch.append(text)
         return sorted(batch, key=lambda text: text.order)
@@ -266,9 +269,8 @@ class Batcher:
         for sibling in waiting:
             sibling.dropped = True
         waited = self._clock.now() - text.enqueued
-        text.fail(
-            DeadlineExceeded(f"waited {waited:.2f}s without starting", self.expected_wait_s())
-        )
+        message = f"waited {waited:.2f}s, too long to finish in time"
+        text.fail(DeadlineExceeded(message, self.expected_wait_s()))
         if self._on_drop is not None:
             self._on_drop(DropReason.DEADLINE, len(waiting))
 

@@ -69,6 +69,7 @@ class GatedRunner:
         self.gate = threading.Event()
         self.gate.set()
         self.batches: list[int] = []
+        self.contents: list[set[tuple[int, ...]]] = []  # each batch's token ids
         self._loop = asyncio.get_running_loop()
         self._started: asyncio.Queue[int] = asyncio.Queue()
 
@@ -81,6 +82,7 @@ class GatedRunner:
     def arrive(self, sequences: Sequence[np.ndarray]) -> None:
         """Note the batch, tell the test it started, and wait at the gate."""
         self.batches.append(len(sequences))
+        self.contents.append({tuple(int(i) for i in s) for s in sequences})
         self._loop.call_soon_threadsafe(self._started.put_nowait, len(sequences))
         self.gate.wait(timeout=30)
 
@@ -549,3 +551,66 @@ def test_a_text_that_finds_the_model_idle_starts_at_once(engine: Engine) -> None
             return runner.batches
 
     assert asyncio.run(main()) == [1, 1]
+
+
+def _words(count: int) -> str:
+    return " ".join(["word"] * count)
+
+
+def test_a_requests_texts_run_in_one_batch_ahead_of_closer_lengths(engine: Engine) -> None:
+    """
+    Under load a batch forms around the oldest text with its own request's texts first: a request
+    finishes in the batch that starts it, rather than being spread over batches (and half run
+    when its time runs out).
+    """
+    mixed = engine.tokenizer.encode(["hi", _words(20), _words(10), "yo"])
+    strangers = engine.tokenizer.encode(["hey"] * 12)  # closer in length to "hi" than most
+
+    async def main() -> list[set[tuple[int, ...]]]:
+        clock = ManualClock()
+        runner = GatedRunner(engine, rows=4)
+        config = BatcherConfig(max_queue_delay_ms=0)
+        async with Batcher(runner, config, clock=clock) as batcher:
+            runner.gate.clear()
+            held = asyncio.ensure_future(under_load(batcher, engine))
+            await runner.started()
+            request = asyncio.ensure_future(batcher.submit_many(mixed, _embed(mixed)))
+            others = [asyncio.ensure_future(batcher.submit(s, EMBED)) for s in strangers]
+            await settle()
+            runner.gate.set()
+            await asyncio.gather(held, request, *others)
+            return runner.contents
+
+    contents = asyncio.run(main())
+    assert contents[1] == {tuple(int(i) for i in s) for s in mixed}
+
+
+def test_a_text_is_overtaken_only_by_texts_that_came_soon_after_it(engine: Engine) -> None:
+    """
+    The batch is chosen from a window of the oldest texts: a text of the right length that came
+    much later does not jump ahead of texts that have waited longer.
+    """
+    (anchor,) = engine.tokenizer.encode(["hi"])
+    middle = engine.tokenizer.encode([f"{_words(12)} {i}" for i in range(10)])
+    (late_twin,) = engine.tokenizer.encode(["yo"])  # the anchor's length, but the 12th to come
+
+    async def main() -> list[set[tuple[int, ...]]]:
+        clock = ManualClock()
+        runner = GatedRunner(engine, rows=2)  # a window of 4 batches: the oldest 8 texts
+        config = BatcherConfig(max_queue_delay_ms=0)
+        async with Batcher(runner, config, clock=clock) as batcher:
+            runner.gate.clear()
+            held = asyncio.ensure_future(under_load(batcher, engine))
+            await runner.started()
+            queued = [asyncio.ensure_future(batcher.submit(s, EMBED)) for s in [anchor, *middle]]
+            queued.append(asyncio.ensure_future(batcher.submit(late_twin, EMBED)))
+            await settle()
+            runner.gate.set()
+            await asyncio.gather(held, *queued)
+            return runner.contents
+
+    contents = asyncio.run(main())
+    first = contents[1]
+    assert tuple(int(i) for i in anchor) in first
+    assert tuple(int(i) for i in late_twin) not in first
+    assert len(first & {tuple(int(i) for i in s) for s in middle}) == 1

@@ -1,14 +1,14 @@
 """The batch planner: padding, length grouping and the token budget, for every batch that runs.
 
-One module decides the shape of a batch, whoever forms it: the dynamic batcher growing a batch
-around its oldest text (`grow`), a direct call splitting many texts into batches (`groups`), and
+One module decides the shape of a batch, whoever forms it: the dynamic batcher choosing a batch
+around its oldest text (`choose`), a direct call splitting many texts into batches (`groups`), and
 the engine padding the rows it is given (`pad`). The budget is the device's (`BatchBudget`), one
 for both, so a batch that leaves the queue runs as it is: nothing downstream re-sorts or slices.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,31 +57,26 @@ class BatchPlanner:
             rows * self.padded_length(longest) <= self.budget.max_tokens
         )
 
-    def grow(self, length_at: Callable[[int], int], count: int, anchor: int) -> tuple[int, int]:
+    def choose(self, lengths: Sequence[int], own: Sequence[bool], anchor: int) -> list[int]:
         """
-        The widest run [low, high] of rows around `anchor` that fits, over `count` rows sorted by
-        length (`length_at(i)`): each step takes the neighbour closer in length to the anchor, so
-        the batch pads little. The anchor always fits: its own row is the smallest batch.
+        Rows for a batch around row `anchor`, within the budget: first the rows marked `own` (the
+        anchor's request: it finishes in one batch when it fits), then the others, each closest
+        in length to the anchor first, so the batch pads little. A row that would break the
+        budget is skipped (a shorter one may still fit). The anchor's own row always fits.
         """
-        low = high = anchor
-        own = length_at(anchor)
-        longest = own
-        while high - low + 1 < self.budget.max_rows:
-            # (distance in length, -1 below / +1 above): the closer side first, below on a tie.
-            sides = []
-            if low > 0:
-                sides.append((own - length_at(low - 1), -1))
-            if high + 1 < count:
-                sides.append((length_at(high + 1) - own, +1))
-            for _, side in sorted(sides):
-                candidate = length_at(low - 1 if side < 0 else high + 1)
-                if self.fits(high - low + 2, max(longest, candidate)):
-                    longest = max(longest, candidate)
-                    low, high = (low - 1, high) if side < 0 else (low, high + 1)
-                    break
-            else:
+        length = lengths[anchor]
+        order = sorted(
+            (row for row in range(len(lengths)) if row != anchor),
+            key=lambda row: (not own[row], abs(lengths[row] - length), row),
+        )
+        chosen, longest = [anchor], length
+        for row in order:
+            if len(chosen) >= self.budget.max_rows:
                 break
-        return low, high
+            if self.fits(len(chosen) + 1, max(longest, lengths[row])):
+                chosen.append(row)
+                longest = max(longest, lengths[row])
+        return chosen
 
     def groups(self, lengths: Sequence[int]) -> list[list[int]]:
         """

@@ -1,4 +1,4 @@
-"""The batch planner: padded shapes, direct-call groups and the batcher's growth within a budget."""
+"""The batch planner: padded shapes, direct-call groups and the batcher's choice within a budget."""
 
 from __future__ import annotations
 
@@ -63,30 +63,50 @@ def test_groups_cover_every_row_once_and_fit_the_budget(
         assert not planner.fits(len(longer), max(lengths[i] for i in longer))
 
 
-def test_growth_takes_the_closer_neighbour_and_skips_to_the_other_side_when_it_cannot_fit() -> None:
+def test_choice_takes_the_closest_lengths_and_skips_rows_that_would_break_the_budget() -> None:
     lengths = [8, 9, 30, 31, 100]
+    nobody = [False] * len(lengths)
     planner = _planner(tokens=4 * 32)
-    # Around 30: 31 (1 away), then 9 (21 away) ... while 4 rows x 32 padded fit.
-    assert planner.grow(lengths.__getitem__, len(lengths), 2) == (0, 3)
+    # Around 30: 31 (1 away), then 9 (21 away), then 8, while 4 rows x 32 padded fit.
+    assert planner.choose(lengths, nobody, 2) == [2, 3, 1, 0]
     # Around 100 (padded 104): nothing else fits beside it.
-    assert planner.grow(lengths.__getitem__, len(lengths), 4) == (4, 4)
-    # The closer neighbour (20) would break the budget; the farther one (4) does not.
-    assert _planner(tokens=40).grow([4, 16, 20].__getitem__, 3, 1) == (0, 1)
+    assert planner.choose(lengths, nobody, 4) == [4]
+    # The closer row (20) would break the budget; the farther one (4) does not.
+    assert _planner(tokens=40).choose([4, 16, 20], [False] * 3, 1) == [1, 0]
+
+
+def test_choice_takes_the_anchors_own_request_first_however_far_in_length() -> None:
+    lengths = [30, 31, 29, 5, 6]
+    own = [True, False, False, True, True]
+    # Two rows of room beside the anchor: its own request's rows, not the closer strangers.
+    assert _planner(rows=3).choose(lengths, own, 0) == [0, 4, 3]
 
 
 @given(
-    lengths=st.lists(st.integers(1, 128), min_size=1, max_size=80).map(sorted),
+    lengths=st.lists(st.integers(1, 128), min_size=1, max_size=80),
+    own_seed=st.lists(st.booleans(), min_size=80, max_size=80),
     anchor=st.integers(0, 79),
     rows=st.integers(1, 32),
 )
-def test_growth_is_a_run_around_the_anchor_within_the_budget(
-    lengths: list[int], anchor: int, rows: int
+def test_choice_holds_the_anchor_fits_the_budget_and_ranks_own_rows_first(
+    lengths: list[int], own_seed: list[bool], anchor: int, rows: int
 ) -> None:
     anchor %= len(lengths)
+    own = own_seed[: len(lengths)]
     planner = _planner(rows, 1024)
-    low, high = planner.grow(lengths.__getitem__, len(lengths), anchor)
-    assert low <= anchor <= high
-    assert planner.fits(high - low + 1, lengths[high])
+    chosen = planner.choose(lengths, own, anchor)
+    assert chosen[0] == anchor and len(set(chosen)) == len(chosen)
+    assert planner.fits(len(chosen), max(lengths[row] for row in chosen))
+    # Once a stranger is taken, no own row that would have fitted is left out.
+    strangers = [i for i, row in enumerate(chosen[1:], 1) if not own[row]]
+    if strangers:
+        assert all(own[row] for row in chosen[1 : strangers[0]])
+        left_out = [r for r in range(len(lengths)) if own[r] and r not in chosen and r != anchor]
+        for row in left_out:
+            prefix = chosen[: strangers[0]]
+            assert not planner.fits(
+                len(prefix) + 1, max(lengths[r] for r in [*prefix, row])
+            ) or len(prefix) >= rows
 
 
 def test_pad_right_pads_masks_and_marks_second_texts() -> None:

@@ -1,19 +1,18 @@
-"""The texts waiting for a batch: in arrival order, and per task type sorted by length.
+"""The texts waiting for a batch, in arrival order.
 
-The batcher needs two views of its queue: the oldest text (a batch forms around it, so nothing
-starves) and, around that text, its neighbours in length (so the batch pads little). Keeping
-both as the queue changes, rather than sorting the whole queue for every batch, makes forming a
-batch cost O(log n + batch) instead of O(n log n). Texts whose future is done (their caller has
-gone, or their submission failed) leave lazily: the arrival order skips them, and a task's sorted
-column is pruned the next time it is needed.
+A batch forms around the oldest waiting text (so nothing starves) from a window of the oldest
+texts of its task: its own request's texts first, so a request finishes in the batch that starts
+it, then the texts closest to it in length, so the batch pads little (BatchPlanner.choose). The
+window keeps batches in arrival order under load: a text can be overtaken only by texts that came
+soon after it, so a request's wait is the work queued ahead of it, which admission estimates.
+Texts whose future is done (their caller has gone, or their submission failed) or that were taken
+into a batch leave lazily: the arrival order skips them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import bisect
 import itertools
-import operator
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +23,9 @@ from bert_runtime.serving.planner import BatchPlanner
 from bert_runtime.serving.tasks import TaskRequest
 
 _arrival_numbers = itertools.count()
+# The window a batch is chosen from, in batches of the budget's rows: wide enough to group texts
+# by length, narrow enough that a text is overtaken only by texts that came soon after it.
+WINDOW_BATCHES = 4
 
 
 @dataclass(eq=False)
@@ -71,10 +73,6 @@ class WaitingText:
     def live(self) -> bool:
         return self.waiting and not self.future.done()
 
-    @property
-    def sort_key(self) -> tuple[int, int]:
-        return (self.length, self.order)
-
     def resolve(self, result: object) -> None:
         if not self.future.done():
             self.future.set_result(result)
@@ -87,24 +85,16 @@ class WaitingText:
             sibling.future.cancel()  # a no-op for resolved ones
 
 
-_SORT_KEY = operator.attrgetter("sort_key")
-
-
 @dataclass(frozen=True)
-class Run:
-    """Rows low..high of a task's length-sorted column: the batch around an anchor."""
+class Choice:
+    """The texts chosen for a batch, and the texts found late while choosing them."""
 
-    column: list[WaitingText]
-    low: int
-    high: int
-
-    @property
-    def rows(self) -> int:
-        return self.high - self.low + 1
+    texts: list[WaitingText]
+    late: list[WaitingText]
 
     @property
     def longest(self) -> int:
-        return self.column[self.high].length
+        return max(text.length for text in self.texts)
 
 
 class WaitingTexts:
@@ -112,19 +102,13 @@ class WaitingTexts:
 
     def __init__(self) -> None:
         self._arrivals: deque[WaitingText] = deque()
-        self._by_length: dict[type, list[WaitingText]] = {}
-        # Per request type: whether its column may hold done texts (pruned when next needed).
-        self._stale: set[type] = set()
         self.count = 0
         self.tokens = 0
 
     def add(self, texts: list[WaitingText]) -> None:
-        for text in texts:
-            self._arrivals.append(text)
-            column = self._by_length.setdefault(type(text.request), [])
-            bisect.insort(column, text, key=_SORT_KEY)
-            self.tokens += text.length
+        self._arrivals.extend(texts)
         self.count += len(texts)
+        self.tokens += sum(text.length for text in texts)
 
     def oldest(self, now: float) -> tuple[WaitingText | None, list[WaitingText]]:
         """The oldest live text, and the live texts found past their deadline on the way."""
@@ -138,41 +122,45 @@ class WaitingTexts:
                 late.append(text)
         return None, late
 
-    def run_around(self, anchor: WaitingText, planner: BatchPlanner) -> Run:
-        """The batch `planner` grows around `anchor` among the waiting texts of its task."""
+    def window(
+        self, anchor: WaitingText, size: int, now: float
+    ) -> tuple[list[WaitingText], list[WaitingText]]:
+        """
+        The oldest `size` live texts of `anchor`'s task, in arrival order (the anchor, the oldest
+        live text, first), and the live texts of that task found past their deadline on the way.
+        """
         kind = type(anchor.request)
-        column = self._by_length[kind]
-        if kind in self._stale:
-            column[:] = [text for text in column if text.live]
-            self._stale.discard(kind)
-        at = bisect.bisect_left(column, anchor.sort_key, key=_SORT_KEY)
-        low, high = planner.grow(lambda i: column[i].length, len(column), at)
-        return Run(column, low, high)
+        found: list[WaitingText] = []
+        late: list[WaitingText] = []
+        for text in self._arrivals:
+            if len(found) >= size:
+                break
+            if not text.live or type(text.request) is not kind:
+                continue
+            (found if text.deadline >= now else late).append(text)
+        return found, late
 
-    def take(self, run: Run) -> list[WaitingText]:
-        """The run's texts, out of the queue (the arrival order drops them lazily)."""
-        taken = run.column[run.low : run.high + 1]
-        del run.column[run.low : run.high + 1]
-        return taken
+    def choose(self, anchor: WaitingText, planner: BatchPlanner, now: float) -> Choice:
+        """The batch `planner` chooses around `anchor` from its window (see the module's doc)."""
+        window, late = self.window(anchor, WINDOW_BATCHES * planner.budget.max_rows, now)
+        rows = planner.choose(
+            [text.length for text in window],
+            [text.submission is anchor.submission for text in window],
+            window.index(anchor),
+        )
+        return Choice([window[row] for row in rows], late)
 
-    def leave(self, text: WaitingText, taken: bool = False) -> bool:
-        """
-        Stop counting `text`, taken into a batch (already out of its column) or resolved while
-        waiting (still in it, so the column needs pruning); False if it had already left.
-        """
+    def leave(self, text: WaitingText) -> bool:
+        """Stop counting `text` (taken into a batch, or resolved); False if it had already left."""
         if not text.waiting:
             return False
         text.waiting = False
         self.count -= 1
         self.tokens -= text.length
-        if not taken:
-            self._stale.add(type(text.request))
         return True
 
     def everything(self) -> list[WaitingText]:
         """Every text still in the arrival order (some may be done), emptying the queue."""
         texts = list(self._arrivals)
         self._arrivals.clear()
-        self._by_length.clear()
-        self._stale.clear()
         return texts
