@@ -104,9 +104,10 @@ def test_choice_holds_the_anchor_fits_the_budget_and_ranks_own_rows_first(
         left_out = [r for r in range(len(lengths)) if own[r] and r not in chosen and r != anchor]
         for row in left_out:
             prefix = chosen[: strangers[0]]
-            assert not planner.fits(
-                len(prefix) + 1, max(lengths[r] for r in [*prefix, row])
-            ) or len(prefix) >= rows
+            assert (
+                not planner.fits(len(prefix) + 1, max(lengths[r] for r in [*prefix, row]))
+                or len(prefix) >= rows
+            )
 
 
 def test_pad_right_pads_masks_and_marks_second_texts() -> None:
