@@ -8,7 +8,12 @@ This subclass of its httptools protocol adds, per connection:
   process keeps file descriptors for the clients it serves;
 - a header timeout, from the connection's start or a request's first byte to its last header line
   (a connection that sends nothing in that time is closed);
-- a body timeout, from the headers to the body's last byte.
+- a body timeout, from the headers to the body's last byte;
+- a cap on a request's header bytes (httptools has none: a client could stream headers into memory
+  until the header timeout): past it, a JSON 431 and close;
+- when the client leaves, every request of the connection learns it, pipelined ones too: uvicorn
+  marks only its newest request disconnected, so a running one would go on, then write its answer
+  to the closed transport (uvloop raises there; asyncio drops it).
 A connection that times out gets a JSON 408 (if nothing was answered yet) and is closed.
 """
 
@@ -22,7 +27,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +37,7 @@ class ConnectionLimits:
     max_connections: int
     header_timeout_s: float
     body_timeout_s: float
+    max_header_bytes: int = 65536
 
 
 def _raw_response(status: str, error_type: str, message: str, extra: str = "") -> bytes:
@@ -54,14 +60,29 @@ TIMED_OUT = _raw_response(
 )
 
 
+def _headers_too_large(limit: int) -> bytes:
+    return _raw_response(
+        "431 Request Header Fields Too Large",
+        "headers_too_large",
+        f"the request's headers are over {limit} bytes",
+    )
+
+
 def guarded_protocol(limits: ConnectionLimits) -> type[HttpToolsProtocol]:
     """uvicorn's httptools protocol with `limits` (pass it to uvicorn.Config as `http`)."""
+    too_large = _headers_too_large(limits.max_header_bytes)
 
     class GuardedProtocol(HttpToolsProtocol):
         _timer: asyncio.TimerHandle | None = None
         _refused = False
         # Between a request's first byte and its last: a time-out then is answered 408.
         _in_request = False
+        # Between a request's first byte and its last header: bytes received meanwhile.
+        _in_headers = False
+        _header_bytes = 0
+        _headers_ended_in_chunk = False
+        # This connection's requests not yet answered (the running one and pipelined ones).
+        _open_cycles: list[RequestResponseCycle]
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             if len(self.connections) >= limits.max_connections:
@@ -69,6 +90,7 @@ def guarded_protocol(limits: ConnectionLimits) -> type[HttpToolsProtocol]:
                 transport.write(TOO_MANY)
                 transport.close()
                 return
+            self._open_cycles = []
             super().connection_made(transport)
             self._arm(limits.header_timeout_s)
 
@@ -77,22 +99,45 @@ def guarded_protocol(limits: ConnectionLimits) -> type[HttpToolsProtocol]:
                 return
             self._disarm()
             super().connection_lost(exc)
+            for cycle in self._open_cycles:  # uvicorn told only the newest one
+                if not cycle.response_complete:
+                    cycle.disconnected = True
+                cycle.message_event.set()
+            self._open_cycles.clear()
 
         def data_received(self, data: bytes) -> None:
-            if not self._refused:
-                super().data_received(data)
+            if self._refused:
+                return
+            self._headers_ended_in_chunk = False
+            super().data_received(data)
+            if not self._in_headers or self.transport.is_closing():
+                return
+            # Counted after parsing, so a chunk that also ended headers is not counted whole.
+            if not self._headers_ended_in_chunk:
+                self._header_bytes += len(data)
+            if self._header_bytes > limits.max_header_bytes:
+                if self.cycle is None or self.cycle.response_complete:
+                    self.transport.write(too_large)  # else a pipelined request: just close
+                self.transport.close()
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
-            self._in_request = True
+            self._in_request = self._in_headers = True
+            self._header_bytes = 0
             if self._timer is None:  # a kept-alive connection's next request
                 self._arm(limits.header_timeout_s)
 
         def on_headers_complete(self) -> None:
             self._disarm()
+            self._in_headers = False
+            self._headers_ended_in_chunk = True
             super().on_headers_complete()
-            if self.cycle is not None and self.cycle.more_body:
-                self._arm(limits.body_timeout_s)
+            if self.cycle is not None:
+                cycles = self._open_cycles
+                cycles[:] = [cycle for cycle in cycles if not cycle.response_complete]
+                cycles.append(self.cycle)
+                if self.cycle.more_body:
+                    self._arm(limits.body_timeout_s)
 
         def on_message_complete(self) -> None:
             self._disarm()

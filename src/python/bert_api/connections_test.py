@@ -9,14 +9,23 @@ import logging
 import resource
 import signal
 import socket
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 
-from bert_api.connections import QuietAcceptErrors, raise_open_file_limit
+from bert_api.connections import (
+    ConnectionLimits,
+    QuietAcceptErrors,
+    guarded_protocol,
+    raise_open_file_limit,
+)
 from bert_api.testing import RunningServer, free_port, run_server
 from bert_runtime.testutil.models import TINY_BERT_MLM
 
@@ -204,3 +213,111 @@ def test_metrics_on_their_own_port_and_not_beside_the_api(tmp_path: Path) -> Non
         scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics")
         assert scraped.status_code == 200
         assert 'inference_requests_total{status="200"} 1.0' in scraped.text
+
+
+class _DisconnectProbe:
+    """
+    An ASGI app whose /slow request waits (up to 5 s) to hear that its client has gone, and
+    records what it heard; then it answers, as a handler that was not cancelled would.
+    """
+
+    def __init__(self) -> None:
+        self.heard: list[str] = []
+        self.errors: list[BaseException] = []
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        while (await receive()).get("more_body"):
+            pass
+        if scope["path"] == "/slow":
+            try:
+                message = await asyncio.wait_for(receive(), 5)
+                self.heard.append(message["type"])
+            except TimeoutError:
+                self.heard.append("nothing")
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"ok"})
+        except BaseException as error:  # what uvloop raises on a closed transport
+            self.errors.append(error)
+            raise
+
+
+@contextmanager
+def _in_process_server(
+    app: _DisconnectProbe, limits: ConnectionLimits
+) -> Iterator[tuple[str, int]]:
+    """uvicorn with the guarded protocol on uvloop (as served), in a thread of this process."""
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, http=guarded_protocol(limits), loop="uvloop"
+    )
+    config.log_config = None
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        yield "127.0.0.1", port
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+GUARDED = ConnectionLimits(
+    max_connections=10, header_timeout_s=5, body_timeout_s=5, max_header_bytes=1024
+)
+
+
+def test_a_running_request_hears_its_client_leave_with_pipelined_requests_behind_it() -> None:
+    """
+    uvicorn marks only the newest request of a connection disconnected; the running one would go
+    on and write to the closed transport (uvloop raises). Every request of the connection hears it.
+    """
+    app = _DisconnectProbe()
+    request = b"POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
+    with _in_process_server(app, GUARDED) as address:
+        with socket.create_connection(address, timeout=10) as sock:
+            sock.sendall(request + request + b"GET /fast HTTP/1.1\r\nHost: x\r\n\r\n")
+            time.sleep(0.3)
+        deadline = time.monotonic() + 6
+        while not app.heard and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert app.heard == ["http.disconnect"]  # the pipelined ones never start
+    assert app.errors == []
+
+
+def test_headers_over_the_cap_get_431_and_the_connection_closes() -> None:
+    app = _DisconnectProbe()
+    with _in_process_server(app, GUARDED) as address:
+        with socket.create_connection(address, timeout=10) as sock:
+            sock.sendall(b"GET /fast HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 2000)
+            answer = _read_all(sock)
+        with socket.create_connection(address, timeout=10) as sock:
+            # Under the cap, with a body and a pipelined request in the same chunk: answered.
+            body = b"x" * 4000
+            sock.sendall(
+                b"POST /fast HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+                + b"GET /fast HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
+            both = _read_all(sock)
+    assert answer.startswith(b"HTTP/1.1 431 ")
+    error = json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"]
+    assert error["type"] == "headers_too_large" and "1024 bytes" in error["message"]
+    assert both.count(b"HTTP/1.1 200 OK") == 2
+
+
+def test_malformed_requests_write_one_warning_per_interval_not_one_each(
+    server: RunningServer,
+) -> None:
+    before = server.log.read_text(errors="replace").count("Invalid HTTP request received.")
+    for _ in range(20):
+        with _connect(server) as sock:
+            sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+            assert _read_all(sock).startswith(b"HTTP/1.1 400 ")
+    time.sleep(0.2)
+    after = server.log.read_text(errors="replace").count("Invalid HTTP request received.")
+    assert after >= 1 and after - before <= 1

@@ -115,6 +115,7 @@ def uvicorn_config(app: object, settings: Settings) -> uvicorn.Config:
         max_connections=max_connections,
         header_timeout_s=settings.header_timeout_seconds,
         body_timeout_s=settings.body_timeout_seconds,
+        max_header_bytes=settings.max_header_bytes,
     )
     return uvicorn.Config(
         app,  # type: ignore[arg-type]

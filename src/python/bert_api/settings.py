@@ -69,6 +69,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     # and its body must arrive within these; a kept-alive connection idles this long at most.
     header_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 10.0
     body_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 30.0
+    # A request's header bytes at most (request line included); more gets 431 and close.
+    max_header_bytes: Annotated[int, msgspec.Meta(ge=1024, le=16 * 1024 * 1024)] = 65536
     keep_alive_seconds: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 5
     # Front-end processes (HTTP, JSON, tokenization) feeding the one engine process; 1 serves in
     # one process. 0: one per CPU core but one (left to the engine), at most 8; so one process on
