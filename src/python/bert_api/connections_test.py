@@ -300,7 +300,8 @@ def test_headers_over_the_cap_get_431_and_the_connection_closes() -> None:
             # Under the cap, with a body and a pipelined request in the same chunk: answered.
             body = b"x" * 4000
             sock.sendall(
-                b"POST /fast HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+                b"POST /fast HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
+                % (len(body), body)
                 + b"GET /fast HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
             )
             both = _read_all(sock)
