@@ -1,8 +1,8 @@
 """Asyncio dynamic batching: many concurrent submissions become few well-packed batches.
 
 A batch is chosen around the oldest waiting text (so nothing starves) from a window of the oldest
-texts of its task: its own request's texts first, then those closest to it in length, within the
-engine's budget (waiting.py). It starts once full, by rows or tokens, or once its oldest text has
+texts of its task: its own request's texts first, then other requests whole, closest to it in
+length first, within the engine's budget (waiting.py). It starts once full, by rows or tokens, or once its oldest text has
 waited `max_queue_delay_ms`; a text that finds the model idle starts at once. Inference runs on
 one worker thread, off the event loop (batch_run.py).
 

@@ -57,25 +57,37 @@ class BatchPlanner:
             rows * self.padded_length(longest) <= self.budget.max_tokens
         )
 
-    def choose(self, lengths: Sequence[int], own: Sequence[bool], anchor: int) -> list[int]:
+    def choose(self, lengths: Sequence[int], requests: Sequence[int], anchor: int) -> list[int]:
         """
-        Rows for a batch around row `anchor`, within the budget: first the rows marked `own` (the
-        anchor's request: it finishes in one batch when it fits), then the others, each closest
-        in length to the anchor first, so the batch pads little. A row that would break the
-        budget is skipped (a shorter one may still fit). The anchor's own row always fits.
+        Rows for a batch around row `anchor`, within the budget; `requests[i]` says which request
+        row i belongs to. First the anchor's own request, row by row (closest in length first);
+        then other requests, each whole or not at all, closest in length to the anchor first, so
+        the batch pads little and a request finishes in the batch that starts it. What would
+        break the budget is skipped (a smaller one may still fit). The anchor's row always fits.
         """
-        length = lengths[anchor]
-        order = sorted(
-            (row for row in range(len(lengths)) if row != anchor),
-            key=lambda row: (not own[row], abs(lengths[row] - length), row),
+        length, own = lengths[anchor], requests[anchor]
+        others: dict[int, list[int]] = {}
+        for row, request in enumerate(requests):
+            if request != own:
+                others.setdefault(request, []).append(row)
+        rows_of_own = sorted(
+            (row for row, request in enumerate(requests) if request == own and row != anchor),
+            key=lambda row: (abs(lengths[row] - length), row),
         )
         chosen, longest = [anchor], length
-        for row in order:
-            if len(chosen) >= self.budget.max_rows:
-                break
+        for row in rows_of_own:
             if self.fits(len(chosen) + 1, max(longest, lengths[row])):
                 chosen.append(row)
                 longest = max(longest, lengths[row])
+        by_closeness = sorted(
+            others.values(),
+            key=lambda rows: (max(abs(lengths[row] - length) for row in rows), rows[0]),
+        )
+        for rows in by_closeness:
+            widest = max(longest, *(lengths[row] for row in rows))
+            if self.fits(len(chosen) + len(rows), widest):
+                chosen.extend(rows)
+                longest = widest
         return chosen
 
     def groups(self, lengths: Sequence[int]) -> list[list[int]]:

@@ -65,49 +65,54 @@ def test_groups_cover_every_row_once_and_fit_the_budget(
 
 def test_choice_takes_the_closest_lengths_and_skips_rows_that_would_break_the_budget() -> None:
     lengths = [8, 9, 30, 31, 100]
-    nobody = [False] * len(lengths)
+    alone = list(range(len(lengths)))  # one request per row
     planner = _planner(tokens=4 * 32)
     # Around 30: 31 (1 away), then 9 (21 away), then 8, while 4 rows x 32 padded fit.
-    assert planner.choose(lengths, nobody, 2) == [2, 3, 1, 0]
+    assert planner.choose(lengths, alone, 2) == [2, 3, 1, 0]
     # Around 100 (padded 104): nothing else fits beside it.
-    assert planner.choose(lengths, nobody, 4) == [4]
+    assert planner.choose(lengths, alone, 4) == [4]
     # The closer row (20) would break the budget; the farther one (4) does not.
-    assert _planner(tokens=40).choose([4, 16, 20], [False] * 3, 1) == [1, 0]
+    assert _planner(tokens=40).choose([4, 16, 20], [0, 1, 2], 1) == [1, 0]
 
 
 def test_choice_takes_the_anchors_own_request_first_however_far_in_length() -> None:
     lengths = [30, 31, 29, 5, 6]
-    own = [True, False, False, True, True]
+    requests = [0, 1, 2, 0, 0]
     # Two rows of room beside the anchor: its own request's rows, not the closer strangers.
-    assert _planner(rows=3).choose(lengths, own, 0) == [0, 4, 3]
+    assert _planner(rows=3).choose(lengths, requests, 0) == [0, 4, 3]
+
+
+def test_choice_takes_other_requests_whole_or_not_at_all() -> None:
+    lengths = [10, 11, 12, 50, 9]
+    requests = [0, 1, 1, 1, 2]
+    # Request 1 has the closest rows, but all three do not fit beside the anchor; request 2 does.
+    assert _planner(rows=3).choose(lengths, requests, 0) == [0, 4]
+    # With room for five rows, request 1 comes whole, after request 2 (its farthest row is closer).
+    assert _planner(rows=5).choose(lengths, requests, 0) == [0, 4, 1, 2, 3]
 
 
 @given(
     lengths=st.lists(st.integers(1, 128), min_size=1, max_size=80),
-    own_seed=st.lists(st.booleans(), min_size=80, max_size=80),
+    request_seed=st.lists(st.integers(0, 6), min_size=80, max_size=80),
     anchor=st.integers(0, 79),
     rows=st.integers(1, 32),
 )
-def test_choice_holds_the_anchor_fits_the_budget_and_ranks_own_rows_first(
-    lengths: list[int], own_seed: list[bool], anchor: int, rows: int
+def test_choice_holds_the_anchor_fits_the_budget_and_splits_no_other_request(
+    lengths: list[int], request_seed: list[int], anchor: int, rows: int
 ) -> None:
     anchor %= len(lengths)
-    own = own_seed[: len(lengths)]
+    requests = request_seed[: len(lengths)]
     planner = _planner(rows, 1024)
-    chosen = planner.choose(lengths, own, anchor)
+    chosen = planner.choose(lengths, requests, anchor)
     assert chosen[0] == anchor and len(set(chosen)) == len(chosen)
     assert planner.fits(len(chosen), max(lengths[row] for row in chosen))
-    # Once a stranger is taken, no own row that would have fitted is left out.
-    strangers = [i for i, row in enumerate(chosen[1:], 1) if not own[row]]
-    if strangers:
-        assert all(own[row] for row in chosen[1 : strangers[0]])
-        left_out = [r for r in range(len(lengths)) if own[r] and r not in chosen and r != anchor]
-        for row in left_out:
-            prefix = chosen[: strangers[0]]
-            assert (
-                not planner.fits(len(prefix) + 1, max(lengths[r] for r in [*prefix, row]))
-                or len(prefix) >= rows
-            )
+    own = requests[anchor]
+    for request in {requests[row] for row in chosen} - {own}:
+        members = [row for row, r in enumerate(requests) if r == request]
+        assert set(members) <= set(chosen), "another request was split"
+    # Own rows come before any other request's.
+    kinds = [requests[row] == own for row in chosen]
+    assert kinds == sorted(kinds, reverse=True)
 
 
 def test_pad_right_pads_masks_and_marks_second_texts() -> None:

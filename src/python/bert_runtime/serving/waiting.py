@@ -1,10 +1,11 @@
 """The texts waiting for a batch, in arrival order.
 
 A batch forms around the oldest waiting text (so nothing starves) from a window of the oldest
-texts of its task: its own request's texts first, so a request finishes in the batch that starts
-it, then the texts closest to it in length, so the batch pads little (BatchPlanner.choose). The
-window keeps batches in arrival order under load: a text can be overtaken only by texts that came
-soon after it, so a request's wait is the work queued ahead of it, which admission estimates.
+texts of its task: its own request's texts first, then other requests whole, closest to it in
+length first, so the batch pads little and every request finishes in the batch that starts it
+(unless it is larger than a batch): none is run in part and then dropped for time, and a request's
+time to answer is its time to start plus one batch (BatchPlanner.choose). The window keeps batches
+in arrival order under load: a text can be overtaken only by texts that came soon after it.
 Texts whose future is done (their caller has gone, or their submission failed) or that were taken
 into a batch leave lazily: the arrival order skips them.
 """
@@ -145,7 +146,7 @@ class WaitingTexts:
         window, late = self.window(anchor, WINDOW_BATCHES * planner.budget.max_rows, now)
         rows = planner.choose(
             [text.length for text in window],
-            [text.submission is anchor.submission for text in window],
+            [id(text.submission) for text in window],
             window.index(anchor),
         )
         return Choice([window[row] for row in rows], late)
