@@ -542,22 +542,27 @@ def test_int8_embeddings_stay_close_to_transformers(root: Path) -> None:
         assert cosine >= 0.99, f"text {i}: cosine {cosine:.4f}"
 
 
-@pytest.mark.parametrize("slice_tokens", [0, 32])
-def test_int8_result_does_not_depend_on_its_batch_mates(root: Path, slice_tokens: int) -> None:
+@pytest.mark.parametrize("batch_tokens", [None, 64])
+def test_int8_result_does_not_depend_on_its_batch_mates(
+    root: Path, batch_tokens: int | None
+) -> None:
     """
-    Every token gets its own activation scale, so a text's int8 result is its own alone, in a
-    batch of other texts and in any CPU slice of one, up to float rounding (as fp32's is).
+    Every token gets its own activation scale, so a text's int8 result is its own alone, in one
+    batch of other texts, and in the batches a direct call plans (small ones with a 64-token
+    budget), up to float rounding (as fp32's is).
     """
     path = prepared_model(root, "tiny-bert", "int8")
-    engine = Engine(path, EngineConfig(max_sequence_length=64, cpu_slice_tokens=slice_tokens))
+    engine = Engine(path, EngineConfig(max_sequence_length=64, max_batch_tokens=batch_tokens))
     texts = [*golden_texts(), " ".join(["the quick brown fox jumps over the lazy dog"] * 6)]
     sequences = engine.tokenizer.encode(texts)
     request = EmbedRequest(Pooling.MEAN, normalize=False)
     together = engine.run(sequences, [request] * len(sequences))
+    planned = engine.embed(texts, request)
     for i, (sequence, batched) in enumerate(zip(sequences, together, strict=True)):
         (alone,) = engine.run([sequence], [request])
         assert isinstance(alone, Embedding) and isinstance(batched, Embedding)
         np.testing.assert_allclose(alone.vector, batched.vector, atol=1e-5, err_msg=f"text {i}")
+        np.testing.assert_allclose(alone.vector, planned[i], atol=1e-5, err_msg=f"text {i}")
 
 
 def test_int8_fill_mask_keeps_the_top_token(root: Path) -> None:
