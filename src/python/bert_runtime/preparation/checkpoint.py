@@ -20,7 +20,7 @@ from bert_runtime.errors import (
     ModelSourceError,
     UnsupportedModelError,
 )
-from bert_runtime.manifest import read_json
+from bert_runtime.files import read_json
 from bert_runtime.preparation.modernbert_config import ModernBertSettings, read_modernbert_settings
 from bert_runtime.preparation.relative_position import BUCKETS as RELATIVE_BUCKETS
 

@@ -22,15 +22,14 @@ from pathlib import Path
 
 from bert_runtime.config import Device, Precision, check_precision_for_device
 from bert_runtime.errors import ConfigError, ModelSourceError
+from bert_runtime.files import read_json, sha256_file
 from bert_runtime.manifest import (
     MANIFEST_NAME,
     MODEL_NAME,
     TOKENIZER_CONFIG_NAME,
     TOKENIZER_NAME,
     Manifest,
-    read_json,
     read_manifest,
-    sha256_file,
 )
 from bert_runtime.preparation import cuda_attention, sources
 from bert_runtime.preparation.checkpoint import BertConfig, Head, Weights, read_config

@@ -22,7 +22,7 @@ import numpy as np
 
 from bert_runtime.config import Pooling
 from bert_runtime.errors import MissingModelFilesError, ModelSourceError, UnsupportedModelError
-from bert_runtime.manifest import parse_json, read_json
+from bert_runtime.files import parse_json, read_json
 from bert_runtime.preparation.checkpoint import read_safetensors
 from bert_runtime.preparation.sources import (
     MODULES_FILE,

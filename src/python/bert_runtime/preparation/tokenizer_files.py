@@ -8,12 +8,8 @@ from pathlib import Path
 from tokenizers import Tokenizer, normalizers
 
 from bert_runtime.errors import ModelSourceError
-from bert_runtime.manifest import (
-    TOKENIZER_CONFIG_NAME,
-    TOKENIZER_NAME,
-    read_json,
-    read_tokenizer,
-)
+from bert_runtime.files import read_json, read_tokenizer
+from bert_runtime.manifest import TOKENIZER_CONFIG_NAME, TOKENIZER_NAME
 from bert_runtime.preparation import sources
 from bert_runtime.preparation.vocabulary_tokenizers import VOCABULARY_FORMATS, TokenizerSettings
 
