@@ -19,6 +19,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from bert_runtime.preparation.bert_encoder import bert_encoder
+from bert_runtime.preparation.families.family import Encoder
 from bert_runtime.preparation.heads_graph import classification_head, fill_mask_head
 from bert_runtime.preparation.model_config import BertConfig, Head
 from bert_runtime.preparation.modernbert_graph import modernbert_encoder
@@ -49,7 +50,7 @@ def build_graph(
     always are), so int8 quantizes that projection like any other MatMul (see quantize.py).
     """
     g = GraphBuilder()
-    if config.modernbert:
+    if config.family.encoder is Encoder.MODERNBERT:
         hidden = modernbert_encoder(g, config, weights)
     else:
         hidden = bert_encoder(g, config, weights, fused_qkv=fused_qkv)

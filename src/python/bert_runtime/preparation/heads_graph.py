@@ -87,17 +87,14 @@ def fill_mask_head(
     normed = _prediction_head(g, config, weights, at_masks, "mlm")
     # The decoder is tied to the word embeddings; Gemm with transB reads the same initializer, no
     # copy.
+    family = config.family
     decoder = WORD_EMBEDDINGS
-    own_decoder, decoder_bias = (
-        ("decoder.weight", "decoder.bias")
-        if config.modernbert
-        else ("cls.predictions.decoder.weight", "cls.predictions.bias")
-    )
-    if weights.has(own_decoder):
-        decoder = g.const("mlm_decoder", weights.get(own_decoder))
+    if weights.has(family.decoder):
+        decoder = g.const("mlm_decoder", weights.get(family.decoder))
     inputs = [normed, decoder]
-    if not config.modernbert or weights.has(decoder_bias):  # ModernBERT's decoder_bias=False
-        inputs.append(g.const("mlm_bias", weights.get(decoder_bias)))
+    # ModernBERT's may have none (decoder_bias=False).
+    if not family.optional_biases or weights.has(family.decoder_bias):
+        inputs.append(g.const("mlm_bias", weights.get(family.decoder_bias)))
     (logits,) = g.op("Gemm", inputs, "mlm_logits", transB=1)
     (probabilities,) = g.op("Softmax", [logits], "mlm_probabilities", axis=-1)
     scores, ids = g.op("TopK", [probabilities, TOP_K], "mask_top", n_out=2, axis=-1)
@@ -142,13 +139,15 @@ def _prediction_head(
     Dense, activation, norm: the masked-LM head's transform (BERT's and its relatives', gelu), and
     ModernBERT's prediction head, in front of its decoder and its classifier alike (no biases).
     """
-    if config.modernbert:
-        norm, activation = "head.norm", config.modernbert.head_activation
-    else:
-        norm, activation = "cls.predictions.transform.LayerNorm", "gelu"
-    optional = config.modernbert is not None
-    dense = g.linear(x, weights, config.masked_lm_head, f"{name}_dense", optional_bias=optional)
-    activated = g.activation(dense, activation, f"{name}_activation")
+    family = config.family
+    optional = family.optional_biases
+    dense = g.linear(x, weights, family.masked_lm_head, f"{name}_dense", optional_bias=optional)
+    activated = g.activation(dense, config.head_activation, f"{name}_activation")
     return g.layer_norm(
-        activated, weights, norm, config.layer_norm_eps, f"{name}_norm", optional_bias=optional
+        activated,
+        weights,
+        family.prediction_head_norm,
+        config.layer_norm_eps,
+        f"{name}_norm",
+        optional_bias=optional,
     )

@@ -13,82 +13,10 @@ from typing import Any
 
 from bert_runtime.errors import ModelSourceError, UnsupportedModelError
 from bert_runtime.files import read_json
+from bert_runtime.preparation.families.family import Encoder, Family, FirstTokenClassifier
+from bert_runtime.preparation.families.registry import FAMILIES
 from bert_runtime.preparation.modernbert_config import ModernBertSettings, read_modernbert_settings
 from bert_runtime.preparation.relative_position import BUCKETS as RELATIVE_BUCKETS
-
-# Architectures whose weights we can turn into a graph, by model_type. RoBERTa (and XLM-R, the
-# same network) is BERT with positions counted past the padding index, one token type and its own
-# heads; MPNet is RoBERTa without token types and with a relative position bias in attention;
-# DistilBERT is BERT without token types or pooler, with its own names and heads; ELECTRA is BERT
-# whose embeddings may be narrower than its layers (then projected), without pooler, with its own
-# heads. All share BERT's graph; ModernBERT has its own.
-_ARCHITECTURES = {
-    "bert": (
-        "BertModel",
-        "BertForPreTraining",
-        "BertForMaskedLM",
-        "BertForSequenceClassification",
-    ),
-    "roberta": ("RobertaModel", "RobertaForMaskedLM", "RobertaForSequenceClassification"),
-    "xlm-roberta": (
-        "XLMRobertaModel",
-        "XLMRobertaForMaskedLM",
-        "XLMRobertaForSequenceClassification",
-    ),
-    "mpnet": ("MPNetModel", "MPNetForMaskedLM", "MPNetForSequenceClassification"),
-    "electra": (
-        "ElectraModel",
-        # The discriminator checkpoints (google/electra-*-discriminator): served as embeddings.
-        "ElectraForPreTraining",
-        "ElectraForMaskedLM",
-        "ElectraForSequenceClassification",
-    ),
-    "distilbert": (
-        "DistilBertModel",
-        "DistilBertForMaskedLM",
-        "DistilBertForSequenceClassification",
-    ),
-    # Its own graph (modernbert_graph.py): pre-norm, rotary positions, GeGLU, windowed layers.
-    "modernbert": (
-        "ModernBertModel",
-        "ModernBertForMaskedLM",
-        "ModernBertForSequenceClassification",
-    ),
-}
-# Model types whose positions count from the padding index + 1, as RoBERTa's do.
-_POSITIONS_PAST_PADDING = ("roberta", "xlm-roberta", "mpnet")
-DISTILBERT = "distilbert"
-MPNET = "mpnet"
-MODERNBERT = "modernbert"
-_WITHOUT_TOKEN_TYPES = (DISTILBERT, MPNET, MODERNBERT)
-# DistilBERT's config.json names for BertConfig's fields (transformers maps them the same way).
-_DISTILBERT_FIELDS = {
-    "hidden_size": "dim",
-    "num_hidden_layers": "n_layers",
-    "num_attention_heads": "n_heads",
-    "intermediate_size": "hidden_dim",
-    "hidden_act": "activation",
-}
-
-
-@dataclass(frozen=True)
-class FirstTokenClassifier:
-    """A classification head on the first token's vector: hidden layer, activation, last layer."""
-
-    hidden: str
-    activation: str  # "tanh", "gelu" or "relu"
-    output: str
-
-
-_OUT_PROJ = "classifier.out_proj"
-# Every classification head but BERT's, whose only layer ("classifier") reads the pooler's output.
-_FIRST_TOKEN_CLASSIFIERS = {
-    "roberta": FirstTokenClassifier("classifier.dense", "tanh", _OUT_PROJ),
-    "xlm-roberta": FirstTokenClassifier("classifier.dense", "tanh", _OUT_PROJ),
-    "mpnet": FirstTokenClassifier("classifier.dense", "tanh", _OUT_PROJ),
-    "electra": FirstTokenClassifier("classifier.dense", "gelu", _OUT_PROJ),
-    "distilbert": FirstTokenClassifier("pre_classifier", "relu", "classifier"),
-}
 
 
 class Head(StrEnum):
@@ -150,14 +78,19 @@ class BertConfig:
         return self.embedding_size or self.hidden_size
 
     @property
+    def family(self) -> Family:
+        """What sets this model's architecture apart from BERT (families/)."""
+        return FAMILIES[self.model_type]
+
+    @property
     def first_token_classifier(self) -> FirstTokenClassifier | None:
         """The classification head, unless it is BERT's (on the pooler)."""
-        return _FIRST_TOKEN_CLASSIFIERS.get(self.model_type)
+        return self.family.classifier
 
     @property
     def masked_lm_head(self) -> str:
         """The first layer of the masked-LM head (ModernBERT's classifiers have one named alike)."""
-        return "head.dense" if self.modernbert else "cls.predictions.transform.dense"
+        return self.family.masked_lm_head
 
     @property
     def classifier_output(self) -> str:
@@ -165,21 +98,24 @@ class BertConfig:
         head = self.first_token_classifier
         return head.output if head else "classifier"
 
+    @property
+    def head_activation(self) -> str:
+        """The prediction head's activation: gelu, or ModernBERT's own setting."""
+        return self.modernbert.head_activation if self.modernbert else "gelu"
+
 
 def read_config(path: Path) -> BertConfig:
     """Parse config.json, refusing what the graph builder cannot reproduce exactly."""
     raw: dict[str, Any] = dict(read_json(path))
     model_type = raw.get("model_type")
-    if model_type == DISTILBERT:
-        raw = _as_bert_fields(raw)
-    if model_type == MODERNBERT:
-        raw = {**raw, "layer_norm_eps": raw.get("norm_eps", 1e-5)}
-    if model_type not in _ARCHITECTURES:
+    family = FAMILIES.get(model_type) if isinstance(model_type, str) else None
+    if family is None:
         raise UnsupportedModelError(
             f"{path}: model_type {model_type!r} is not supported "
-            f"(supported: {', '.join(repr(t) for t in _ARCHITECTURES)})"
+            f"(supported: {', '.join(repr(t) for t in FAMILIES)})"
         )
-    supported = _ARCHITECTURES[model_type]
+    raw = family.as_bert_config(raw)
+    supported = family.architectures
     architectures = raw.get("architectures") or [supported[0]]
     architecture = next((a for a in architectures if a in supported), None)
     if architecture is None:
@@ -188,7 +124,7 @@ def read_config(path: Path) -> BertConfig:
             f"(supported for {model_type}: {', '.join(sorted(supported))})"
         )
     if raw.get("hidden_act", "gelu") != "gelu":
-        key = _DISTILBERT_FIELDS["hidden_act"] if model_type == DISTILBERT else "hidden_act"
+        key = family.config_name("hidden_act")
         raise UnsupportedModelError(f"{path}: {key} {raw['hidden_act']!r} is not supported")
     if raw.get("position_embedding_type", "absolute") != "absolute":
         raise UnsupportedModelError(
@@ -211,19 +147,21 @@ def read_config(path: Path) -> BertConfig:
             intermediate_size=int(raw["intermediate_size"]),
             max_position_embeddings=int(raw["max_position_embeddings"]),
             # DistilBERT and MPNet have no token types (the graph gives them a table of zeros).
-            type_vocab_size=(
-                0 if model_type in _WITHOUT_TOKEN_TYPES else int(raw.get("type_vocab_size", 2))
-            ),
+            type_vocab_size=int(raw.get("type_vocab_size", 2)) if family.token_types else 0,
             layer_norm_eps=float(raw.get("layer_norm_eps", 1e-12)),
             id2label={int(k): str(v) for k, v in (raw.get("id2label") or {}).items()},
             problem_type=raw.get("problem_type"),
-            model_type=model_type,
-            position_offset=(
-                _position_offset(raw, path) if model_type in _POSITIONS_PAST_PADDING else 0
-            ),
-            relative_attention_buckets=_relative_buckets(raw, path) if model_type == MPNET else 0,
+            model_type=family.model_type,
+            position_offset=_position_offset(raw, path) if family.positions_past_padding else 0,
+            relative_attention_buckets=_relative_buckets(raw, path)
+            if family.relative_attention
+            else 0,
             embedding_size=int(raw.get("embedding_size") or 0),
-            modernbert=read_modernbert_settings(raw, path) if model_type == MODERNBERT else None,
+            modernbert=(
+                read_modernbert_settings(raw, path)
+                if family.encoder is Encoder.MODERNBERT
+                else None
+            ),
         )
     except KeyError as error:
         raise ModelSourceError(f"{path} has no {error.args[0]!r}") from error
@@ -235,15 +173,6 @@ def read_config(path: Path) -> BertConfig:
             f"num_attention_heads {config.num_attention_heads}"
         )
     return config
-
-
-def _as_bert_fields(raw: dict[str, object]) -> dict[str, object]:
-    """
-    DistilBERT's config under BertConfig's names; its layer norms' epsilon is fixed at 1e-12
-    in transformers, whatever the file says.
-    """
-    renamed = {bert: raw[own] for bert, own in _DISTILBERT_FIELDS.items() if own in raw}
-    return {**raw, **renamed, "layer_norm_eps": 1e-12}
 
 
 def _relative_buckets(raw: dict[str, object], path: Path) -> int:

@@ -1,8 +1,9 @@
 """A checkpoint's safetensors weights as float32 numpy arrays, found under BERT's names.
 
 One graph builder serves BERT and its relatives because their weights are read here under BERT's
-names (the renaming tables below); the sizes config.json states are checked against them before a
-graph is built, and the task heads a checkpoint can serve are read off which weights it has.
+names (each family states its own names in families/, registry.py unites them); the sizes
+config.json states are checked against them before a graph is built, and the task heads a
+checkpoint can serve are read off which weights it has.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file
 
 from bert_runtime.errors import MissingTensorsError, ModelSourceError
+from bert_runtime.preparation.families.registry import LAYER_PARTS, LAYER_PREFIXES, WEIGHT_PREFIXES
 from bert_runtime.preparation.model_config import BertConfig, Head
 
 
@@ -34,8 +36,8 @@ class Weights:
     (such as bert-base-uncased itself) call LayerNorm parameters gamma/beta instead of weight/bias.
     RoBERTa's, MPNet's and DistilBERT's names are read as BERT's (`roberta.` is `bert.`, its
     `lm_head` is `cls.predictions`; MPNet's `attention.attn.q` is `attention.self.query`;
-    DistilBERT's `transformer.layer.N.ffn.lin1` is `encoder.layer.N.intermediate.dense`), so one
-    graph builder serves them all.
+    DistilBERT's `transformer.layer.N.ffn.lin1` is `encoder.layer.N.intermediate.dense`; each
+    family's module in families/ states its names), so one graph builder serves them all.
     """
 
     def __init__(self, tensors: Mapping[str, np.ndarray], source: str = "the weights") -> None:
@@ -84,7 +86,9 @@ class Weights:
     def heads(self, config: BertConfig) -> list[Head]:
         """Task heads whose weights are present."""
         found = []
-        masked_lm = not config.modernbert or config.architecture.endswith("ForMaskedLM")
+        masked_lm = not config.family.masked_lm_architecture_only or config.architecture.endswith(
+            "ForMaskedLM"
+        )
         if masked_lm and self.has(f"{config.masked_lm_head}.weight"):
             found.append(Head.FILL_MASK)
         if config.architecture.endswith("ForSequenceClassification") and self.has(
@@ -144,55 +148,20 @@ def _modern_name(name: str) -> str:
     return name
 
 
-# RoBERTa's, MPNet's, DistilBERT's and ELECTRA's names under BERT's: the encoder prefix, and the
-# masked-LM head (the same layers: dense, gelu, norm, decoder). DistilBERT's classifier keeps its
-# names (pre_classifier, classifier): its head differs from BERT's (see heads_graph._classifier).
-_PREFIX_NAMES = {
-    "lm_head.dense.": "cls.predictions.transform.dense.",
-    "lm_head.layer_norm.": "cls.predictions.transform.LayerNorm.",
-    "lm_head.decoder.weight": "cls.predictions.decoder.weight",
-    # The output bias is saved as lm_head.bias, lm_head.decoder.bias or both (tied, equal).
-    "lm_head.decoder.bias": "cls.predictions.bias",
-    "lm_head.bias": "cls.predictions.bias",
-    "roberta.": "bert.",
-    "mpnet.": "bert.",
-    "vocab_transform.": "cls.predictions.transform.dense.",
-    "vocab_layer_norm.": "cls.predictions.transform.LayerNorm.",
-    "vocab_projector.weight": "cls.predictions.decoder.weight",
-    "vocab_projector.bias": "cls.predictions.bias",
-    "distilbert.": "bert.",
-    "generator_predictions.dense.": "cls.predictions.transform.dense.",
-    "generator_predictions.LayerNorm.": "cls.predictions.transform.LayerNorm.",
-    "generator_lm_head.weight": "cls.predictions.decoder.weight",
-    "generator_lm_head.bias": "cls.predictions.bias",
-    "electra.": "bert.",
-    "model.": "bert.",
-}
-# MPNet's and DistilBERT's layer parts under BERT's names: the same sublayers in the same order.
-_OTHER_LAYER = re.compile(r"(?:mpnet\.|distilbert\.)?(?:encoder|transformer)\.layer\.(\d+)\.(.+)")
-_OTHER_LAYER_PARTS = {
-    "attention.attn.q.": "attention.self.query.",
-    "attention.attn.k.": "attention.self.key.",
-    "attention.attn.v.": "attention.self.value.",
-    "attention.attn.o.": "attention.output.dense.",
-    "attention.LayerNorm.": "attention.output.LayerNorm.",
-    "attention.q_lin.": "attention.self.query.",
-    "attention.k_lin.": "attention.self.key.",
-    "attention.v_lin.": "attention.self.value.",
-    "attention.out_lin.": "attention.output.dense.",
-    "sa_layer_norm.": "attention.output.LayerNorm.",
-    "ffn.lin1.": "intermediate.dense.",
-    "ffn.lin2.": "output.dense.",
-    "output_layer_norm.": "output.LayerNorm.",
-}
+# A layer of a family that names its layers' parts its own way (MPNet, DistilBERT): the same
+# sublayers in the same order, renamed by LAYER_PARTS.
+_OTHER_LAYER = re.compile(
+    rf"(?:{'|'.join(re.escape(prefix) for prefix in LAYER_PREFIXES)})?"
+    r"(?:encoder|transformer)\.layer\.(\d+)\.(.+)"
+)
 
 
 def _bert_name(name: str) -> str:
     layer = _OTHER_LAYER.fullmatch(name)
     if layer:
         index, part = layer.groups()
-        return f"bert.encoder.layer.{index}.{_renamed(part, _OTHER_LAYER_PARTS)}"
-    return _renamed(name, _PREFIX_NAMES)
+        return f"bert.encoder.layer.{index}.{_renamed(part, LAYER_PARTS)}"
+    return _renamed(name, WEIGHT_PREFIXES)
 
 
 def _renamed(name: str, prefixes: Mapping[str, str]) -> str:
