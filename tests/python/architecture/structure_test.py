@@ -145,7 +145,6 @@ def test_dependencies_point_one_way(package: str, forbidden: tuple[str, ...]) ->
     wrong = {
         name: sorted(t for t in targets if t.startswith(forbidden))
         for name, targets in GRAPH.items()
-        if (name == package or name.startswith(package + "."))
-        and not _is_test_or_benchmark(name)
+        if (name == package or name.startswith(package + ".")) and not _is_test_or_benchmark(name)
     }
     assert not {k: v for k, v in wrong.items() if v}

@@ -35,14 +35,15 @@ from bert_runtime.preparation.calibration import (
     channel_ranges,
     outlier_channels,
 )
-from bert_runtime.preparation.checkpoint import Weights, read_config
 from bert_runtime.preparation.graph import build_graph
 from bert_runtime.preparation.int8 import special_tokens
+from bert_runtime.preparation.model_config import read_config
 from bert_runtime.preparation.optimize import optimize, to_int8_dynamic, unshare_gemm_weights
 from bert_runtime.preparation.prepare import prepare
 from bert_runtime.preparation.probe import Probe, save_model
 from bert_runtime.preparation.quantize import quantize_per_row
 from bert_runtime.preparation.st_settings import read_st_settings
+from bert_runtime.preparation.weights import Weights
 from bert_runtime.serving.session import create_session
 
 from . import int8_variants

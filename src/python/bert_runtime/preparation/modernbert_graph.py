@@ -1,4 +1,4 @@
-"""ModernBERT's encoder as ONNX, from its weights (graph.py adds the pooling outputs and heads).
+"""ModernBERT's encoder as ONNX, from its weights (graph.py adds the pooled outputs and heads).
 
 ModernBERT differs from BERT in every layer: pre-norm (the first layer has no attention norm), no
 position table but rotary positions on queries and keys (one base for global layers, another for
@@ -14,21 +14,29 @@ from __future__ import annotations
 
 import numpy as np
 
-from bert_runtime.preparation.checkpoint import BertConfig, Weights
-from bert_runtime.preparation.graph import MS_DOMAIN, _GraphBuilder, key_minus_query
+from bert_runtime.preparation.model_config import BertConfig
+from bert_runtime.preparation.onnx_builder import (
+    ATTENTION_MASK,
+    INPUT_IDS,
+    MS_DOMAIN,
+    WORD_EMBEDDINGS,
+    GraphBuilder,
+    key_minus_query,
+)
+from bert_runtime.preparation.weights import Weights
 
 # What a key outside the window adds to its attention score: ONNX Runtime's own mask value, which
 # softmax turns into exactly 0 in float32, and which float16 can hold.
 _OUTSIDE_WINDOW = -10_000.0
 
 
-def modernbert_encoder(g: _GraphBuilder, config: BertConfig, weights: Weights) -> str:
+def modernbert_encoder(g: GraphBuilder, config: BertConfig, weights: Weights) -> str:
     """Embeddings, every layer and the final norm; returns the last hidden state's name."""
     settings = config.modernbert
     assert settings is not None
     eps = config.layer_norm_eps
-    table = g.const("word_embeddings", weights.get("embeddings.tok_embeddings.weight"))
-    (embedded,) = g.op("Gather", [table, "input_ids"], "token_embeddings", axis=0)
+    table = g.const(WORD_EMBEDDINGS, weights.get("embeddings.tok_embeddings.weight"))
+    (embedded,) = g.op("Gather", [table, INPUT_IDS], "token_embeddings", axis=0)
     hidden = g.layer_norm(
         embedded, weights, "embeddings.norm", eps, "embeddings_norm", optional_bias=True
     )
@@ -46,7 +54,7 @@ def modernbert_encoder(g: _GraphBuilder, config: BertConfig, weights: Weights) -
 
 
 def _layer(
-    g: _GraphBuilder,
+    g: GraphBuilder,
     config: BertConfig,
     weights: Weights,
     layer: int,
@@ -80,7 +88,7 @@ def _layer(
         )[0]
         for part, projected in (("q", q), ("k", k))
     )
-    inputs = [q, k, v, "", "attention_mask"]
+    inputs = [q, k, v, "", ATTENTION_MASK]
     if not is_global:
         assert window is not None
         inputs.append(window)
@@ -103,7 +111,7 @@ def _layer(
     return x
 
 
-def _window_bias(g: _GraphBuilder, half_window: int) -> str:
+def _window_bias(g: GraphBuilder, half_window: int) -> str:
     """[1, 1, sequence, sequence]: 0 where |key - query| <= half_window, else a large negative."""
     distance = key_minus_query(g)
     (far,) = g.op("Abs", [distance], "key_query_distance")
@@ -124,7 +132,7 @@ def _window_bias(g: _GraphBuilder, half_window: int) -> str:
 
 
 def _rotary_caches(
-    g: _GraphBuilder, name: str, theta: float, head_size: int, config: BertConfig
+    g: GraphBuilder, name: str, theta: float, head_size: int, config: BertConfig
 ) -> tuple[str, str]:
     """
     cos and sin of position x inverse frequency, [positions, head_size / 2], as transformers

@@ -18,7 +18,7 @@ import pytest
 from bert_runtime.config import Pooling, Precision
 from bert_runtime.errors import ModelSourceError, UnsupportedModelError
 from bert_runtime.manifest import MODEL_NAME, read_manifest
-from bert_runtime.preparation.checkpoint import read_config
+from bert_runtime.preparation.model_config import read_config
 from bert_runtime.preparation.prepare import prepare
 from bert_runtime.testutil.models import (
     TINY_MODERNBERT_CLS,

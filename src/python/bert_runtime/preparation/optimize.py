@@ -14,7 +14,7 @@ from onnxruntime.transformers.fusion_options import FusionOptions
 from onnxruntime.transformers.optimizer import optimize_model
 
 from bert_runtime.config import Precision
-from bert_runtime.preparation.checkpoint import BertConfig
+from bert_runtime.preparation.model_config import BertConfig
 
 # Operators whose count proves a fusion happened; recorded in the manifest and asserted by tests.
 FUSED_OPS = (

@@ -15,19 +15,16 @@ then the checkpoint's whole table. Serving still feeds only input_ids and attent
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 from onnx import TensorProto
 
-if TYPE_CHECKING:  # graph.py imports this module
-    from bert_runtime.preparation.graph import _GraphBuilder
+from bert_runtime.preparation.onnx_builder import INPUT_IDS, GraphBuilder
 
 
-def padding_aware_position_ids(g: _GraphBuilder, padding_idx: int) -> str:
+def padding_aware_position_ids(g: GraphBuilder, padding_idx: int) -> str:
     """[batch, sequence] int32 position ids of `input_ids`, by transformers' rule above."""
     pad = g.const("padding_idx", np.array(padding_idx, np.int32))
-    (is_pad,) = g.op("Equal", ["input_ids", pad], "is_padding_token")
+    (is_pad,) = g.op("Equal", [INPUT_IDS, pad], "is_padding_token")
     (not_pad,) = g.op("Not", [is_pad], "is_counted_token")
     (counted,) = g.op("Cast", [not_pad], "counted_token", to=TensorProto.INT32)
     axis = g.const("position_cumsum_axis", np.array(1, np.int32))

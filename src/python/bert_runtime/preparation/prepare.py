@@ -22,24 +22,26 @@ from pathlib import Path
 
 from bert_runtime.config import Device, Precision, check_precision_for_device
 from bert_runtime.errors import ConfigError, ModelSourceError
+from bert_runtime.files import read_json, sha256_file
 from bert_runtime.manifest import (
     MANIFEST_NAME,
     MODEL_NAME,
     TOKENIZER_CONFIG_NAME,
     TOKENIZER_NAME,
     Manifest,
-    read_json,
     read_manifest,
-    sha256_file,
 )
 from bert_runtime.preparation import cuda_attention, sources
-from bert_runtime.preparation.checkpoint import BertConfig, Head, Weights, read_config
-from bert_runtime.preparation.graph import OPSET, build_graph, class_score_function
+from bert_runtime.preparation.graph import build_graph
+from bert_runtime.preparation.heads_graph import class_score_function
 from bert_runtime.preparation.int8 import quantize_checked
+from bert_runtime.preparation.model_config import BertConfig, Head, read_config
+from bert_runtime.preparation.onnx_builder import OPSET
 from bert_runtime.preparation.optimize import FUSED_OPS, apply_precision, count_ops, optimize
 from bert_runtime.preparation.probe import save_model
 from bert_runtime.preparation.st_settings import SentenceTransformersSettings, read_st_settings
 from bert_runtime.preparation.tokenizer_files import write_tokenizer
+from bert_runtime.preparation.weights import Weights
 
 # Bump when the graph, its conversion or the manifest's reading of the source changes, so caches
 # rebuild (4: tokenizers built from vocab.json + merges.txt, and vocab.txt with its saved settings;

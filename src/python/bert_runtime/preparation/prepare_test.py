@@ -28,9 +28,10 @@ from bert_runtime.errors import (
     ModelSourceError,
     UnsupportedModelError,
 )
-from bert_runtime.manifest import MODEL_NAME, read_manifest, sha256_file
+from bert_runtime.files import sha256_file
+from bert_runtime.manifest import MODEL_NAME, read_manifest
 from bert_runtime.preparation import cli
-from bert_runtime.preparation.checkpoint import read_config
+from bert_runtime.preparation.model_config import read_config
 from bert_runtime.preparation.prepare import prepare
 from bert_runtime.serving.engine import Engine
 from bert_runtime.serving.tasks import (

@@ -16,7 +16,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from bert_runtime.manifest import read_tokenizer
+from bert_runtime.files import read_tokenizer
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,7 @@ import numpy as np
 
 from bert_runtime.config import Pooling
 from bert_runtime.errors import MissingModelFilesError, ModelSourceError, UnsupportedModelError
-from bert_runtime.manifest import parse_json, read_json
-from bert_runtime.preparation.checkpoint import read_safetensors
+from bert_runtime.files import parse_json, read_json
 from bert_runtime.preparation.sources import (
     MODULES_FILE,
     PICKLED_WEIGHTS_FILE,
@@ -32,6 +31,7 @@ from bert_runtime.preparation.sources import (
     SourceFiles,
     pickled_weights_note,
 )
+from bert_runtime.preparation.weights import read_safetensors
 
 _APPLIED_MODULES = ("Transformer", "Pooling", "Dense", "Normalize")
 _POOLING_MODES = {"pooling_mode_cls_token": Pooling.CLS, "pooling_mode_mean_tokens": Pooling.MEAN}

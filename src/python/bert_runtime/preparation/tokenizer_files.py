@@ -8,14 +8,11 @@ from pathlib import Path
 from tokenizers import Tokenizer, normalizers
 
 from bert_runtime.errors import ModelSourceError
-from bert_runtime.manifest import (
-    TOKENIZER_CONFIG_NAME,
-    TOKENIZER_NAME,
-    read_json,
-    read_tokenizer,
-)
+from bert_runtime.files import read_json, read_tokenizer
+from bert_runtime.manifest import TOKENIZER_CONFIG_NAME, TOKENIZER_NAME
 from bert_runtime.preparation import sources
-from bert_runtime.preparation.vocabulary_tokenizers import VOCABULARY_FORMATS, TokenizerSettings
+from bert_runtime.preparation.families.registry import FAMILIES
+from bert_runtime.preparation.vocabulary_tokenizers import TokenizerSettings
 
 
 def write_tokenizer(
@@ -55,7 +52,8 @@ def _build_from_vocabulary(
     files: sources.SourceFiles, model_type: str, settings: TokenizerSettings
 ) -> Tokenizer:
     present = [name for name in sources.TOKENIZER_FILES if files.path(name).is_file()]
-    vocabulary = VOCABULARY_FORMATS.get(model_type)
+    family = FAMILIES.get(model_type)
+    vocabulary = family.vocabulary if family else None
     if vocabulary is None or not all(files.path(name).is_file() for name in vocabulary.files):
         readable = f" or {' + '.join(vocabulary.files)}" if vocabulary else ""
         raise ModelSourceError(

@@ -159,15 +159,11 @@ class VocabularyFormat:
     build: Builder
 
 
-# Only families whose files say everything: XLM-R's sentencepiece.bpe.model, for one, would need
-# the sentencepiece library to read, and is refused instead.
-VOCABULARY_FORMATS = {
-    "bert": VocabularyFormat(("vocab.txt",), bert_wordpiece),
-    "distilbert": VocabularyFormat(("vocab.txt",), bert_wordpiece),
-    "electra": VocabularyFormat(("vocab.txt",), bert_wordpiece),
-    "mpnet": VocabularyFormat(("vocab.txt",), mpnet_wordpiece),
-    "roberta": VocabularyFormat(("vocab.json", "merges.txt"), roberta_bpe),
-}
+# The formats whose files say everything (each family names its own, families/): XLM-R's
+# sentencepiece.bpe.model, for one, would need the sentencepiece library to read, and is refused.
+WORDPIECE = VocabularyFormat(("vocab.txt",), bert_wordpiece)
+MPNET_WORDPIECE = VocabularyFormat(("vocab.txt",), mpnet_wordpiece)
+ROBERTA_BPE = VocabularyFormat(("vocab.json", "merges.txt"), roberta_bpe)
 
 
 def _wordpiece(

@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 from tokenizers import Tokenizer
 
 from bert_runtime.errors import MissingModelFilesError, ModelSourceError
+from bert_runtime.preparation.families.registry import FAMILIES as REGISTRY
 from bert_runtime.preparation.prepare import prepare
-from bert_runtime.preparation.vocabulary_tokenizers import VOCABULARY_FORMATS, TokenizerSettings
+from bert_runtime.preparation.vocabulary_tokenizers import ROBERTA_BPE, TokenizerSettings
 from bert_runtime.testutil.models import (
     TESTDATA,
     TINY_BERT,
@@ -70,7 +71,8 @@ Pair = tuple[Tokenizer, Tokenizer]
 
 def _build(checkpoint: Path, model_type: str, **config: object) -> Tokenizer:
     """The tokenizer built from `checkpoint`'s vocabulary files with tokenizer_config `config`."""
-    vocabulary = VOCABULARY_FORMATS[model_type]
+    vocabulary = REGISTRY[model_type].vocabulary
+    assert vocabulary is not None
     files = {name: checkpoint / name for name in vocabulary.files}
     return vocabulary.build(files, TokenizerSettings(config=config, special_tokens_map={}))
 
@@ -141,9 +143,9 @@ def test_saved_token_flags_override_the_family_s_defaults(
     RoBERTa's <mask> takes the space before it by default; a checkpoint that saved it otherwise
     (transformers' added_tokens_decoder, or an object in special_tokens_map.json) keeps its own.
     """
-    files = {name: roberta_files / name for name in VOCABULARY_FORMATS["roberta"].files}
+    files = {name: roberta_files / name for name in ROBERTA_BPE.files}
     default = _build(roberta_files, "roberta")
-    own = VOCABULARY_FORMATS["roberta"].build(files, saved)
+    own = ROBERTA_BPE.build(files, saved)
     vocab = default.get_vocab()
     mask, space, a = vocab["<mask>"], vocab["\u0120"], vocab["a"]
     assert default.encode("a <mask>").ids == [0, a, mask, 2]

@@ -14,12 +14,8 @@ from tokenizers import Tokenizer
 
 from bert_runtime.config import Truncation, TruncationPolicy, TruncationSide
 from bert_runtime.errors import InputError, InputTooLongError, ModelSourceError
-from bert_runtime.manifest import (
-    TOKENIZER_CONFIG_NAME,
-    TOKENIZER_NAME,
-    read_json,
-    read_tokenizer,
-)
+from bert_runtime.files import read_json, read_tokenizer
+from bert_runtime.manifest import TOKENIZER_CONFIG_NAME, TOKENIZER_NAME
 
 # Special tokens, by tokenizer_config.json's key, and their names in BERT's and RoBERTa's
 # vocabularies for tokenizers that come without that file.
