@@ -4,7 +4,7 @@ uvicorn (0.54) closes a kept-alive connection after `timeout_keep_alive`, but wa
 new connection's first request, for a request's headers and for its body, and accepts connections
 until the process runs out of file descriptors (then every accept fails, and logs a traceback).
 This subclass of its httptools protocol adds, per connection:
-- a limit on open connections: one over it gets an immediate JSON 503 and is closed, so the
+- a limit on open connections: one over it gets an immediate JSON 429 and is closed, so the
   process keeps file descriptors for the clients it serves;
 - a header timeout, from the connection's start or a request's first byte to its last header line
   (a connection that sends nothing in that time is closed);
@@ -49,9 +49,10 @@ def _raw_response(status: str, error_type: str, message: str, extra: str = "") -
     return head.encode("latin-1") + body
 
 
+# Overload, like a full queue: 429 with Retry-After (the project's one answer to "too much work").
 TOO_MANY = _raw_response(
-    "503 Service Unavailable",
-    "unavailable",
+    "429 Too Many Requests",
+    "overloaded",
     "too many open connections: retry shortly",
     "retry-after: 1\r\n",
 )

@@ -120,7 +120,7 @@ def test_a_kept_alive_connection_is_closed_after_its_idle_time(server: RunningSe
     assert elapsed >= 0.5
 
 
-def test_connections_over_the_limit_get_503_at_once_and_room_comes_back(
+def test_connections_over_the_limit_get_429_at_once_and_room_comes_back(
     server: RunningServer,
 ) -> None:
     held = [_connect(server) for _ in range(6)]
@@ -128,9 +128,9 @@ def test_connections_over_the_limit_get_503_at_once_and_room_comes_back(
         time.sleep(0.2)  # the server has accepted them
         with _connect(server) as extra:
             data, elapsed = _closed_within(extra, 1)
-        assert data.startswith(b"HTTP/1.1 503 ")
+        assert data.startswith(b"HTTP/1.1 429 ")
         assert b"retry-after: 1" in data.lower()
-        assert json.loads(data.split(b"\r\n\r\n", 1)[1])["error"]["type"] == "unavailable"
+        assert json.loads(data.split(b"\r\n\r\n", 1)[1])["error"]["type"] == "overloaded"
     finally:
         for sock in held:
             sock.close()
