@@ -127,16 +127,17 @@ class WaitingTexts:
         self, anchor: WaitingText, size: int, now: float
     ) -> tuple[list[WaitingText], list[WaitingText]]:
         """
-        The oldest `size` live texts of `anchor`'s task, in arrival order (the anchor, the oldest
-        live text, first), and the live texts of that task found past their deadline on the way.
+        `anchor` (the oldest live text: it was in time when chosen, and it runs now even if its
+        deadline passed meanwhile) and the next live texts of its task in arrival order, `size` in
+        all, and the live texts of that task found past their deadline on the way.
         """
         kind = type(anchor.request)
-        found: list[WaitingText] = []
+        found: list[WaitingText] = [anchor]
         late: list[WaitingText] = []
         for text in self._arrivals:
             if len(found) >= size:
                 break
-            if not text.live or type(text.request) is not kind:
+            if text is anchor or not text.live or type(text.request) is not kind:
                 continue
             (found if text.deadline >= now else late).append(text)
         return found, late
@@ -147,7 +148,7 @@ class WaitingTexts:
         rows = planner.choose(
             [text.length for text in window],
             [id(text.submission) for text in window],
-            window.index(anchor),
+            0,
         )
         return Choice([window[row] for row in rows], late)
 
