@@ -16,7 +16,9 @@ def _texts(loop: asyncio.AbstractEventLoop, deadlines: list[float]) -> list[Wait
     texts = []
     for deadline in deadlines:
         submission = Submission(deadline)
-        text = WaitingText(np.ones(5, np.int64), EmbedRequest(), loop.create_future(), 0.0, submission)
+        text = WaitingText(
+            np.ones(5, np.int64), EmbedRequest(), loop.create_future(), 0.0, submission
+        )
         submission.texts = [text]
         texts.append(text)
     return texts
