@@ -3,8 +3,8 @@
 A batch is chosen around the oldest waiting text (so nothing starves) from a window of the oldest
 texts of its task: its own request's texts first, then other requests whole, closest to it in
 length first, within the engine's budget (waiting.py). It starts once full, by rows or tokens, or once its oldest text has
-waited `max_queue_delay_ms`; a text that finds the model idle starts at once. Inference runs on
-one worker thread, off the event loop (batch_run.py).
+waited `max_queue_delay_ms`; a text that finds the model idle, or one client calling in turn, starts at
+once. Inference runs on one worker thread, off the event loop (batch_run.py).
 
 Admission is by time (admission.py): a caller's deadline is when it needs the results, so its
 texts must start early enough for their own work to end by it (without one: within
@@ -231,13 +231,11 @@ class Batcher:
             choice = self._queue.choose(oldest, self._planner, now)
             for text in choice.late:
                 self._drop_late(text)
-            # Under load (a batch finished within the delay before this text came) wait for more.
+            # Under load (a batch of several finished within the delay before it came) wait for more.
             busy = oldest.enqueued - self._last_finished < delay
             remaining = oldest.enqueued + delay - now if busy else 0.0
             rows = len(choice.texts)
-            full = rows >= self._planner.budget.max_rows or not self._planner.fits(
-                rows + 1, choice.longest
-            )
+            full = not self._planner.fits(rows + 1, choice.longest)
             if not self._closing and remaining > 0 and not full:
                 # Wait for a new text (the batch may fill) or a cancelled one (the oldest may
                 # change), else until the oldest's delay is up. Full by rows or by tokens (long
@@ -287,8 +285,10 @@ class Batcher:
         self.estimate.batch_started(real, started)
         failed = await run_batch(self._runner, self._executor, batch)
         self._in_flight = []
-        self._last_finished = self._clock.now()
-        elapsed = self._last_finished - started
+        finished = self._clock.now()
+        elapsed = finished - started
+        if len(batch) > 1:  # a lone text is no sign of company coming (one client, in turn)
+            self._last_finished = finished
         self.estimate.batch_finished(real, elapsed)
         if self._on_batch is not None:
             padded = self._planner.padded_length(max(text.length for text in batch)) * len(batch)

@@ -98,8 +98,9 @@ async def settle() -> None:
 
 
 async def under_load(batcher: Batcher, engine: Engine) -> None:
-    """Run one batch now, so texts arriving next find the model busy: they wait for company."""
-    await batcher.submit(engine.tokenizer.encode(["warm"])[0], EMBED)
+    """Run a batch of two now, so texts arriving next find the model busy: they wait for company."""
+    warm = engine.tokenizer.encode(["warm", "up"])
+    await batcher.submit_many(warm, _embed(warm))
 
 
 def _embed(sequences: Sequence[np.ndarray]) -> list[TaskRequest[Embedding]]:
@@ -614,3 +615,20 @@ def test_a_text_is_overtaken_only_by_texts_that_came_soon_after_it(engine: Engin
     assert tuple(int(i) for i in anchor) in first
     assert tuple(int(i) for i in late_twin) not in first
     assert len(first & {tuple(int(i) for i in s) for s in middle}) == 1
+
+
+def test_one_client_calling_in_turn_does_not_wait_out_the_delay(engine: Engine) -> None:
+    """A batch of one just finished says nothing about company coming: the next text starts."""
+    (text,) = engine.tokenizer.encode(["alone"])
+
+    async def main() -> list[int]:
+        clock = ManualClock()  # never moved: a wait out of the delay would hang the test
+        runner = GatedRunner(engine)
+        config = BatcherConfig(max_queue_delay_ms=60_000)
+        async with Batcher(runner, config, clock=clock) as batcher:
+            for _ in range(3):
+                # A wait out of the delay would never end (the clock does not move): fail instead.
+                await asyncio.wait_for(batcher.submit(text, EMBED), 10)
+            return runner.batches
+
+    assert asyncio.run(main()) == [1, 1, 1]
