@@ -2,9 +2,9 @@
 
 A batch is chosen around the oldest waiting text (so nothing starves) from a window of the oldest
 texts of its task: its own request's texts first, then other requests whole, closest to it in
-length first, within the engine's budget (waiting.py). It starts once full, by rows or tokens, or once its oldest text has
-waited `max_queue_delay_ms`; a text that finds the model idle, or one client calling in turn, starts at
-once. Inference runs on one worker thread, off the event loop (batch_run.py).
+length first, within the engine's budget (waiting.py). It starts once full, by rows or tokens,
+or once its oldest text has waited `max_queue_delay_ms`; a text that finds the model idle, or one
+client calling in turn, starts at once. Inference runs on one worker thread (batch_run.py).
 
 Admission is by time (admission.py): a caller's deadline is when it needs the results, so its
 texts must start early enough for their own work to end by it (without one: within
@@ -231,7 +231,7 @@ class Batcher:
             choice = self._queue.choose(oldest, self._planner, now)
             for text in choice.late:
                 self._drop_late(text)
-            # Under load (a batch of several finished within the delay before it came) wait for more.
+            # Under load (a batch of several ended within the delay before it came) wait for more.
             busy = oldest.enqueued - self._last_finished < delay
             remaining = oldest.enqueued + delay - now if busy else 0.0
             rows = len(choice.texts)
