@@ -162,8 +162,9 @@ def test_texts_queued_when_the_grace_runs_out_get_503_not_500(tmp_path: Path) ->
         "MAX_CONNECTIONS": "64",
     }
     with run_server(env, tmp_path) as running:
-        # The model has just run, so the next texts wait (the queue delay) for company.
-        assert httpx.post(f"{running.url}/embed", json={"inputs": "busy"}).status_code == 200
+        # A batch of several has just run, so the next texts wait (the queue delay) for company.
+        busy = httpx.post(f"{running.url}/embed", json={"inputs": ["busy", "model"]})
+        assert busy.status_code == 200
         pending = []
         for _ in range(3):
             sock = _connect(running)

@@ -87,11 +87,12 @@ def _samples(url: str) -> dict[str, float]:
 
 
 def test_a_client_that_leaves_before_its_answer_has_its_texts_dropped(tmp_path: Path) -> None:
-    # A long queue delay: texts that come while the model is busy (just after the first request)
+    # A long queue delay: texts that come while the model is busy (just after a batch of several)
     # would run one second after they arrive.
     env = {"MODEL_NAME": str(TINY_BERT_MLM), "MAX_QUEUE_DELAY_MS": "1000"}
     with run_server(env, tmp_path) as server:
-        assert httpx.post(f"{server.url}/embed", json={"inputs": "busy"}).status_code == 200
+        busy = httpx.post(f"{server.url}/embed", json={"inputs": ["busy", "model"]})
+        assert busy.status_code == 200
         with pytest.raises(httpx.ReadTimeout):
             httpx.post(f"{server.url}/embed", json={"inputs": ["gone", "too", "soon"]}, timeout=0.3)
         time.sleep(1.5)
@@ -105,7 +106,7 @@ def test_a_client_that_leaves_before_its_answer_has_its_texts_dropped(tmp_path: 
         assert stayed.status_code == 200
         after = _samples(server.url)
         assert after["inference_batch_size_count{}"] == 2
-        assert after["inference_batch_size_sum{}"] == 2
+        assert after["inference_batch_size_sum{}"] == 3
 
 
 def test_sigterm_during_a_burst_finishes_in_flight_requests_and_exits_0(tmp_path: Path) -> None:
@@ -120,8 +121,9 @@ def test_sigterm_during_a_burst_finishes_in_flight_requests_and_exits_0(tmp_path
 
         async def burst_then_sigterm() -> list[httpx.Response]:
             async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
-                # The model has just run: the burst's texts wait for company, in flight.
-                assert (await client.post("/embed", json={"inputs": "busy"})).status_code == 200
+                # A batch of several has just run: the burst's texts wait for company, in flight.
+                busy = await client.post("/embed", json={"inputs": ["busy", "model"]})
+                assert busy.status_code == 200
                 tasks = [
                     asyncio.ensure_future(client.post("/embed", json={"inputs": f"text {i}"}))
                     for i in range(40)
