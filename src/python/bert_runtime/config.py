@@ -106,11 +106,16 @@ class BatchBudget:
     max_tokens: int
     # Padded lengths round up to this multiple, so few distinct shapes reach the session.
     pad_multiple: int = 8
+    # The least share of real tokens in a batch the batcher grows beside its anchor's request: on
+    # CPU the time follows padded tokens, so a long text waits for a batch of its own rather than
+    # padding every short one to its length (0: any padding; a GPU fills its cores either way).
+    min_fill: float = 0.0
 
     def __post_init__(self) -> None:
         _require(self.max_rows >= 1, f"max_batch_size must be >= 1, got {self.max_rows}")
         _require(self.max_tokens >= 1, f"max_batch_tokens must be >= 1, got {self.max_tokens}")
         _require(self.pad_multiple >= 1, f"pad_multiple must be >= 1, got {self.pad_multiple}")
+        _require(0 <= self.min_fill <= 1, f"min_fill must be within 0..1, got {self.min_fill}")
 
     def check_fits(self, max_sequence_length: int) -> None:
         """Raise ConfigError when one maximum-length text alone would exceed the token budget."""
@@ -130,9 +135,9 @@ class BatchBudget:
 # at 32 x 128 is 4096 rows, ~31 per SM); 256 x 128 fp16 is ~0.2 GB of feed-forward activations,
 # nothing next to an H200's 141 GB; and at the targeted 20,000 sequences/s such a batch takes
 # ~13 ms, within the batcher's deadlines. The sweep's largest shapes (s128 x 128, 256) are these.
-_DEFAULT_BUDGETS: dict[Device, tuple[int, int]] = {
-    Device.CPU: (32, 1024),
-    Device.CUDA: (256, 32768),
+_DEFAULT_BUDGETS: dict[Device, tuple[int, int, float]] = {
+    Device.CPU: (32, 1024, 0.5),
+    Device.CUDA: (256, 32768, 0.0),
 }
 
 
@@ -140,9 +145,11 @@ def default_budget(
     device: Device, max_rows: int | None = None, max_tokens: int | None = None
 ) -> BatchBudget:
     """The device's batch budget, with any bound the caller sets instead of its default."""
-    rows, tokens = _DEFAULT_BUDGETS[device]
+    rows, tokens, min_fill = _DEFAULT_BUDGETS[device]
     return BatchBudget(
-        rows if max_rows is None else max_rows, tokens if max_tokens is None else max_tokens
+        rows if max_rows is None else max_rows,
+        tokens if max_tokens is None else max_tokens,
+        min_fill=min_fill,
     )
 
 

@@ -92,4 +92,4 @@ def test_enums_parse_from_their_lowercase_names() -> None:
 def test_cuda_batches_default_to_a_gpu_sized_budget() -> None:
     # Provisional until gpu_bench's batch sweep on an H200 (config._DEFAULT_BUDGETS says why).
     assert EngineConfig(device=Device.CUDA).budget == BatchBudget(256, 32768)
-    assert EngineConfig().budget == BatchBudget(32, 1024)
+    assert EngineConfig().budget == BatchBudget(32, 1024, min_fill=0.5)

@@ -63,7 +63,8 @@ class BatchPlanner:
         row i belongs to. First the anchor's own request, row by row (closest in length first);
         then other requests, each whole or not at all, closest in length to the anchor first, so
         the batch pads little and a request finishes in the batch that starts it. What would
-        break the budget is skipped (a smaller one may still fit). The anchor's row always fits.
+        break the budget, or leave less than `min_fill` of the batch real tokens, is skipped (a
+        smaller one may still fit). The anchor's row always fits.
         """
         length, own = lengths[anchor], requests[anchor]
         others: dict[int, list[int]] = {}
@@ -83,11 +84,14 @@ class BatchPlanner:
             others.values(),
             key=lambda rows: (max(abs(lengths[row] - length) for row in rows), rows[0]),
         )
+        real = sum(lengths[row] for row in chosen)
         for rows in by_closeness:
             widest = max(longest, *(lengths[row] for row in rows))
-            if self.fits(len(chosen) + len(rows), widest):
+            count, more = len(chosen) + len(rows), sum(lengths[row] for row in rows)
+            filled = real + more >= self.budget.min_fill * count * self.padded_length(widest)
+            if filled and self.fits(count, widest):
                 chosen.extend(rows)
-                longest = widest
+                longest, real = widest, real + more
         return chosen
 
     def groups(self, lengths: Sequence[int]) -> list[list[int]]:

@@ -91,6 +91,18 @@ def test_choice_takes_other_requests_whole_or_not_at_all() -> None:
     assert _planner(rows=5).choose(lengths, requests, 0) == [0, 4, 1, 2, 3]
 
 
+def test_on_cpu_a_long_stranger_waits_rather_than_pad_the_batch_past_half_empty() -> None:
+    lengths = [16, 18, 20, 120]
+    alone = [0, 1, 2, 3]
+    planner = BatchPlanner(BatchBudget(32, 1024, min_fill=0.5), 0, 512)
+    # 120 beside three of 16-20 would pad them all to 120: 174 real of 480 padded.
+    assert planner.choose(lengths, alone, 0) == [0, 1, 2]
+    # The anchor's own request comes whole, however it pads (and then no 18 fits the bound).
+    assert planner.choose(lengths, [0, 1, 2, 0], 0) == [0, 3]
+    # Without a bound (a GPU's budget) the long one joins.
+    assert _planner(tokens=1024).choose(lengths, alone, 0) == [0, 1, 2, 3]
+
+
 @given(
     lengths=st.lists(st.integers(1, 128), min_size=1, max_size=80),
     request_seed=st.lists(st.integers(0, 6), min_size=80, max_size=80),
@@ -129,7 +141,7 @@ def test_pad_right_pads_masks_and_marks_second_texts() -> None:
 
 
 def test_each_device_has_one_budget_and_settings_override_it() -> None:
-    assert default_budget(Device.CPU) == BatchBudget(32, 1024)
+    assert default_budget(Device.CPU) == BatchBudget(32, 1024, min_fill=0.5)
     assert default_budget(Device.CPU, max_tokens=4096).max_tokens == 4096
     assert EngineConfig(max_batch_size=4).budget.max_rows == 4
 
