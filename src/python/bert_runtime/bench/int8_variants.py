@@ -13,11 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper, numpy_helper
 from onnxruntime.capi._pybind_state import quantize_matmul_8bits
-from onnxruntime.quantization import QuantType, quantize_dynamic
 
-from bert_runtime.preparation.optimize import quiet_preprocessing_advice
+from bert_runtime.preparation.optimize import to_int8_dynamic
 from bert_runtime.preparation.quantize import MS_DOMAIN, quantizable, quantize_per_row
 
 
@@ -37,17 +36,7 @@ def dynamic_per_tensor(model: onnx.ModelProto, keep_ffn_out: bool = False) -> on
     with tempfile.TemporaryDirectory() as scratch:
         source, target = Path(scratch) / "fp32.onnx", Path(scratch) / "int8.onnx"
         onnx.save(model, source)
-        with quiet_preprocessing_advice():
-            quantize_dynamic(
-                source,
-                target,
-                weight_type=QuantType.QInt8,
-                per_channel=True,
-                reduce_range=True,
-                op_types_to_quantize=["MatMul"],
-                nodes_to_exclude=excluded,
-                extra_options={"DefaultTensorType": TensorProto.FLOAT},
-            )
+        to_int8_dynamic(source, target, op_types=["MatMul"], exclude=excluded)
         return onnx.load(target)
 
 

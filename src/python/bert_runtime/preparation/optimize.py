@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import onnx
@@ -83,7 +83,12 @@ def drop_duplicate_nodes(model: onnx.ModelProto) -> None:
     model.graph.node.extend(unique)
 
 
-def to_int8_dynamic(source: Path, target: Path) -> None:
+def to_int8_dynamic(
+    source: Path,
+    target: Path,
+    op_types: Sequence[str] = ("MatMul", "Attention"),
+    exclude: Sequence[str] = (),
+) -> None:
     """ONNX Runtime's dynamic int8 quantization, per-channel 7-bit weights: what prepare shipped
     before quantize.py, kept for benchmarks (gemm_ceiling, quantization_bench).
 
@@ -98,7 +103,8 @@ def to_int8_dynamic(source: Path, target: Path) -> None:
             weight_type=QuantType.QInt8,
             per_channel=True,
             reduce_range=True,
-            op_types_to_quantize=["MatMul", "Attention"],
+            op_types_to_quantize=list(op_types),
+            nodes_to_exclude=list(exclude),
             # Shape inference on optimizer output fails without a default tensor type.
             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
         )
