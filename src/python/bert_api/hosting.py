@@ -12,6 +12,7 @@ from typing import Protocol, runtime_checkable
 
 from bert_api.metrics import ServiceMetrics
 from bert_api.settings import Settings
+from bert_runtime.errors import ShuttingDown
 from bert_runtime.serving.service import InferenceService
 
 
@@ -20,6 +21,18 @@ class Status(StrEnum):
     READY = "ready"
     DRAINING = "draining"
     FAILED = "failed"
+
+
+DRAINING_MESSAGE = "the server is shutting down: retry on another replica"
+
+
+def ready_service(status: Status, service: InferenceService | None) -> InferenceService:
+    """`service` while the host is ready; ShuttingDown (503) saying why not otherwise."""
+    if status is not Status.READY or service is None:
+        if status is Status.DRAINING:
+            raise ShuttingDown(DRAINING_MESSAGE)
+        raise ShuttingDown(f"the model is not ready ({status.value})")
+    return service
 
 
 # runtime_checkable: Litestar checks injected values against the parameter's type.

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bert_api.hosting import Status
+from bert_api.hosting import DRAINING_MESSAGE, Status, ready_service
 from bert_api.metrics import ServiceMetrics
 from bert_api.settings import Settings
 from bert_runtime import loading
@@ -120,11 +120,7 @@ class ModelHost:
 
     def service(self) -> InferenceService:
         """The model's service while it is ready; ShuttingDown (503) otherwise."""
-        if self.status is not Status.READY or self._service is None:
-            if self.status is Status.DRAINING:
-                raise ShuttingDown("the server is shutting down: retry on another replica")
-            raise ShuttingDown(f"the model is not ready ({self.status.value})")
-        return self._service
+        return ready_service(self.status, self._service)
 
     def begin_drain(self) -> None:
         """Refuse new work (503, readiness red) and let queued work finish."""
@@ -146,9 +142,7 @@ class ModelHost:
     def abort_queued(self) -> None:
         """Fail the texts still queued (503 with Retry-After): the shutdown's time is up."""
         if self._batcher is not None:
-            self._batcher.abort_waiting(
-                ShuttingDown("the server is shutting down: retry on another replica")
-            )
+            self._batcher.abort_waiting(ShuttingDown(DRAINING_MESSAGE))
 
     def deadline(self, budget_s: float | None) -> float | None:
         """The batcher-clock deadline `budget_s` from now (None: the server's default)."""

@@ -18,7 +18,7 @@ from typing import Any, TypeVar, cast
 
 import numpy as np
 
-from bert_api.hosting import Status
+from bert_api.hosting import DRAINING_MESSAGE, Status, ready_service
 from bert_api.ipc import (
     Cancel,
     Failed,
@@ -215,11 +215,7 @@ class WorkerHost:
             self._queue.fail_all(ShuttingDown(error))
 
     def service(self) -> InferenceService:
-        if self.status is not Status.READY or self._service is None:
-            if self.status is Status.DRAINING:
-                raise ShuttingDown("the server is shutting down: retry on another replica")
-            raise ShuttingDown(f"the model is not ready ({self.status.value})")
-        return self._service
+        return ready_service(self.status, self._service)
 
     def deadline(self, budget_s: float | None) -> float | None:
         # The engine's batcher runs on time.monotonic: CLOCK_MONOTONIC, one clock per host.
@@ -236,9 +232,7 @@ class WorkerHost:
 
     def abort_queued(self) -> None:
         if self._queue is not None:
-            self._queue.fail_all(
-                ShuttingDown("the server is shutting down: retry on another replica")
-            )
+            self._queue.fail_all(ShuttingDown(DRAINING_MESSAGE))
 
     async def close(self) -> None:
         self._closing = True
