@@ -18,7 +18,8 @@ vocabularies' special tokens written out, texts longer than the model's max_seq_
 - cosine to sentence-transformers' `encode` (each text alone), min and mean, and the worst text;
 - token ids equal to sentence-transformers' own tokenization (truncation included);
 - batch-invariance: a text alone against the same text in one batch of all 35, through the
-  engine as it serves (CPU slices of 1024 tokens) and as one whole batch;
+  engine as it serves (the device's batch budget: 1024 tokens on CPU, 512 for int8) and as one
+  whole batch;
 - for int8, cosine to our own fp32, and what prepare's check recorded in the manifest.
 """
 
@@ -134,8 +135,11 @@ def measure(name: str, source: Path, work: Path, st: SentenceTransformer) -> lis
         out = work / f"{name}-{precision.value}"
         manifest = prepare(str(source), out, precision=precision)
         config = EngineConfig(max_sequence_length=manifest.max_sequence_length)
-        engine = Engine(out, config)  # CPU slices of 1024 tokens, as it serves
-        whole_batches = Engine(out, replace(config, cpu_slice_tokens=0))
+        engine = Engine(out, config)  # the device's batch budget, as it serves
+        everything = len(TEXTS) * manifest.max_sequence_length
+        whole_batches = Engine(
+            out, replace(config, max_batch_size=len(TEXTS), max_batch_tokens=everything)
+        )
         ids = [s.tolist() for s in engine.tokenizer.encode(TEXTS)]
         alone = np.stack([engine.embed([t])[0] for t in TEXTS])
         ours[precision] = alone
