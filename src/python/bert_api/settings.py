@@ -42,7 +42,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     ] = "bert"
     max_sequence_length: Annotated[int, msgspec.Meta(ge=2, le=512)] = 128
     # The batch budget: rows, and tokens counted on the padded shape. Left out, the device's own
-    # (bert_runtime.config.default_budget: 32 rows and 1024 tokens on CPU, 256 and 32768 on CUDA).
+    # (bert_runtime.config.default_budget: 32 rows and 1024 tokens on CPU, 512 tokens for an int8
+    # model, 256 rows and 32768 tokens on CUDA).
     batch_size: Annotated[int, msgspec.Meta(ge=1, le=1024)] | None = None
     onnx_execution_provider: Literal["CUDA", "CPU"] = "CPU"
     # fp32 | int8 on CPU, fp32 | fp16 on CUDA; empty picks fp32 on CPU and fp16 on CUDA.

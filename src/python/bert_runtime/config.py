@@ -141,11 +141,23 @@ _DEFAULT_BUDGETS: dict[Device, tuple[int, int, float]] = {
 }
 
 
+# int8 on CPU passes over each activation more often (quantize.py's per-row scales), so it runs
+# fastest from a smaller batch: 512 tokens, 3-12% more seq/s than 1024 at seq 128 (slice_sweep on
+# all-MiniLM-L6-v2, all-mpnet-base-v2 and bert-base size; docs/BENCHMARKS.md, issue 27). It
+# always fits: texts are at most BERT_MAX_POSITIONS (512) tokens.
+_CPU_INT8_TOKENS = 512
+
+
 def default_budget(
-    device: Device, max_rows: int | None = None, max_tokens: int | None = None
+    device: Device,
+    max_rows: int | None = None,
+    max_tokens: int | None = None,
+    precision: Precision = Precision.FP32,
 ) -> BatchBudget:
-    """The device's batch budget, with any bound the caller sets instead of its default."""
+    """The device's batch budget for a model of `precision`, with any bound the caller sets."""
     rows, tokens, min_fill = _DEFAULT_BUDGETS[device]
+    if device is Device.CPU and precision is Precision.INT8:
+        tokens = _CPU_INT8_TOKENS
     return BatchBudget(
         rows if max_rows is None else max_rows,
         tokens if max_tokens is None else max_tokens,
@@ -197,7 +209,12 @@ class EngineConfig:
 
     @property
     def budget(self) -> BatchBudget:
-        return default_budget(self.device, self.max_batch_size, self.max_batch_tokens)
+        """The batch budget of an fp32 or fp16 model; `budget_for` knows int8's."""
+        return self.budget_for(Precision.FP32)
+
+    def budget_for(self, precision: Precision) -> BatchBudget:
+        """The batch budget a model of `precision` runs with (Engine asks with its manifest's)."""
+        return default_budget(self.device, self.max_batch_size, self.max_batch_tokens, precision)
 
 
 @dataclass(frozen=True)

@@ -82,9 +82,8 @@ class Engine:
         self._input_names = {i.name for i in self._session.get_inputs()}
         self._class_outputs = [name for name in _CLASS_OUTPUTS if name in self.manifest.outputs]
         self.capabilities = self._capabilities()
-        self.planner = BatchPlanner(
-            self.config.budget, self.tokenizer.pad_id, self.manifest.max_sequence_length
-        )
+        budget, pad_id = self.config.budget_for(self.manifest.precision), self.tokenizer.pad_id
+        self.planner = BatchPlanner(budget, pad_id, self.manifest.max_sequence_length)
         self.inputs = TaskInputs(self.tokenizer, self.manifest, self.capabilities)
         self._runner = DeviceRunner(
             self._session, self.config, self._on_cuda, self.planner, self.max_length
