@@ -7,7 +7,7 @@ a gated GELU feed-forward (one projection holds input and gate), no biases, and 
 
 It is stated with com.microsoft operators ONNX Runtime runs fused: RotaryEmbedding and
 MultiHeadAttention (the window as an additive bias, the padding as its key mask), so no fusion
-pass has to recognize the pattern. The optimizer still fuses Add + LayerNormalization.
+pass has to recognize the pattern. For CUDA the optimizer still fuses Add + LayerNormalization.
 """
 
 from __future__ import annotations

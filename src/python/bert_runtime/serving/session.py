@@ -19,6 +19,10 @@ from bert_runtime.errors import ProviderUnavailableError
 
 CUDA_PROVIDER = "CUDAExecutionProvider"
 CPU_PROVIDER = "CPUExecutionProvider"
+# ONNX Runtime's graph transformers a device's sessions leave out. On CPU, SkipLayerNormFusion
+# would turn Add + LayerNormalization back into SkipLayerNormalization, whose CPU kernel is
+# 2.6-2.9x slower than the two (onnxruntime 1.31.1; optimize.py, bench/layer_norm_bench.py).
+_DISABLED_ON: dict[Device, list[str]] = {Device.CPU: ["SkipLayerNormFusion"], Device.CUDA: []}
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +77,12 @@ def create_session(
             preload_cuda_libraries()
             cuda_options = config.cuda.provider_options(config.device_id)
             providers = [(CUDA_PROVIDER, cuda_options), CPU_PROVIDER]
-    session = ort.InferenceSession(str(model_path), sess_options=options, providers=providers)
+    session = ort.InferenceSession(
+        str(model_path),
+        sess_options=options,
+        providers=providers,
+        disabled_optimizers=_DISABLED_ON[config.device],
+    )
     active = session.get_providers()
     if config.device is Device.CUDA and CUDA_PROVIDER not in active:
         # onnxruntime-gpu logs an error and quietly runs on CPU when CUDA/cuDNN libraries are
