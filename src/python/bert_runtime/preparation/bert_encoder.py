@@ -9,7 +9,8 @@ Why this shape: ONNX Runtime's transformer optimizer fuses attention and embeddi
 shaped exactly like the legacy TorchScript export, which is fragile to reproduce. So the encoder
 states those two fusions directly as the com.microsoft ops `EmbedLayerNormalization` and `Attention`
 (with packed QKV weights), and leaves the simple, stable patterns (Add + LayerNormalization, bias
-Add + Gelu) for the optimizer to fuse into `SkipLayerNormalization` and `BiasGelu`.
+Add + Gelu) for the optimizer to fuse into `SkipLayerNormalization` (for CUDA only: optimize.py)
+and `BiasGelu`.
 """
 
 from __future__ import annotations
@@ -122,24 +123,37 @@ def _encoder_layer(
     qkv_b = np.concatenate(
         [weights.get(f"{p}.attention.self.{part}.bias") for part in ("query", "key", "value")]
     )
-    weight = g.const(f"{p}.attention.qkv.weight", qkv_w)
     qkv_bias = g.const(f"{p}.attention.qkv.bias", qkv_b)
     if bias is None and fused_qkv:
         # Attention projects QKV itself.
         (context,) = g.op(
             "Attention",
-            [x, weight, qkv_bias, ATTENTION_MASK],
+            [x, g.const(f"{p}.attention.qkv.weight", qkv_w), qkv_bias, ATTENTION_MASK],
             f"l{layer}_attention",
             domain=MS_DOMAIN,
             num_heads=config.num_attention_heads,
         )
     else:
-        # The projection as a MatMul of its own, which int8 quantizes like every other, and
+        # The projection as MatMuls of their own, which int8 quantizes like every other, and
         # MultiHeadAttention adds the QKV bias (and MPNet's position bias: Attention takes one
-        # too, but its int8 form QAttention has none).
-        (qkv,) = g.op("MatMul", [x, weight], f"l{layer}_qkv_matmul")
-        thirds = g.const(f"l{layer}_qkv_split", np.array([config.hidden_size] * 3, np.int64))
-        q, k, v = g.op("Split", [qkv, thirds], f"l{layer}_qkv", n_out=3, axis=-1)
+        # too, but its int8 form QAttention has none). int8 gets one MatMul per part, which share
+        # one quantized input: the CPU MultiHeadAttention takes no packed QKV (onnxruntime 1.31),
+        # and a Split of one product would copy it once more.
+        if fused_qkv:
+            weight = g.const(f"{p}.attention.qkv.weight", qkv_w)
+            (qkv,) = g.op("MatMul", [x, weight], f"l{layer}_qkv_matmul")
+            thirds = g.const(f"l{layer}_qkv_split", np.array([config.hidden_size] * 3, np.int64))
+            q, k, v = g.op("Split", [qkv, thirds], f"l{layer}_qkv", n_out=3, axis=-1)
+        else:
+            q, k, v = (
+                g.op("MatMul", [x, g.const(f"{p}.attention.{part}.weight", w.copy())], name)[0]
+                for part, w, name in zip(
+                    ("q", "k", "v"),
+                    np.split(qkv_w, 3, axis=1),
+                    (f"l{layer}_q_matmul", f"l{layer}_k_matmul", f"l{layer}_v_matmul"),
+                    strict=True,
+                )
+            )
         position_bias = [bias] if bias is not None else []
         (context,) = g.op(
             "MultiHeadAttention",

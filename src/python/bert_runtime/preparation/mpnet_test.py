@@ -74,9 +74,9 @@ def test_int8_quantizes_every_projection_and_keeps_the_bias(root: Path) -> None:
     assert all(node.input[5] == "relative_position_bias" for node in attention)
     ops = [node.op_type for node in nodes]
     assert "QAttention" not in ops and "Attention" not in ops
-    # QKV, attention output, FFN in and out per layer, per row (quantize.py); the masked-LM head
-    # runs on the mask rows only and stays fp32.
-    assert ops.count("MatMulIntegerToFloat") == 4 * LAYERS
+    # Q, K, V, attention output, FFN in and out per layer, per row (quantize.py); the masked-LM
+    # head runs on the mask rows only and stays fp32.
+    assert ops.count("MatMulIntegerToFloat") == 6 * LAYERS
     engine = fixture_engine(path)
     gold = goldens()
     for i, vector in enumerate(padded_batch_vectors(engine, _texts(), Pooling.MEAN)):

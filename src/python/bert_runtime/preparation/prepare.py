@@ -46,8 +46,9 @@ from bert_runtime.preparation.weights import Weights
 # Bump when the graph, its conversion or the manifest's reading of the source changes, so caches
 # rebuild (4: tokenizers built from vocab.json + merges.txt, and vocab.txt with its saved settings;
 # 5: RoBERTa's, XLM-R's and MPNet's positions from the token ids, pads not counted; 6: int8 per
-# row with fp32 outlier channels, checked against fp32).
-BUILDER_VERSION = "6"
+# row with fp32 outlier channels, checked against fp32; 7: no SkipLayerNormalization on CPU, int8's
+# Q, K and V as three MatMuls sharing one quantized input).
+BUILDER_VERSION = "7"
 
 logger = logging.getLogger(__name__)
 

@@ -99,13 +99,19 @@ def quantize_per_row(
     r = _Rewriter()
     for name, value in _SHARED.items():
         r.const(name, value)
+    # MatMuls that read one tensor with the same outlier channels (int8's Q, K and V) share
+    # its quantization.
+    quantized: dict[tuple[str, bytes], _Rows] = {}
     for node in graph.node:
         if not quantizable(node, initializers):
             r.nodes.append(node)
             continue
         weight = numpy_helper.to_array(initializers[node.input[1]]).astype(np.float32)
         channels = np.asarray(outliers.get(node.name, ()), np.int64)
-        _rewrite(r, node, weight, channels)
+        key = (node.input[0], channels.tobytes())
+        if key not in quantized:
+            quantized[key] = _quantize_rows(r, node.name, node.input[0], len(weight), channels)
+        _multiply(r, node, quantized[key], weight, channels)
     used = {name for node in r.nodes for name in node.input}
     kept = [init for init in graph.initializer if init.name in used]
     del graph.node[:]
@@ -138,16 +144,18 @@ def int8_weights(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.clip(np.rint(weight / scale), -127, 127).astype(np.int8), scale
 
 
-def _rewrite(r: _Rewriter, node: onnx.NodeProto, weight: np.ndarray, channels: np.ndarray) -> None:
-    """Replace `node` (x @ weight) by the per-row int8 form, outlier `channels` in fp32."""
-    p = node.name
-    k, m = weight.shape
-    x, y = node.input[0], node.output[0]
-    ordinary = weight.copy()
-    ordinary[channels] = 0.0
-    w_int, w_scale = int8_weights(ordinary)
-    column_sums = (w_int.astype(np.int64).sum(axis=0) * w_scale).astype(np.float32)
+@dataclass(frozen=True)
+class _Rows:
+    """A MatMul input quantized per row: the tensors every MatMul that reads it multiplies by."""
 
+    quantized: str  # uint8 [rows, k], the outlier channels as 0
+    scale: str  # [rows, 1]
+    factors: str  # [x[:, C] | -scale * zero]: the left side of the fp32 Gemm
+    lead: str  # the input's shape without its last axis
+
+
+def _quantize_rows(r: _Rewriter, p: str, x: str, k: int, channels: np.ndarray) -> _Rows:
+    """Quantize `x` ([..., k]) per row over its ordinary channels, as described above."""
     # Rows: every token of x as one row of a 2-D matrix (a view: Reshape copies nothing).
     rows = r.op("Reshape", [x, r.const(f"{p}_q_2d", np.array([-1, k], np.int64))], f"{p}_q_rows")
     measured = rows
@@ -179,10 +187,31 @@ def _rewrite(r: _Rewriter, node: onnx.NodeProto, weight: np.ndarray, channels: n
         to=TensorProto.UINT8,
     )
     quantized = r.op("QuantizeLinear", [measured, scale_1d, zero_u8], f"{p}_q_x", axis=0)
+    offset = r.op("Neg", [r.op("Mul", [scale, zero], f"{p}_q_szp")], f"{p}_q_offset")
+    factors = offset
+    if len(channels):
+        picked = r.op("Gather", [rows, r.const(f"{p}_q_channels", channels)], f"{p}_q_outl", axis=1)
+        factors = r.op("Concat", [picked, offset], f"{p}_q_factors", axis=1)
+    lead = r.op(
+        "Slice", [r.op("Shape", [x], f"{p}_q_shape"), "q_lead_start", "q_lead_end"], f"{p}_q_lead"
+    )
+    return _Rows(quantized, scale, factors, lead)
+
+
+def _multiply(
+    r: _Rewriter, node: onnx.NodeProto, x: _Rows, weight: np.ndarray, channels: np.ndarray
+) -> None:
+    """Replace `node` (x @ weight) by the int8 product of `x`, outlier `channels` in fp32."""
+    p = node.name
+    m = weight.shape[1]
+    ordinary = weight.copy()
+    ordinary[channels] = 0.0
+    w_int, w_scale = int8_weights(ordinary)
+    column_sums = (w_int.astype(np.int64).sum(axis=0) * w_scale).astype(np.float32)
     product = r.op(
         "MatMulIntegerToFloat",
         [
-            quantized,
+            x.quantized,
             r.const(f"{p}_q_w", w_int),
             "q_one_f",
             r.const(f"{p}_q_ws", w_scale),
@@ -191,21 +220,14 @@ def _rewrite(r: _Rewriter, node: onnx.NodeProto, weight: np.ndarray, channels: n
         f"{p}_q_product",
         domain=MS_DOMAIN,
     )
-    scaled = r.op("Mul", [product, scale], f"{p}_q_scaled")
+    scaled = r.op("Mul", [product, x.scale], f"{p}_q_scaled")
     # One small Gemm adds both the zero-point term and the outlier channels in fp32:
     # [x[:, C] | -sc * zp] @ [W[C] ; colsum] + scaled.
-    offset = r.op("Neg", [r.op("Mul", [scale, zero], f"{p}_q_szp")], f"{p}_q_offset")
-    factors = offset
-    extra = column_sums[None, :]
-    if len(channels):
-        picked = r.op("Gather", [rows, r.const(f"{p}_q_channels", channels)], f"{p}_q_outl", axis=1)
-        factors = r.op("Concat", [picked, offset], f"{p}_q_factors", axis=1)
-        extra = np.concatenate([weight[channels], extra]).astype(np.float32)
-    exact = r.op("Gemm", [factors, r.const(f"{p}_q_extra", extra), scaled], f"{p}_q_out")
-    lead = r.op(
-        "Slice", [r.op("Shape", [x], f"{p}_q_shape"), "q_lead_start", "q_lead_end"], f"{p}_q_lead"
-    )
+    extra = np.concatenate([weight[channels], column_sums[None, :]]).astype(np.float32)
+    exact = r.op("Gemm", [x.factors, r.const(f"{p}_q_extra", extra), scaled], f"{p}_q_out")
     shape = r.op(
-        "Concat", [lead, r.const(f"{p}_q_m", np.array([m], np.int64))], f"{p}_q_oshape", axis=0
+        "Concat", [x.lead, r.const(f"{p}_q_m", np.array([m], np.int64))], f"{p}_q_oshape", axis=0
     )
-    r.nodes.append(helper.make_node("Reshape", [exact, shape], [y], name=f"{p}_q_reshape"))
+    r.nodes.append(
+        helper.make_node("Reshape", [exact, shape], [node.output[0]], name=f"{p}_q_reshape")
+    )
