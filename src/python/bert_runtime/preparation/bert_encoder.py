@@ -115,11 +115,12 @@ def _encoder_layer(
     fused_qkv: bool = True,
 ) -> str:
     p = f"encoder.layer.{layer}"
-    # Packed QKV: [hidden, 3 * hidden], columns ordered q, k, v, as com.microsoft.Attention expects.
-    qkv_w = np.concatenate(
-        [weights.get(f"{p}.attention.self.{part}.weight").T for part in ("query", "key", "value")],
-        axis=1,
+    # Each [hidden, hidden]; packed as [hidden, 3 * hidden], columns ordered q, k, v, as
+    # com.microsoft.Attention expects.
+    q_w, k_w, v_w = (
+        weights.get(f"{p}.attention.self.{part}.weight").T for part in ("query", "key", "value")
     )
+    qkv_w = np.concatenate([q_w, k_w, v_w], axis=1)
     qkv_b = np.concatenate(
         [weights.get(f"{p}.attention.self.{part}.bias") for part in ("query", "key", "value")]
     )
@@ -146,13 +147,12 @@ def _encoder_layer(
             q, k, v = g.op("Split", [qkv, thirds], f"l{layer}_qkv", n_out=3, axis=-1)
         else:
             q, k, v = (
-                g.op("MatMul", [x, g.const(f"{p}.attention.{part}.weight", w.copy())], name)[0]
-                for part, w, name in zip(
-                    ("q", "k", "v"),
-                    np.split(qkv_w, 3, axis=1),
-                    (f"l{layer}_q_matmul", f"l{layer}_k_matmul", f"l{layer}_v_matmul"),
-                    strict=True,
-                )
+                g.op(
+                    "MatMul",
+                    [x, g.const(f"{p}.attention.{part}.weight", w)],
+                    f"l{layer}_{part}_matmul",
+                )[0]
+                for part, w in (("q", q_w), ("k", k_w), ("v", v_w))
             )
         position_bias = [bias] if bias is not None else []
         (context,) = g.op(
