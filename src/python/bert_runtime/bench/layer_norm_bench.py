@@ -10,15 +10,17 @@ sessions built the way ours are, interleaved round by round. Prints CPU ms per c
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import sys
-import time
 from collections.abc import Sequence
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
+
+from .timing import timed_runs
 
 HIDDEN_SIZES = (384, 768)
 BATCH, SEQUENCE = 32, 128
@@ -83,13 +85,11 @@ def measure(hidden: int, threads: int, rounds: int) -> dict[str, float]:
         for name in ("x", "skip")
     }
     times: dict[str, list[float]] = {name: [] for name in sessions}
-    for round_index in range(rounds + 1):  # round 0 warms up
+    for round_index in range(rounds):  # interleaved, so the host's drift reaches both forms
         names = list(sessions) if round_index % 2 else list(sessions)[::-1]
         for name in names:
-            started = time.process_time()
-            sessions[name].run(None, feeds)
-            if round_index:
-                times[name].append(time.process_time() - started)
+            run = functools.partial(sessions[name].run, None, feeds)
+            times[name] += timed_runs(run, 1, clock="cpu")
     return {name: 1000 * statistics.median(runs) for name, runs in times.items()}
 
 

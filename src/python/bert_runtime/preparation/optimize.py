@@ -34,7 +34,7 @@ def optimize(model: onnx.ModelProto, config: BertConfig, *, for_gpu: bool) -> on
     """Fuse bias+Gelu (BiasGelu) and, for GPUs, Add+LayerNormalization (SkipLayerNormalization).
 
     ONNX Runtime's CPU SkipLayerNormalization is a scalar loop (a dependent sum and a division per
-    element, skip_layer_norm.cc): 2.6-2.9x slower than the Add and LayerNormalization it replaces
+    element, skip_layer_norm.cc): 2.6-3.8x slower than the Add and LayerNormalization it replaces
     (onnxruntime 1.31.1, bench/layer_norm_bench.py), so CPU models keep the two.
     """
     options = FusionOptions("bert")

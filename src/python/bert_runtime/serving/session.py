@@ -21,7 +21,7 @@ CUDA_PROVIDER = "CUDAExecutionProvider"
 CPU_PROVIDER = "CPUExecutionProvider"
 # ONNX Runtime's graph transformers a device's sessions leave out. On CPU, SkipLayerNormFusion
 # would turn Add + LayerNormalization back into SkipLayerNormalization, whose CPU kernel is
-# 2.6-2.9x slower than the two (onnxruntime 1.31.1; optimize.py, bench/layer_norm_bench.py).
+# 2.6-3.8x slower than the two (onnxruntime 1.31.1; optimize.py, bench/layer_norm_bench.py).
 _DISABLED_ON: dict[Device, list[str]] = {Device.CPU: ["SkipLayerNormFusion"], Device.CUDA: []}
 
 logger = logging.getLogger(__name__)
