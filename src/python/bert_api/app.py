@@ -13,15 +13,9 @@ from litestar.types import ASGIApp
 from bert_api import __version__
 from bert_api.disconnect import CancelOnDisconnect
 from bert_api.docs_pages import openapi_config
-from bert_api.errors import (
-    handle_bad_encoding,
-    handle_body_validation,
-    handle_http_exception,
-    handle_malformed_json,
-    handle_runtime_error,
-    handle_unexpected,
-)
-from bert_api.guards import inference_guard
+from bert_api.errors import handle_error
+from bert_api.fast_lane import FastLane, lane_routes
+from bert_api.guards import header_check, inference_guard
 from bert_api.hosting import Host
 from bert_api.limits import RequestLimits
 from bert_api.metrics import ServiceMetrics
@@ -36,17 +30,27 @@ from bert_api.routes_v2 import V2_ROUTES
 from bert_api.settings import Settings
 from bert_runtime.errors import BertRuntimeError
 
+ROUTES = [*KSERVE_ROUTES, *HEALTH_ROUTES, *TASK_ROUTES, *OPENAI_ROUTES, *V2_ROUTES]
+
 
 def create_asgi(
     settings: Settings, on_load_failure: Callable[[BaseException], None] | None = None
 ) -> tuple[ASGIApp, Host]:
-    """
-    What the server runs: the app inside the request metrics, which so see every answer,
-    the router's own 404 and 405 included (Litestar's middleware runs only for routed requests);
-    and the model's host, which the server drains on shutdown.
-    """
+    """What a one-process server runs (`serving_asgi`), and the model's host, which it drains."""
     host = ModelHost(settings, ServiceMetrics(settings.served_model_name), on_load_failure)
-    return RequestMetrics(create_app(settings, host=host), host.metrics), host
+    return serving_asgi(settings, host), host
+
+
+def serving_asgi(settings: Settings, host: Host) -> ASGIApp:
+    """
+    The app as served, outside in: the request metrics (which so see every answer, the router's
+    own 404 and 405 included: Litestar's middleware runs only for routed requests), the
+    disconnect watcher, the fast lane (fast_lane.py) and the Litestar app behind it.
+    """
+    limits = RequestLimits(settings.max_items_per_request, settings.max_chars_per_item)
+    app = create_app(settings, host=host)
+    lane = FastLane(app, lane_routes(ROUTES), host, limits, header_check(settings.api_key))
+    return RequestMetrics(CancelOnDisconnect(lane), host.metrics)
 
 
 def create_app(
@@ -67,20 +71,24 @@ def create_app(
             await host.close()
 
     return Litestar(
-        route_handlers=[*KSERVE_ROUTES, *HEALTH_ROUTES, *TASK_ROUTES, *OPENAI_ROUTES, *V2_ROUTES],
+        route_handlers=ROUTES,
         # It acts on inference routes only (guards.INFERENCE).
         guards=[inference_guard(settings.api_key)],
         dependencies=dependencies(host, limits),
         lifespan=[model_lifespan],
-        middleware=[CancelOnDisconnect],
+        # One handler (errors.error_answer) for every type, so Litestar's choice by type changes
+        # nothing; these are the types it maps.
         exception_handlers={
-            HTTPException: handle_http_exception,
-            BertRuntimeError: handle_runtime_error,
-            UnicodeDecodeError: handle_bad_encoding,
-            msgspec.ValidationError: handle_body_validation,
-            msgspec.DecodeError: handle_malformed_json,
-            RecursionError: handle_malformed_json,
-            Exception: handle_unexpected,
+            error: handle_error
+            for error in (
+                HTTPException,
+                BertRuntimeError,
+                UnicodeDecodeError,
+                msgspec.ValidationError,
+                msgspec.DecodeError,
+                RecursionError,
+                Exception,
+            )
         },
         request_max_body_size=settings.max_body_bytes,
         # serve.configure_logging owns logging (LOG_LEVEL, LOG_FORMAT); Litestar would replace it.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -59,6 +60,19 @@ class ApiError(HTTPException):
         self.error_type = error_type or ERROR_TYPE_BY_STATUS.get(status_code, "error")
 
 
+@dataclass(frozen=True)
+class ErrorAnswer:
+    """What an error is answered: status, our error type, the message and extra headers."""
+
+    status: int
+    type: str
+    message: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def body(self) -> bytes:
+        return msgspec.json.encode({"error": {"type": self.type, "message": self.message}})
+
+
 def error_response(
     status: int, error_type: str, message: str, headers: dict[str, str] | None = None
 ) -> Response[dict[str, dict[str, str]]]:
@@ -69,11 +83,41 @@ def error_response(
     )
 
 
-def handle_http_exception(
-    request: AnyRequest, exc: HTTPException
-) -> Response[dict[str, dict[str, str]]]:
+def error_answer(exc: BaseException, where: str) -> ErrorAnswer:
+    """
+    The answer to `exc`, raised while serving `where` ("POST /embed", named in the log of a
+    server error). The one mapping from exceptions to answers: Litestar's exception handlers
+    (below) and the fast lane (fast_lane.py) both use it.
+    """
+    if isinstance(exc, HTTPException):
+        return _http_exception_answer(exc, where)
+    if isinstance(exc, BertRuntimeError):
+        return _runtime_error_answer(exc)
+    if isinstance(exc, UnicodeDecodeError):
+        return ErrorAnswer(HTTP_400_BAD_REQUEST, "invalid_json", "request body is not valid UTF-8")
+    if isinstance(exc, msgspec.ValidationError):
+        # Well-formed JSON whose content does not fit the route's schema: name the field.
+        # msgspec says "Expected `bool | null`, got `int` - at `$.truncate`".
+        problem, separator, at = str(exc).rpartition(" - at `$")
+        name = at.rstrip("`").lstrip(".") if separator else ""
+        message = f"{name}: {problem}" if name else str(exc)
+        return ErrorAnswer(HTTP_422_UNPROCESSABLE_ENTITY, "invalid_input", message)
+    if isinstance(exc, RecursionError):
+        # Nested deeper than the decoder's recursion limit (about 900 levels: msgspec raises
+        # RecursionError), which no route's schema needs anywhere near.
+        return ErrorAnswer(
+            HTTP_400_BAD_REQUEST, "invalid_json", "request JSON is nested too deeply"
+        )
+    if isinstance(exc, msgspec.DecodeError):
+        return ErrorAnswer(HTTP_400_BAD_REQUEST, "invalid_json", f"malformed JSON body: {exc}")
+    logger.exception("unhandled error on %s", where, exc_info=exc)
+    return ErrorAnswer(HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "internal error")
+
+
+def _http_exception_answer(exc: HTTPException, where: str) -> ErrorAnswer:
+    headers = dict(exc.headers or {})
     if isinstance(exc, ApiError):
-        return error_response(exc.status_code, exc.error_type, exc.detail, exc.headers)
+        return ErrorAnswer(exc.status_code, exc.error_type, exc.detail, headers)
     if isinstance(exc, ValidationException):
         problems = exc.extra if isinstance(exc.extra, list) else []
         if problems:
@@ -83,76 +127,39 @@ def handle_http_exception(
                 for p in problems
                 if isinstance(p, dict)
             )
-            return error_response(
+            return ErrorAnswer(
                 HTTP_422_UNPROCESSABLE_ENTITY, "invalid_input", message or exc.detail
             )
-        return error_response(
+        return ErrorAnswer(
             HTTP_400_BAD_REQUEST, "invalid_json", f"malformed JSON body: {exc.detail}"
         )
     if exc.status_code >= 500:
-        logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
-    return error_response(
-        exc.status_code, ERROR_TYPE_BY_STATUS.get(exc.status_code, "error"), exc.detail, exc.headers
-    )
+        logger.error("%s failed", where, exc_info=exc)
+    error_type = ERROR_TYPE_BY_STATUS.get(exc.status_code, "error")
+    return ErrorAnswer(exc.status_code, error_type, exc.detail, headers)
 
 
-def handle_body_validation(
-    request: AnyRequest, exc: msgspec.ValidationError
-) -> Response[dict[str, dict[str, str]]]:
-    """Well-formed JSON whose content does not fit the route's schema: name the field."""
-    # msgspec says "Expected `bool | null`, got `int` - at `$.truncate`".
-    problem, separator, where = str(exc).rpartition(" - at `$")
-    field = where.rstrip("`").lstrip(".") if separator else ""
-    message = f"{field}: {problem}" if field else str(exc)
-    return error_response(HTTP_422_UNPROCESSABLE_ENTITY, "invalid_input", message)
-
-
-def handle_malformed_json(
-    request: AnyRequest, exc: msgspec.DecodeError | RecursionError
-) -> Response[dict[str, dict[str, str]]]:
-    """
-    Bodies that are not JSON, or nested deeper than the decoder's recursion limit (about 900
-    levels: msgspec raises RecursionError, which no route's schema needs anywhere near).
-    """
-    if isinstance(exc, RecursionError):
-        message = "request JSON is nested too deeply"
-    else:
-        message = f"malformed JSON body: {exc}"
-    return error_response(HTTP_400_BAD_REQUEST, "invalid_json", message)
-
-
-def handle_bad_encoding(
-    request: AnyRequest, exc: UnicodeDecodeError
-) -> Response[dict[str, dict[str, str]]]:
-    return error_response(HTTP_400_BAD_REQUEST, "invalid_json", "request body is not valid UTF-8")
-
-
-def handle_runtime_error(
-    request: AnyRequest, exc: BertRuntimeError
-) -> Response[dict[str, dict[str, str]]]:
+def _runtime_error_answer(exc: BertRuntimeError) -> ErrorAnswer:
     if isinstance(exc, Overloaded):
         retry = str(max(1, math.ceil(exc.retry_after_s)))
-        return error_response(
+        return ErrorAnswer(
             HTTP_429_TOO_MANY_REQUESTS, "overloaded", str(exc), {"Retry-After": retry}
         )
     if isinstance(exc, ShuttingDown):
         # Connection: close, so a client holding a kept-alive connection to a draining server
         # opens its next one elsewhere instead of being reset when the server exits.
-        return error_response(
-            HTTP_503_SERVICE_UNAVAILABLE,
-            "unavailable",
-            str(exc),
-            {"Retry-After": "5", "Connection": "close"},
-        )
+        headers = {"Retry-After": "5", "Connection": "close"}
+        return ErrorAnswer(HTTP_503_SERVICE_UNAVAILABLE, "unavailable", str(exc), headers)
     if isinstance(exc, InputError):
-        return error_response(HTTP_422_UNPROCESSABLE_ENTITY, "invalid_input", str(exc))
+        return ErrorAnswer(HTTP_422_UNPROCESSABLE_ENTITY, "invalid_input", str(exc))
     logger.exception("runtime error", exc_info=exc)
-    return error_response(HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "inference failed")
+    return ErrorAnswer(HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "inference failed")
 
 
-def handle_unexpected(request: AnyRequest, exc: Exception) -> Response[dict[str, dict[str, str]]]:
-    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "internal error")
+def handle_error(request: AnyRequest, exc: Exception) -> Response[dict[str, dict[str, str]]]:
+    """Litestar's exception handler for every type the app maps (app.py)."""
+    answer = error_answer(exc, f"{request.method} {request.url.path}")
+    return error_response(answer.status, answer.type, answer.message, answer.headers)
 
 
 class ErrorDetail(msgspec.Struct):

@@ -23,23 +23,38 @@ Connection = ASGIConnection[Any, Any, Any, Any]
 Guard = Callable[[Connection, BaseRouteHandler], Awaitable[None]]
 
 
-def inference_guard(api_key: str) -> Guard:
-    """Content-Type application/json, and `Authorization: Bearer <api_key>` when one is set."""
+HeaderCheck = Callable[[str, str], None]
+
+
+def header_check(api_key: str) -> HeaderCheck:
+    """
+    A check of an inference request's Content-Type and Authorization values: application/json,
+    and `Bearer <api_key>` when a key is set; ApiError (415, 401) otherwise.
+    """
     expected = api_key.encode()
 
-    async def guard(connection: Connection, handler: BaseRouteHandler) -> None:
-        if not handler.opt.get(INFERENCE):
-            return
-        headers = connection.headers
-        content_type = headers.get("content-type", "")
+    def check(content_type: str, authorization: str) -> None:
         if content_type.split(";")[0].strip().lower() != "application/json":
             raise ApiError(
                 415, f"expected Content-Type application/json, got {content_type or 'none'!r}"
             )
         if not expected:
             return
-        scheme, _sep, token = headers.get("authorization", "").partition(" ")
+        scheme, _sep, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected):
             raise ApiError(401, "missing or wrong API key (Authorization: Bearer <key>)")
+
+    return check
+
+
+def inference_guard(api_key: str) -> Guard:
+    """The app's guard: `header_check` on inference routes, nothing on the others."""
+    check = header_check(api_key)
+
+    async def guard(connection: Connection, handler: BaseRouteHandler) -> None:
+        if not handler.opt.get(INFERENCE):
+            return
+        headers = connection.headers
+        check(headers.get("content-type", ""), headers.get("authorization", ""))
 
     return guard

@@ -25,6 +25,10 @@ from bert_runtime.serving.service import InferenceService
 # The client's time budget, in seconds (float): texts that cannot start within it are refused at
 # once (429) instead of answered after the client has given up.
 TIMEOUT_HEADER = "X-Request-Timeout"
+# Its largest value (seconds); it must be more than 0.
+MAX_BUDGET_S = 3600
+# The route handler's `opt` key naming its body's Struct (for the fast lane, fast_lane.py).
+BODY = "body"
 
 
 def inference_route(path: str, tag: str, summary: str, body: type) -> post:
@@ -36,7 +40,7 @@ def inference_route(path: str, tag: str, summary: str, body: type) -> post:
         path,
         dto=StrictJson[body],  # type: ignore[valid-type]
         return_dto=None,
-        opt={INFERENCE: True},
+        opt={INFERENCE: True, BODY: body},
         responses=INFERENCE_ERRORS,
         tags=[tag],
         summary=summary,
@@ -50,7 +54,7 @@ BudgetHeader = Annotated[
         header=TIMEOUT_HEADER,
         required=False,
         gt=0,
-        le=3600,
+        le=MAX_BUDGET_S,
         description="Seconds this client will wait: texts that cannot start within it are "
         "refused at once with 429 and Retry-After (default: the server's MAX_QUEUE_WAIT_MS).",
     ),
@@ -73,15 +77,21 @@ class Inference:
 
 def dependencies(host: Host, limits: RequestLimits) -> dict[str, Provide]:
     """The values routes declare as parameters, bound to this app's model and settings."""
-    served_model = host.settings.served_model_name
 
     def provide_inference(budget: BudgetHeader = None) -> Inference:
-        return Inference(host.service(), limits, served_model, host.deadline(budget))
+        return inference_for(host, limits, budget)
 
     return {
         "host": Provide(lambda: host, sync_to_thread=False),
         "inference": Provide(provide_inference, sync_to_thread=False),
     }
+
+
+def inference_for(host: Host, limits: RequestLimits, budget_s: float | None) -> Inference:
+    """What a route gets: the ready service (ShuttingDown while not), limits, name and deadline."""
+    return Inference(
+        host.service(), limits, host.settings.served_model_name, host.deadline(budget_s)
+    )
 
 
 def truncation(truncate: bool | None, direction: str) -> Truncation | None:

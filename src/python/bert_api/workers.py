@@ -26,12 +26,11 @@ from pathlib import Path
 
 from prometheus_client import multiprocess, start_http_server
 
-from bert_api.app import create_app
+from bert_api.app import serving_asgi
 from bert_api.engine_server import EngineServer
 from bert_api.logs import configure_logging
 from bert_api.metrics import ServiceMetrics
 from bert_api.model_host import ModelHost
-from bert_api.request_metrics import RequestMetrics
 from bert_api.server import DrainingServer, uvicorn_config
 from bert_api.settings import Settings
 from bert_api.worker_host import WorkerHost
@@ -45,7 +44,7 @@ def worker_main(settings: Settings, listen: socket.socket, engine_socket: Path) 
     configure_logging(settings)
     metrics = ServiceMetrics(settings.served_model_name)
     host = WorkerHost(settings, metrics, engine_socket)
-    app = RequestMetrics(create_app(settings, host=host), metrics)
+    app = serving_asgi(settings, host)
     server = DrainingServer(uvicorn_config(app, settings), host, settings.shutdown_grace_seconds)
     server.run(sockets=[listen])
 
