@@ -18,7 +18,7 @@ from typing import Any, TypeVar, cast
 
 import numpy as np
 
-from bert_runtime.config import Device, EngineConfig, check_precision_for_device
+from bert_runtime.config import Device, EngineConfig, Pooling, check_precision_for_device
 from bert_runtime.errors import InputError
 from bert_runtime.manifest import MODEL_NAME, Manifest, read_manifest
 from bert_runtime.serving import placement
@@ -43,7 +43,7 @@ from bert_runtime.serving.tasks import (
     MaskCandidate,
     TaskRequest,
     classification,
-    pool,
+    pooled,
 )
 from bert_runtime.serving.tokenizer import TextTokenizer
 from bert_runtime.serving.warmup import warmup_shapes
@@ -192,17 +192,15 @@ class Engine:
     def _embed(self, batch: Batch, requests: Sequence[EmbedRequest]) -> list[Embedding]:
         cls_rows, mean_rows = self._infer(batch, ["cls_embedding", "mean_embedding"])
         manifest = self.manifest
+        vectors = pooled(
+            cls_rows,
+            mean_rows,
+            [(r.pooling or manifest.pooling) is Pooling.CLS for r in requests],
+            [manifest.normalize if r.normalize is None else r.normalize for r in requests],
+        )
         return [
-            Embedding(
-                pool(
-                    cls_rows[i],
-                    mean_rows[i],
-                    r.pooling or manifest.pooling,
-                    manifest.normalize if r.normalize is None else r.normalize,
-                ),
-                int(batch.lengths[i]),
-            )
-            for i, r in enumerate(requests)
+            Embedding(vector, int(length))
+            for vector, length in zip(vectors, batch.lengths, strict=True)
         ]
 
     def _classify(self, batch: Batch) -> list[Classification]:

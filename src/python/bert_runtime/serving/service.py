@@ -26,7 +26,7 @@ from bert_runtime.serving.tasks import (
     Classification,
     FillMaskResult,
     TaskRequest,
-    l2_normalized,
+    l2_normalized_rows,
 )
 
 R = TypeVar("R", bound=AnyResult)
@@ -116,7 +116,7 @@ class InferenceService:
             vectors = vectors[:, : options.dimensions]
             normalize = self._inputs.manifest.normalize
             if options.normalize if options.normalize is not None else normalize:
-                vectors = np.stack([l2_normalized(row) for row in vectors])
+                vectors = l2_normalized_rows(vectors)
         return Embeddings(vectors, work.tokens)
 
     async def fill_mask(

@@ -9,6 +9,7 @@ of requests comes back as a list of that result, typed, without narrowing at eac
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -91,17 +92,33 @@ AnyRequest = EmbedRequest | FillMaskRequest | ClassifyRequest
 AnyResult = Embedding | FillMaskResult | Classification
 
 
-def pool(
-    cls_row: np.ndarray, mean_row: np.ndarray, pooling: Pooling, normalize: bool
+def pooled(
+    cls_rows: np.ndarray,
+    mean_rows: np.ndarray,
+    use_cls: Sequence[bool],
+    normalize: Sequence[bool],
 ) -> np.ndarray:
-    """Pick the pooled vector asked for, L2-normalized when asked."""
-    vector = (cls_row if pooling is Pooling.CLS else mean_row).astype(np.float32, copy=False)
-    return l2_normalized(vector) if normalize else vector
+    """
+    Each row's pooled vector (its CLS or mean row, as asked), L2-normalized where asked: a few
+    numpy calls for the whole batch, not several per text. A row's result depends on that row
+    alone, so a text gets the same vector whatever its batch-mates.
+    """
+    rows = np.where(np.asarray(use_cls)[:, None], cls_rows, mean_rows).astype(
+        np.float32, copy=False
+    )
+    if not any(normalize):
+        return rows
+    normalized = l2_normalized_rows(rows)
+    if all(normalize):
+        return normalized
+    return np.where(np.asarray(normalize)[:, None], normalized, rows)
 
 
-def l2_normalized(vector: np.ndarray) -> np.ndarray:
-    """`vector` at unit length (a zero vector stays zero)."""
-    return vector / max(float(np.linalg.norm(vector)), 1e-12)
+def l2_normalized_rows(matrix: np.ndarray) -> np.ndarray:
+    """Each row at unit length (a zero row stays zero)."""
+    norms: np.ndarray = np.linalg.norm(matrix, axis=1, keepdims=True)
+    normalized: np.ndarray = matrix / np.maximum(norms, 1e-12)
+    return normalized
 
 
 def classification(
