@@ -12,6 +12,7 @@ import time
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import Counter
 
 from bert_api.errors import ERROR_TYPE_BY_STATUS
 from bert_api.metrics import ServiceMetrics
@@ -35,6 +36,9 @@ class RequestMetrics:
     def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
         self.app = app
         self.metrics = metrics
+        # The labelled counter per status, found once: prometheus_client's `labels` takes a lock
+        # and builds a key on every call.
+        self._counters: dict[int, Counter] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not is_counted(scope):
@@ -56,7 +60,10 @@ class RequestMetrics:
         finally:
             metrics.active_requests.dec()
             metrics.request_duration.observe(time.perf_counter() - started)
-            metrics.requests.labels(status=str(status)).inc()
+            counter = self._counters.get(status)
+            if counter is None:
+                counter = self._counters[status] = metrics.requests.labels(status=str(status))
+            counter.inc()
             if status >= 400:
                 fallback = "internal_error" if status >= 500 else "bad_request"
                 metrics.errors.labels(type=ERROR_TYPE_BY_STATUS.get(status, fallback)).inc()
