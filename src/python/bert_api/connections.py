@@ -13,7 +13,9 @@ This subclass of its httptools protocol adds, per connection:
   until the header timeout): past it, a JSON 431 and close;
 - when the client leaves, every request of the connection learns it, pipelined ones too: uvicorn
   marks only its newest request disconnected, so a running one would go on, then write its answer
-  to the closed transport (uvloop raises there; asyncio drops it).
+  to the closed transport (uvloop raises there; asyncio drops it). Each request's scope carries a
+  DisconnectSignal (disconnect.py) that is fired then, so the app needs no task per request
+  waiting on `receive` to hear it.
 A connection that times out gets a JSON 408 (if nothing was answered yet) and is closed.
 """
 
@@ -28,6 +30,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+
+from bert_api.disconnect import DISCONNECT_SIGNAL, DisconnectSignal, disconnect_signal
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +107,9 @@ def guarded_protocol(limits: ConnectionLimits) -> type[HttpToolsProtocol]:
             for cycle in self._open_cycles:  # uvicorn told only the newest one
                 if not cycle.response_complete:
                     cycle.disconnected = True
+                    signal = disconnect_signal(cycle.scope)
+                    if signal is not None:
+                        signal.fire()
                 cycle.message_event.set()
             self._open_cycles.clear()
 
@@ -123,6 +130,8 @@ def guarded_protocol(limits: ConnectionLimits) -> type[HttpToolsProtocol]:
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
+            extensions: dict[str, Any] = {DISCONNECT_SIGNAL: DisconnectSignal()}
+            self.scope["extensions"] = extensions
             self._in_request = self._in_headers = True
             self._header_bytes = 0
             if self._timer is None:  # a kept-alive connection's next request

@@ -3,12 +3,16 @@
 Under overload clients time out and retry; without this, every abandoned text would still be run,
 spending the capacity the retries need. Nothing can reach a client that has gone, so the answer
 recorded is 499 (nginx's "client closed request"), which only the request metrics see.
-Written here because Litestar has no such option; it is plain ASGI.
+Written here because Litestar has no such option; it is plain ASGI. Our server's protocol
+(connections.py) offers each request a `DisconnectSignal` in its scope, so no task per request has
+to wait on `receive` to hear the client leave; under another server a watcher task does.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from litestar.types import (
     ASGIApp,
@@ -25,6 +29,8 @@ from litestar.types import (
 from bert_api.request_metrics import is_inference_request
 
 CLIENT_CLOSED_REQUEST = 499
+# The key of scope["extensions"] under which the server offers a request's DisconnectSignal.
+DISCONNECT_SIGNAL = "bert_serve.disconnect"
 _DISCONNECT: HTTPDisconnectEvent = {"type": "http.disconnect"}
 
 
@@ -55,10 +61,42 @@ async def send_shutdown(send: Send) -> None:
     await send(body)
 
 
+class DisconnectSignal:
+    """The server's word, per request, that its client left before the answer was complete."""
+
+    __slots__ = ("_callback", "fired")
+
+    def __init__(self) -> None:
+        self._callback: Callable[[], None] | None = None
+        self.fired = False
+
+    def subscribe(self, callback: Callable[[], None]) -> None:
+        """Call `callback` when the client leaves (at once if it has left)."""
+        if self.fired:
+            callback()
+        else:
+            self._callback = callback
+
+    def fire(self) -> None:
+        if not self.fired:
+            self.fired = True
+            callback, self._callback = self._callback, None
+            if callback is not None:
+                callback()
+
+
+def disconnect_signal(scope: Mapping[str, Any]) -> DisconnectSignal | None:
+    """The request's signal, where the server offers one."""
+    extensions = scope.get("extensions") or {}
+    signal = extensions.get(DISCONNECT_SIGNAL)
+    return signal if isinstance(signal, DisconnectSignal) else None
+
+
 class CancelOnDisconnect:
     """
-    ASGI middleware: once the body is read, a watcher task waits for the client's disconnect and
-    cancels the handler (which runs in the server's own task: one extra task per request, not two).
+    ASGI middleware: once the body is read, the client's disconnect cancels the handler (which
+    runs in the server's own task). The server's DisconnectSignal says when; without one, a
+    watcher task waits on `receive` for it (one extra task per request).
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -70,22 +108,29 @@ class CancelOnDisconnect:
             await self.app(scope, receive, send)
             return
         watcher: asyncio.Task[None] | None = None
-        client_gone = started = finished = watcher_cancelled = False
+        client_gone = started = finished = watcher_cancelled = body_read = False
 
-        async def watch() -> None:
+        def client_left() -> None:
             nonlocal client_gone, watcher_cancelled
-            while (await receive())["type"] != "http.disconnect":
-                pass
             # Servers also report a disconnect once the response is complete: not a departure.
             if not finished:
                 client_gone = watcher_cancelled = True
                 handler.cancel()
 
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            client_left()
+
+        signal = disconnect_signal(scope)
+
         async def handler_receive() -> ReceiveMessage:
-            nonlocal watcher, client_gone
+            nonlocal watcher, client_gone, body_read
             if watcher is not None:  # the body is read; the watcher owns `receive` now
                 await asyncio.shield(watcher)
                 return _DISCONNECT
+            if body_read:  # and the server's signal watches: `receive` waits for the disconnect
+                return await receive()
             message = await receive()
             if message["type"] == "http.disconnect":
                 # Gone before its body was read (or the server found the body malformed and
@@ -94,7 +139,11 @@ class CancelOnDisconnect:
                 raise asyncio.CancelledError()
             if message["type"] == "http.request" and not message.get("more_body", False):
                 # Not before the body is read: the handler reads it, within its size limit.
-                watcher = asyncio.ensure_future(watch())
+                body_read = True
+                if signal is not None:
+                    signal.subscribe(client_left)
+                else:
+                    watcher = asyncio.ensure_future(watch())
             return message
 
         async def handler_send(message: Message) -> None:

@@ -12,7 +12,12 @@ from typing import cast
 import pytest
 from litestar.types import Message, Receive, ReceiveMessage, Scope, Send
 
-from bert_api.disconnect import CLIENT_CLOSED_REQUEST, CancelOnDisconnect
+from bert_api.disconnect import (
+    CLIENT_CLOSED_REQUEST,
+    DISCONNECT_SIGNAL,
+    CancelOnDisconnect,
+    DisconnectSignal,
+)
 
 
 def _scope(method: str, path: str) -> Scope:
@@ -25,7 +30,9 @@ SCOPE = _scope("POST", "/embed")
 class Exchange:
     """One request as the server sees it: the messages it delivers and those the app sends."""
 
-    def __init__(self) -> None:
+    def __init__(self, signal: DisconnectSignal | None = None) -> None:
+        # The server's disconnect signal, as our protocol offers one (else a watcher task waits).
+        self.signal = signal
         self.incoming: asyncio.Queue[ReceiveMessage] = asyncio.Queue()
         self.incoming.put_nowait({"type": "http.request", "body": b"{}", "more_body": False})
         self.sent: list[Message] = []
@@ -49,20 +56,35 @@ class Exchange:
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"ok", "more_body": False})
 
+    @property
+    def scope(self) -> Scope:
+        if self.signal is None:
+            return SCOPE
+        return cast(Scope, {**SCOPE, "extensions": {DISCONNECT_SIGNAL: self.signal}})
+
     def start(self) -> asyncio.Task[None]:
         middleware = CancelOnDisconnect(self.slow_app)
-        return asyncio.ensure_future(middleware(SCOPE, self.receive, self.send))
+        return asyncio.ensure_future(middleware(self.scope, self.receive, self.send))
+
+    def client_leaves(self) -> None:
+        if self.signal is not None:
+            self.signal.fire()  # what connections.GuardedProtocol does on connection_lost
+        self.incoming.put_nowait({"type": "http.disconnect"})
 
 
-def _client_leaves(server_cancels_too: bool) -> tuple[asyncio.Task[None], list[Message]]:
+def _client_leaves(
+    server_cancels_too: bool, signalled: bool = False
+) -> tuple[asyncio.Task[None], list[Message]]:
     """A request waiting for its batch whose client disconnects (and the server cancels it)."""
 
     async def main() -> tuple[asyncio.Task[None], list[Message]]:
-        exchange = Exchange()
+        exchange = Exchange(DisconnectSignal() if signalled else None)
         task = exchange.start()
         await exchange.handling.wait()
-        # Both before the request's task runs again: the watcher sees the departure first.
-        exchange.incoming.put_nowait({"type": "http.disconnect"})
+        # Told by the signal, the middleware runs no task of its own; else one watcher.
+        assert len(asyncio.all_tasks()) == (2 if signalled else 3)
+        # Both before the request's task runs again: the middleware hears the departure first.
+        exchange.client_leaves()
         if server_cancels_too:
             task.cancel()  # the server, for example shutting down
         await asyncio.wait({task}, timeout=5)
@@ -71,15 +93,17 @@ def _client_leaves(server_cancels_too: bool) -> tuple[asyncio.Task[None], list[M
     return asyncio.run(main())
 
 
-def test_a_departed_client_ends_its_request_with_499() -> None:
-    task, sent = _client_leaves(server_cancels_too=False)
+@pytest.mark.parametrize("signalled", [False, True])
+def test_a_departed_client_ends_its_request_with_499(signalled: bool) -> None:
+    task, sent = _client_leaves(server_cancels_too=False, signalled=signalled)
     assert task.done() and not task.cancelled()
     assert sent[0]["type"] == "http.response.start"
     assert sent[0]["status"] == CLIENT_CLOSED_REQUEST
 
 
-def test_a_server_cancellation_at_the_same_moment_is_not_absorbed() -> None:
-    task, sent = _client_leaves(server_cancels_too=True)
+@pytest.mark.parametrize("signalled", [False, True])
+def test_a_server_cancellation_at_the_same_moment_is_not_absorbed(signalled: bool) -> None:
+    task, sent = _client_leaves(server_cancels_too=True, signalled=signalled)
     # The server asked for the task to stop: it must stop cancelled, not answer and return.
     assert task.cancelled()
     assert sent == []
@@ -116,18 +140,19 @@ async def _body_once() -> ReceiveMessage:
     return {"type": "http.request", "body": b"", "more_body": False}
 
 
+@pytest.mark.parametrize("signalled", [False, True])
 @pytest.mark.parametrize("leave", [False, True])
-def test_a_disconnect_after_the_answer_is_not_a_departure(leave: bool) -> None:
+def test_a_disconnect_after_the_answer_is_not_a_departure(leave: bool, signalled: bool) -> None:
     async def main() -> list[Message]:
-        exchange = Exchange()
+        exchange = Exchange(DisconnectSignal() if signalled else None)
 
         async def answer(scope: Scope, receive: Receive, send: Send) -> None:
             await exchange.quick_app(scope, receive, send)
             if leave:  # servers report the finished connection as a disconnect
-                exchange.incoming.put_nowait({"type": "http.disconnect"})
+                exchange.client_leaves()
                 await asyncio.sleep(0.01)
 
-        await CancelOnDisconnect(answer)(SCOPE, exchange.receive, exchange.send)
+        await CancelOnDisconnect(answer)(exchange.scope, exchange.receive, exchange.send)
         return exchange.sent
 
     sent = asyncio.run(main())
