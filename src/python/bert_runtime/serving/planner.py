@@ -67,27 +67,34 @@ class BatchPlanner:
         smaller one may still fit). The anchor's row always fits.
         """
         length, own = lengths[anchor], requests[anchor]
+        distance = [abs(n - length) for n in lengths]
         others: dict[int, list[int]] = {}
+        rows_of_own: list[int] = []
         for row, request in enumerate(requests):
             if request != own:
                 others.setdefault(request, []).append(row)
-        rows_of_own = sorted(
-            (row for row, request in enumerate(requests) if request == own and row != anchor),
-            key=lambda row: (abs(lengths[row] - length), row),
-        )
+            elif row != anchor:
+                rows_of_own.append(row)
+        rows_of_own.sort(key=lambda row: (distance[row], row))
         chosen, longest = [anchor], length
+        # Each loop stops once not even one more row of `longest` tokens fits: every row or
+        # request left would add a row padded to at least that (this batch is full).
         for row in rows_of_own:
+            if not self.fits(len(chosen) + 1, longest):
+                break
             if self.fits(len(chosen) + 1, max(longest, lengths[row])):
                 chosen.append(row)
                 longest = max(longest, lengths[row])
+        # (farthest row from the anchor's length, first row, rows): the first row breaks ties.
         by_closeness = sorted(
-            others.values(),
-            key=lambda rows: (max(abs(lengths[row] - length) for row in rows), rows[0]),
+            (max(map(distance.__getitem__, rows)), rows[0], rows) for rows in others.values()
         )
         real = sum(lengths[row] for row in chosen)
-        for rows in by_closeness:
-            widest = max(longest, *(lengths[row] for row in rows))
-            count, more = len(chosen) + len(rows), sum(lengths[row] for row in rows)
+        for _, _, rows in by_closeness:
+            if not self.fits(len(chosen) + 1, longest):
+                break
+            widest = max(longest, max(map(lengths.__getitem__, rows)))
+            count, more = len(chosen) + len(rows), sum(map(lengths.__getitem__, rows))
             filled = real + more >= self.budget.min_fill * count * self.padded_length(widest)
             if filled and self.fits(count, widest):
                 chosen.extend(rows)

@@ -134,19 +134,28 @@ class WaitingTexts:
         kind = type(anchor.request)
         found: list[WaitingText] = [anchor]
         late: list[WaitingText] = []
+        # The properties `live` and `deadline` spelt out: this loop runs over the window's texts
+        # for every batch.
         for text in self._arrivals:
             if len(found) >= size:
                 break
-            if text is anchor or not text.live or type(text.request) is not kind:
+            if (
+                text is anchor
+                or not text.waiting
+                or text.future.done()
+                or type(text.request) is not kind
+            ):
                 continue
-            (found if text.deadline >= now else late).append(text)
+            submission = text.submission
+            in_time = submission.started or submission.deadline >= now
+            (found if in_time else late).append(text)
         return found, late
 
     def choose(self, anchor: WaitingText, planner: BatchPlanner, now: float) -> Choice:
         """The batch `planner` chooses around `anchor` from its window (see the module's doc)."""
         window, late = self.window(anchor, WINDOW_BATCHES * planner.budget.max_rows, now)
         rows = planner.choose(
-            [text.length for text in window],
+            [len(text.sequence) for text in window],
             [id(text.submission) for text in window],
             0,
         )
