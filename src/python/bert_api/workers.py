@@ -14,11 +14,13 @@ processes.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import multiprocessing
 import os
 import signal
 import socket
+import sys
 import time
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
@@ -38,15 +40,32 @@ from bert_api.worker_host import WorkerHost
 logger = logging.getLogger(__name__)
 
 
-def worker_main(settings: Settings, listen: socket.socket, engine_socket: Path) -> None:
+def worker_main(
+    settings: Settings, listen: socket.socket, engine_socket: Path, engine_pid: int
+) -> None:
     """A front-end worker: the app, on the shared socket, reaching the engine over its own."""
     os.setpgid(0, 0)  # the terminal's Ctrl-C goes to `serve`, which tells each worker once
+    _stop_with(engine_pid)
     configure_logging(settings)
     metrics = ServiceMetrics(settings.served_model_name)
     host = WorkerHost(settings, metrics, engine_socket)
     app = serving_asgi(settings, host)
     server = DrainingServer(uvicorn_config(app, settings), host, settings.shutdown_grace_seconds)
     server.run(sockets=[listen])
+
+
+def _stop_with(engine_pid: int) -> None:
+    """
+    SIGTERM this worker when the engine process (its parent) dies, even by SIGKILL or the OOM
+    killer: an orphaned worker would hold the port and answer 503 for ever. Linux only
+    (prctl PR_SET_PDEATHSIG); elsewhere the worker answers 503 until stopped.
+    """
+    if sys.platform != "linux":
+        return
+    set_parent_death_signal = 1  # PR_SET_PDEATHSIG, <linux/prctl.h>
+    ctypes.CDLL(None, use_errno=True).prctl(set_parent_death_signal, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != engine_pid:  # it died before the request above
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _listening_socket(settings: Settings) -> socket.socket:
@@ -63,7 +82,7 @@ class Workers:
     """The worker processes: started, restarted when one dies, stopped on shutdown."""
 
     def __init__(self, settings: Settings, listen: socket.socket, engine_socket: Path) -> None:
-        self._args = (settings, listen, engine_socket)
+        self._args = (settings, listen, engine_socket, os.getpid())
         self._context = multiprocessing.get_context("spawn")
         self._processes: list[BaseProcess] = []
         self._count = settings.worker_count

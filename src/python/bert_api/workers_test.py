@@ -115,3 +115,15 @@ def test_sigterm_stops_the_workers_and_the_engine_with_exit_0(tmp_path: Path) ->
         running.process.send_signal(signal.SIGTERM)
         assert running.process.wait(timeout=60) == 0
         assert not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers)
+
+
+def test_workers_stop_when_the_engine_process_is_killed(tmp_path: Path) -> None:
+    """SIGKILL (the OOM killer) leaves no orphaned worker holding the port."""
+    env = {"MODEL_NAME": str(TINY_BERT_MLM), "WORKERS": "2"}
+    with run_server(env, tmp_path) as server:
+        workers = _workers(server)
+        assert len(workers) == 2
+        server.process.kill()
+        server.process.wait(timeout=10)
+        _gone, alive = psutil.wait_procs(workers, timeout=20)
+        assert alive == [], f"workers left running: {alive}"
