@@ -6,7 +6,10 @@ HTTP, JSON, tokenization, batching, thread and process hops, pooling and the ans
 1. Stages, in this process: each piece of the request path timed on its own (per text).
 2. End to end: a real server (WORKERS=1 and 2, or --workers) driven by wrk on the same machine,
    for the shapes of issue 30; throughput, latency and the server's CPU time per text, read from
-   /proc for the server and its workers (the stable figure on a noisy host).
+   /proc for the server and its workers (the stable figure on a noisy host). The model's share of
+   it is estimated from the server's own mean batch size (its /metrics) and the model's CPU per
+   text at that size measured here; the rest is the host path: what the service costs around the
+   model. The tiny model is not free: its ONNX Runtime run costs tens of microseconds a text.
 
 Pass --model to run the same table against another model (e.g. a bert-base-sized one, to see the
 model's share). wrk is Debian's package (`apt-get install wrk`).
@@ -26,10 +29,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+import httpx
 import psutil
+from prometheus_client.parser import text_string_to_metric_families
 
-from bert_api.bench.host_stages import stage_table
+from bert_api.bench.host_stages import load_engine, model_us_per_text, stage_table
 from bert_api.testing import RunningServer, run_server
+from bert_runtime.serving.engine import Engine
 from bert_runtime.testutil.models import TINY_BERT
 
 # (row, route, texts per request, connections)
@@ -106,7 +112,22 @@ def _wrk(url: str, script: Path, connections: int, seconds: float) -> dict[str, 
     }
 
 
-def end_to_end(model: Path, workers: int, seconds: float, workdir: Path) -> list[list[str]]:
+def _batches(server: RunningServer) -> tuple[float, float]:
+    """The server's batches so far: (count, texts in them), from its /metrics."""
+    text = httpx.get(f"{server.url}/metrics", timeout=10).text
+    found = {"count": 0.0, "sum": 0.0}
+    for family in text_string_to_metric_families(text):
+        if family.name == "inference_batch_size":
+            for sample in family.samples:
+                for key in found:
+                    if sample.name == f"inference_batch_size_{key}":
+                        found[key] += sample.value
+    return found["count"], found["sum"]
+
+
+def end_to_end(
+    engine: Engine, model: Path, workers: int, seconds: float, workdir: Path
+) -> list[list[str]]:
     rows = []
     workdir.mkdir(parents=True, exist_ok=True)
     env = {"MODEL_NAME": str(model), "WORKERS": str(workers), "LOG_LEVEL": "WARNING"}
@@ -115,20 +136,30 @@ def end_to_end(model: Path, workers: int, seconds: float, workdir: Path) -> list
             script = _lua(route, per_request, workdir)
             url = f"{server.url}{route}"
             _wrk(url, script, connections, min(2.0, seconds))  # warm-up
+            batches_before, texts_before = _batches(server)
             before = _server_cpu(server)
             result = _wrk(url, script, connections, seconds)
             cpu = _server_cpu(server) - before
+            batches_after, texts_after = _batches(server)
             units = result["requests"] * max(per_request, 1)
+            per_text = 1e6 * cpu / units
+            model_cells = ["-", "-", "-"]
+            if route == "/embed" and batches_after > batches_before:
+                mean = (texts_after - texts_before) / (batches_after - batches_before)
+                model_us = model_us_per_text(engine, texts(512), max(1, round(mean)))
+                model_cells = [f"{mean:.1f}", f"{model_us:.0f}", f"{per_text - model_us:.0f}"]
             rows.append(
                 [
                     name,
                     str(workers),
                     f"{units / seconds:,.0f}",
                     f"{result['p50_ms']:.1f} / {result['p99_ms']:.1f}",
-                    f"{1e6 * cpu / units:.0f}",
+                    f"{per_text:.0f}",
+                    *model_cells,
                     f"{result['errors']:.0f}",
                 ]
             )
+        server.terminate()
     return rows
 
 
@@ -152,18 +183,22 @@ def main(argv: list[str] | None = None) -> int:
     cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
     cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if "model name" in line), "?")
     print(f"\n## Host path ({args.model.name}; {os.cpu_count()} cores: {cpu}; client here too)\n")
-    print("### Stages, in process (us per text)\n")
-    _print_table(*stage_table(args.model, texts))
+    engine = load_engine(args.model)
+    print("### Stages, in process (CPU us per text)\n")
+    _print_table(*stage_table(engine, texts))
     print(f"\n### End to end, wrk, {args.seconds:.0f}s per row\n")
     rows = []
     for workers in args.workers:
-        rows += end_to_end(args.model, workers, args.seconds, workdir / f"w{workers}")
+        rows += end_to_end(engine, args.model, workers, args.seconds, workdir / f"w{workers}")
     header = [
         "route and shape",
         "workers",
         "texts/s",
         "p50 / p99 ms",
         "server CPU us/text",
+        "mean batch",
+        "model us/text (est.)",
+        "host path us/text",
         "non-2xx",
     ]
     _print_table(header, rows)

@@ -1,4 +1,8 @@
-"""The request path's stages timed one by one, in this process, per text (host_path_bench)."""
+"""The request path's stages timed one by one, in this process, per text (host_path_bench).
+
+Times are CPU time of this process (every thread: ONNX Runtime's and the tokenizer's too), the
+figure the end-to-end table reads from the server, so the two can be set side by side.
+"""
 
 from __future__ import annotations
 
@@ -26,13 +30,14 @@ EMBED = EmbedRequest()
 
 
 def _per_call_us(work: Callable[[], object], seconds: float = 1.0) -> float:
+    """CPU microseconds per call of `work`, over about `seconds` of wall time."""
     for _ in range(20):
         work()
-    calls, started = 0, time.perf_counter()
+    calls, started, cpu = 0, time.perf_counter(), time.process_time()
     while time.perf_counter() - started < seconds:
         work()
         calls += 1
-    return 1e6 * (time.perf_counter() - started) / calls
+    return 1e6 * (time.process_time() - cpu) / calls
 
 
 class _NullRunner:
@@ -53,10 +58,10 @@ def _queue_us_per_text(engine: Engine, sequences: list[np.ndarray], per_request:
 
     async def drive() -> float:
         async with Batcher(runner, BatcherConfig(max_queue_delay_ms=0)) as batcher:
-            started = time.perf_counter()
+            started = time.process_time()
             for _ in range(5):
                 await asyncio.gather(*(batcher.submit_many(c, [EMBED] * len(c)) for c in chunks))
-            return 1e6 * (time.perf_counter() - started) / (5 * len(sequences))
+            return 1e6 * (time.process_time() - started) / (5 * len(sequences))
 
     return asyncio.run(drive())
 
@@ -85,15 +90,32 @@ def _stages(engine: Engine, batch: list[str], many: list[str]) -> dict[str, floa
     }
 
 
-def stage_table(
-    model: Path, make_texts: Callable[[int], list[str]]
-) -> tuple[list[str], list[list[str]]]:
-    """Rows of microseconds per text for each stage, for 1-text and 32-text requests."""
+def load_engine(model: Path) -> Engine:
+    """The engine the server would run for `model` (prepared here first if it is a checkpoint)."""
     if not (model / MANIFEST_NAME).is_file():
         from bert_runtime.loading import prepared_dir
 
         model = prepared_dir(model, cache_dir=Path(tempfile.gettempdir()) / "host-path-bench")
-    engine = Engine(model, EngineConfig(max_sequence_length=128))
+    return Engine(model, EngineConfig(max_sequence_length=128))
+
+
+def model_us_per_text(engine: Engine, texts: list[str], rows: int) -> float:
+    """CPU per text of the model run alone, in batches of `rows` of `texts`' lengths."""
+    sequences = engine.inputs.embed(texts, EmbedOptions()).sequences
+    batches = [sequences[i : i + rows] for i in range(0, len(sequences) - rows + 1, rows)]
+    turn = iter(range(1 << 62))
+
+    def run_one() -> None:
+        batch = batches[next(turn) % len(batches)]
+        engine.run(batch, [EMBED] * len(batch))
+
+    return _per_call_us(run_one) / rows
+
+
+def stage_table(
+    engine: Engine, make_texts: Callable[[int], list[str]]
+) -> tuple[list[str], list[list[str]]]:
+    """Rows of CPU microseconds per text for each stage, for 1-text and 32-text requests."""
     columns = {n: _stages(engine, make_texts(n), make_texts(512)) for n in (1, 32)}
     rows = [
         [stage, f"{columns[1][stage]:.1f}", f"{columns[32][stage] / 32:.1f}"]
