@@ -36,8 +36,9 @@ class RequestLimits:
         """One text or a list, as a list within the limits."""
         texts = [inputs] if isinstance(inputs, str) else list(inputs)
         self.count(len(texts), field)
-        for index, text in enumerate(texts):
-            self.length(text, f"{field}[{index}]")
+        if max(map(len, texts)) > self.max_chars:  # one pass in C; the loop only to name the text
+            for index, text in enumerate(texts):
+                self.length(text, f"{field}[{index}]")
         return texts
 
     def pairs(
