@@ -12,7 +12,8 @@ HTTP, JSON, tokenization, batching, thread and process hops, pooling and the ans
    model. The tiny model is not free: its ONNX Runtime run costs tens of microseconds a text.
 
 Pass --model to run the same table against another model (e.g. a bert-base-sized one, to see the
-model's share). wrk is Debian's package (`apt-get install wrk`).
+model's share). Pass --server-src to serve from another checkout's src/python (a git worktree of an
+older commit) for a baseline measured side by side. wrk is Debian's package (`apt-get install wrk`).
 
     ./pants package src/python/bert_api/bench:host_path_bench
     python3.11 dist/src.python.bert_api.bench/host_path_bench.pex --seconds 10
@@ -126,11 +127,18 @@ def _batches(server: RunningServer) -> tuple[float, float]:
 
 
 def end_to_end(
-    engine: Engine, model: Path, workers: int, seconds: float, workdir: Path
+    engine: Engine,
+    model: Path,
+    workers: int,
+    seconds: float,
+    workdir: Path,
+    server_src: Path | None = None,
 ) -> list[list[str]]:
     rows = []
     workdir.mkdir(parents=True, exist_ok=True)
     env = {"MODEL_NAME": str(model), "WORKERS": str(workers), "LOG_LEVEL": "WARNING"}
+    if server_src is not None:  # its packages first, this one's dependencies after
+        env["PYTHONPATH"] = os.pathsep.join([str(server_src.resolve()), *sys.path])
     with run_server(env, workdir) as server:
         for name, route, per_request, connections in SHAPES:
             script = _lua(route, per_request, workdir)
@@ -175,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=TINY_BERT)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--server-src", type=Path, help="serve from this src/python instead")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         print("host_path_bench needs wrk (Debian: apt-get install wrk)", file=sys.stderr)
@@ -186,10 +195,13 @@ def main(argv: list[str] | None = None) -> int:
     engine = load_engine(args.model)
     print("### Stages, in process (CPU us per text)\n")
     _print_table(*stage_table(engine, texts))
-    print(f"\n### End to end, wrk, {args.seconds:.0f}s per row\n")
+    served = args.server_src or "this build"
+    print(f"\n### End to end, wrk, {args.seconds:.0f}s per row; server code: {served}\n")
     rows = []
     for workers in args.workers:
-        rows += end_to_end(engine, args.model, workers, args.seconds, workdir / f"w{workers}")
+        rows += end_to_end(
+            engine, args.model, workers, args.seconds, workdir / f"w{workers}", args.server_src
+        )
     header = [
         "route and shape",
         "workers",
