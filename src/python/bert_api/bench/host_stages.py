@@ -7,6 +7,7 @@ figure the end-to-end table reads from the server, so the two can be set side by
 from __future__ import annotations
 
 import asyncio
+import itertools
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -102,11 +103,12 @@ def load_engine(model: Path) -> Engine:
 def model_us_per_text(engine: Engine, texts: list[str], rows: int) -> float:
     """CPU per text of the model run alone, in batches of `rows` of `texts`' lengths."""
     sequences = engine.inputs.embed(texts, EmbedOptions()).sequences
-    batches = [sequences[i : i + rows] for i in range(0, len(sequences) - rows + 1, rows)]
-    turn = iter(range(1 << 62))
+    batches = itertools.cycle(
+        [sequences[i : i + rows] for i in range(0, len(sequences) - rows + 1, rows)]
+    )
 
     def run_one() -> None:
-        batch = batches[next(turn) % len(batches)]
+        batch = next(batches)
         engine.run(batch, [EMBED] * len(batch))
 
     return _per_call_us(run_one) / rows
