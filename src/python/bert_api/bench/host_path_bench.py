@@ -28,14 +28,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import httpx
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
+from bert_api.bench import bare_asgi
 from bert_api.bench.host_stages import load_engine, model_us_per_text, stage_table
-from bert_api.testing import RunningServer, run_server
+from bert_api.testing import RunningServer, free_port, run_server
 from bert_runtime.serving.engine import Engine
 from bert_runtime.testutil.models import TINY_BERT
 
@@ -171,6 +173,47 @@ def end_to_end(
     return rows
 
 
+def bare_uvicorn_row(seconds: float, workdir: Path) -> list[str]:
+    """GET against bare_asgi.app under uvicorn (httptools, uvloop): the HTTP server's floor."""
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    command = [sys.executable, "-m", "uvicorn", f"{bare_asgi.__name__}:app"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--http", "httptools"]
+    command += ["--loop", "uvloop", "--no-access-log", "--log-level", "warning"]
+    process = subprocess.Popen(command, env=env, cwd=workdir)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        for _ in range(100):
+            try:
+                httpx.get(url, timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("the bare ASGI app under uvicorn did not start")
+        script = _lua("/", 0, workdir)
+        _wrk(url, script, 32, min(2.0, seconds))  # warm-up
+        server = psutil.Process(process.pid)
+        before = sum(server.cpu_times()[:2])
+        result = _wrk(url, script, 32, seconds)
+        cpu = sum(server.cpu_times()[:2]) - before
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    served = result["requests"]
+    return [
+        "GET, bare ASGI app under the same uvicorn (the HTTP server's floor)",
+        "1",
+        f"{served / seconds:,.0f}",
+        f"{result['p50_ms']:.1f} / {result['p99_ms']:.1f}",
+        f"{1e6 * cpu / served:.0f}",
+        "-",
+        "-",
+        "-",
+        f"{result['errors']:.0f}",
+    ]
+
+
 def _print_table(header: list[str], rows: list[list[str]]) -> None:
     print("| " + " | ".join(header) + " |")
     print("|---|" + "---:|" * (len(header) - 1))
@@ -197,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     _print_table(*stage_table(engine, texts))
     served = args.server_src or "this build"
     print(f"\n### End to end, wrk, {args.seconds:.0f}s per row; server code: {served}\n")
-    rows = []
+    rows = [bare_uvicorn_row(args.seconds, workdir)]
     for workers in args.workers:
         rows += end_to_end(
             engine, args.model, workers, args.seconds, workdir / f"w{workers}", args.server_src
