@@ -16,8 +16,9 @@ import onnx
 from onnx import helper, numpy_helper
 from onnxruntime.capi._pybind_state import quantize_matmul_8bits
 
+from bert_runtime.preparation.onnx_builder import MS_DOMAIN
 from bert_runtime.preparation.optimize import to_int8_dynamic
-from bert_runtime.preparation.quantize import MS_DOMAIN, quantizable, quantize_per_row
+from bert_runtime.preparation.quantize import quantizable, quantize_per_row
 
 
 def _layer_matmuls(model: onnx.ModelProto) -> list[onnx.NodeProto]:

@@ -8,6 +8,7 @@ hidden state, the word embeddings the masked-LM decoder is tied to) are stated h
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,15 @@ ROW_AXIS = "row_axis"
 
 # An activation as an operator and its domain (Gelu: erf-exact, as transformers' "gelu").
 ACTIVATION_OPS = {"tanh": ("Tanh", ""), "gelu": ("Gelu", MS_DOMAIN), "relu": ("Relu", "")}
+
+
+def nodes_within(nodes: Iterable[onnx.NodeProto]) -> Iterator[onnx.NodeProto]:
+    """`nodes` and every node of their subgraphs (an If's branches), depth first."""
+    for node in nodes:
+        yield node
+        for attribute in node.attribute:
+            if attribute.type == onnx.AttributeProto.GRAPH:
+                yield from nodes_within(attribute.g.node)
 
 
 @dataclass

@@ -5,6 +5,8 @@ own, outlier channels are exact, and the rest is as close as 8 bits allow.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -122,3 +124,49 @@ def test_no_two_neighbouring_weights_can_saturate_a_16_bit_pair_sum() -> None:
     # The scale loses little: the reconstruction stays within half a step of every weight.
     assert (np.abs(w_int * scale - weight) <= scale / 2 + 1e-6).all()
     assert (np.abs(w_int).max(axis=0) >= 63).all()  # at least 7 of the 8 bits still used
+
+
+def _with_bias_reader(weight: np.ndarray, reader: str, bias: np.ndarray) -> onnx.ModelProto:
+    """MatMul, then `reader` (Add or com.microsoft BiasGelu) adding a constant bias."""
+    model = _model(weight)
+    model.graph.node[0].output[0] = "product"
+    node = helper.make_node(reader, ["product", "b"], ["y"], name="l0_ffn_out_bias")
+    node.domain = "com.microsoft" if reader == "BiasGelu" else ""
+    model.graph.node.append(node)
+    model.graph.initializer.append(numpy_helper.from_array(bias, "b"))
+    if reader == "BiasGelu":
+        model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    return model
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    """transformers' "gelu" (erf), as com.microsoft Gelu computes it."""
+    return np.asarray(0.5 * x * (1 + np.vectorize(math.erf)(x / math.sqrt(2))), np.float32)
+
+
+@pytest.mark.parametrize("reader", ["Add", "BiasGelu"])
+def test_the_bias_is_added_by_the_fp32_gemm(weight: np.ndarray, reader: str) -> None:
+    """The Add goes and a BiasGelu becomes a Gelu; the answer is the same as with them."""
+    bias = np.random.default_rng(5).standard_normal(M).astype(np.float32)
+    x = _activations(32, outlier=7)
+    quantized = quantize_per_row(_with_bias_reader(weight, reader, bias), {NODE: np.array([7])})
+    ops = [node.op_type for node in quantized.graph.node]
+    assert "Add" not in ops and "BiasGelu" not in ops
+    assert ops.count("Gelu") == (reader == "BiasGelu")
+    exact = x @ weight + bias
+    if reader == "BiasGelu":
+        exact = _gelu(exact)
+    assert _relative_error(_run(quantized, x), exact) < 0.01
+
+
+def test_a_bias_is_not_folded_when_the_product_is_read_twice(weight: np.ndarray) -> None:
+    model = _with_bias_reader(weight, "Add", np.ones(M, np.float32))
+    model.graph.output.append(helper.make_tensor_value_info("product", TensorProto.FLOAT, None))
+    quantized = quantize_per_row(model)
+    assert [node.op_type for node in quantized.graph.node].count("Add") == 1
+    x = _activations(8)
+    session = ort.InferenceSession(
+        quantized.SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    product, y = session.run(["product", "y"], {"x": x})
+    np.testing.assert_allclose(y, np.asarray(product) + 1.0, rtol=1e-6)
