@@ -15,6 +15,7 @@ from onnxruntime.transformers.optimizer import optimize_model
 
 from bert_runtime.config import Precision
 from bert_runtime.preparation.model_config import BertConfig
+from bert_runtime.preparation.onnx_builder import nodes_within
 
 # Operators whose count proves a fusion happened; recorded in the manifest and asserted by tests.
 FUSED_OPS = (
@@ -157,8 +158,9 @@ def unshare_gemm_weights(model: onnx.ModelProto) -> None:
 
 
 def count_ops(model: onnx.ModelProto) -> dict[str, int]:
-    """Operator counts of the main graph, for the manifest and for tests."""
-    return dict(sorted(collections.Counter(node.op_type for node in model.graph.node).items()))
+    """Operator counts of the graph and its subgraphs (both forms of an If), for the manifest."""
+    counts = collections.Counter(node.op_type for node in nodes_within(model.graph.node))
+    return dict(sorted(counts.items()))
 
 
 def apply_precision(model: onnx.ModelProto, precision: Precision) -> onnx.ModelProto:

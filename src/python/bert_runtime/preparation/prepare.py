@@ -41,14 +41,16 @@ from bert_runtime.preparation.optimize import FUSED_OPS, apply_precision, count_
 from bert_runtime.preparation.probe import save_model
 from bert_runtime.preparation.st_settings import SentenceTransformersSettings, read_st_settings
 from bert_runtime.preparation.tokenizer_files import write_tokenizer
+from bert_runtime.preparation.unpadded_attention import unmasked_when_unpadded
 from bert_runtime.preparation.weights import Weights
 
 # Bump when the graph, its conversion or the manifest's reading of the source changes, so caches
 # rebuild (4: tokenizers built from vocab.json + merges.txt, and vocab.txt with its saved settings;
 # 5: RoBERTa's, XLM-R's and MPNet's positions from the token ids, pads not counted; 6: int8 per
 # row with fp32 outlier channels, checked against fp32; 7: no SkipLayerNormalization on CPU, int8's
-# Q, K and V as three MatMuls sharing one quantized input).
-BUILDER_VERSION = "7"
+# Q, K and V as three MatMuls sharing one quantized input; 8: CPU attention unmasked for unpadded
+# batches, int8's row scales inside MatMulIntegerToFloat and its biases inside the fp32 Gemm).
+BUILDER_VERSION = "8"
 
 logger = logging.getLogger(__name__)
 
@@ -158,6 +160,8 @@ def _build(
     # int8 quantizes each layer's QKV projection per row as a MatMul of its own (quantize.py).
     graph = build_graph(config, weights, heads, st_settings.dense, fused_qkv=not int8)
     model = optimize(graph, config, for_gpu=device is Device.CUDA)
+    if device is Device.CPU:
+        model = unmasked_when_unpadded(model)
     max_length = _max_sequence_length(files, config, st_settings)
     accuracy: dict[str, float] = {}
     if int8:
