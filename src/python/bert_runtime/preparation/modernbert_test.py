@@ -19,7 +19,6 @@ from bert_runtime.config import Pooling, Precision
 from bert_runtime.errors import ModelSourceError, UnsupportedModelError
 from bert_runtime.manifest import MODEL_NAME, read_manifest
 from bert_runtime.preparation.model_config import read_config
-from bert_runtime.preparation.onnx_builder import nodes_within
 from bert_runtime.preparation.prepare import prepare
 from bert_runtime.testutil.models import (
     TINY_MODERNBERT_CLS,
@@ -73,21 +72,18 @@ def test_the_graph_states_its_fusions_and_windows_only_the_local_layers(root: Pa
     path = prepared_model(root, MLM)
     nodes = onnx.load(path / MODEL_NAME).graph.node
     ops = [node.op_type for node in nodes]
-    # The global layer's attention is an If: without the mask for an unpadded batch, else with
-    # it (unpadded_attention.py); the windowed layers keep theirs, since they have a bias anyway.
-    assert [node.op_type for node in nodes].count("If") == 1
-    attention = [node for node in nodes_within(nodes) if node.op_type == "MultiHeadAttention"]
-    assert len(attention) == LAYERS + 1
+    attention = [node for node in nodes if node.op_type == "MultiHeadAttention"]
+    assert len(attention) == LAYERS
     # The window is attention's sixth input, on the layers config.json's layer_types call sliding.
     windowed = [len(node.input) == 6 and node.input[5] == "window_bias" for node in attention]
-    assert windowed == [False, False, True, True]
+    assert windowed == [False, True, True]
     assert ops.count("RotaryEmbedding") == 2 * LAYERS
     # On CPU no residual Add + norm is fused (optimize.py): the embeddings' norm, the attention
     # norms (the first layer's is an identity), the MLP norms, the final norm and the masked-LM
     # head's norm all stay LayerNormalization.
     assert ops.count("SkipLayerNormalization") == 0
     assert ops.count("LayerNormalization") == 1 + (LAYERS - 1) + LAYERS + 1 + 1
-    assert read_manifest(path).fused_ops == {"MultiHeadAttention": LAYERS + 1}
+    assert read_manifest(path).fused_ops == {"MultiHeadAttention": LAYERS}
     assert "token_type_ids" not in [i.name for i in onnx.load(path / MODEL_NAME).graph.input]
 
 

@@ -32,6 +32,7 @@ from bert_runtime.manifest import (
     read_manifest,
 )
 from bert_runtime.preparation import cuda_attention, sources
+from bert_runtime.preparation.flash_attention import flash_attention
 from bert_runtime.preparation.graph import build_graph
 from bert_runtime.preparation.heads_graph import class_score_function
 from bert_runtime.preparation.int8 import quantize_checked
@@ -41,7 +42,6 @@ from bert_runtime.preparation.optimize import FUSED_OPS, apply_precision, count_
 from bert_runtime.preparation.probe import save_model
 from bert_runtime.preparation.st_settings import SentenceTransformersSettings, read_st_settings
 from bert_runtime.preparation.tokenizer_files import write_tokenizer
-from bert_runtime.preparation.unpadded_attention import unmasked_when_unpadded
 from bert_runtime.preparation.weights import Weights
 
 # Bump when the graph, its conversion or the manifest's reading of the source changes, so caches
@@ -49,8 +49,9 @@ from bert_runtime.preparation.weights import Weights
 # 5: RoBERTa's, XLM-R's and MPNet's positions from the token ids, pads not counted; 6: int8 per
 # row with fp32 outlier channels, checked against fp32; 7: no SkipLayerNormalization on CPU, int8's
 # Q, K and V as three MatMuls sharing one quantized input; 8: CPU attention unmasked for unpadded
-# batches, int8's row scales inside MatMulIntegerToFloat and its biases inside the fp32 Gemm).
-BUILDER_VERSION = "8"
+# batches, int8 row scales inside MatMulIntegerToFloat, its biases inside the fp32 Gemm; 9: CPU
+# attention's padding mask in its keys for padded batches, so both take the flash kernel).
+BUILDER_VERSION = "9"
 
 logger = logging.getLogger(__name__)
 
@@ -161,7 +162,7 @@ def _build(
     graph = build_graph(config, weights, heads, st_settings.dense, fused_qkv=not int8)
     model = optimize(graph, config, for_gpu=device is Device.CUDA)
     if device is Device.CPU:
-        model = unmasked_when_unpadded(model)
+        model = flash_attention(model)
     max_length = _max_sequence_length(files, config, st_settings)
     accuracy: dict[str, float] = {}
     if int8:

@@ -1,6 +1,7 @@
 """
-unpadded_attention.py on a real ONNX Runtime session: an unpadded batch runs the attention without
-its mask, a padded one runs it as before, and attention with a bias is left alone.
+flash_attention.py on a real ONNX Runtime session: an unpadded batch runs attention without its
+mask, a padded one with the mask in its keys, neither with a mask input (what keeps MLAS' flash
+kernel out), both with the masked node's answers, and attention with a bias is left alone.
 """
 
 from __future__ import annotations
@@ -13,15 +14,18 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
+from bert_runtime.preparation.flash_attention import UNPADDED, flash_attention
 from bert_runtime.preparation.onnx_builder import ATTENTION_MASK, MS_DOMAIN
-from bert_runtime.preparation.unpadded_attention import UNPADDED, unmasked_when_unpadded
 
 BATCH, SEQUENCE, HEADS, HEAD_SIZE = 2, 5, 2, 4
 HIDDEN = HEADS * HEAD_SIZE
 
 
-def _attention_model(with_bias_layer: bool = False) -> onnx.ModelProto:
-    """One masked attention over q, k, v; optionally a second one that also takes a bias."""
+def _attention_model(with_bias_layer: bool = False, dynamic: bool = False) -> onnx.ModelProto:
+    """
+    One masked attention over q, k, v; optionally a second one that also takes a bias. `dynamic`
+    leaves batch and sequence unnamed sizes, for runs at other shapes.
+    """
     nodes = [
         helper.make_node(
             "MultiHeadAttention",
@@ -52,7 +56,7 @@ def _attention_model(with_bias_layer: bool = False) -> onnx.ModelProto:
             )
         )
         outputs.append(helper.make_tensor_value_info("z", TensorProto.FLOAT, None))
-    shape = [BATCH, SEQUENCE, HIDDEN]
+    shape: list[int | str] = ["batch", "sequence", HIDDEN] if dynamic else [BATCH, SEQUENCE, HIDDEN]
     inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, shape) for n in "qkv"]
     inputs.append(helper.make_tensor_value_info(ATTENTION_MASK, TensorProto.INT32, shape[:2]))
     graph = helper.make_graph(nodes, "attention", inputs, outputs, initializers)
@@ -87,35 +91,57 @@ def _run(
     return outputs, ran
 
 
+def _branch(model: onnx.ModelProto, name: str) -> onnx.GraphProto:
+    (wrapped,) = (node for node in model.graph.node if node.op_type == "If")
+    (graph,) = (a.g for a in wrapped.attribute if a.name == name)
+    assert isinstance(graph, onnx.GraphProto)
+    return graph
+
+
 def test_an_unpadded_batch_runs_attention_without_the_mask(tmp_path: Path) -> None:
     model = _attention_model()
     feeds = _feeds(np.ones((BATCH, SEQUENCE)))
     (masked,), _ = _run(model, feeds)
-    rewritten = unmasked_when_unpadded(model)
+    rewritten = flash_attention(model)
     (unmasked,), ran = _run(rewritten, feeds, tmp_path)
-    assert "l0_attention_unmasked" in ran and "l0_attention_masked" not in ran
-    (then_branch,) = (a.g for a in rewritten.graph.node[2].attribute if a.name == "then_branch")
-    assert ATTENTION_MASK not in then_branch.node[0].input  # what keeps flash attention out
+    assert "l0_attention_unpadded" in ran and "l0_attention_keys_masked" not in ran
+    assert ATTENTION_MASK not in _branch(rewritten, "then_branch").node[0].input
     np.testing.assert_allclose(unmasked, masked, rtol=0, atol=1e-5)
 
 
-def test_a_padded_batch_runs_attention_as_before(tmp_path: Path) -> None:
+def test_a_padded_batch_runs_attention_with_the_mask_in_its_keys(tmp_path: Path) -> None:
     model = _attention_model()
-    mask = np.ones((BATCH, SEQUENCE))
+    lengths = [SEQUENCE, 3]
+    mask = (np.arange(SEQUENCE)[None, :] < np.array(lengths)[:, None]).astype(np.int32)
+    feeds = _feeds(mask)
+    (masked,), _ = _run(model, feeds)
+    rewritten = flash_attention(model)
+    (in_keys,), ran = _run(rewritten, feeds, tmp_path)
+    assert "l0_attention_keys_masked" in ran and "l0_attention_unpadded" not in ran
+    (attention,) = (n for n in _branch(rewritten, "else_branch").node if n.domain == MS_DOMAIN)
+    assert ATTENTION_MASK not in attention.input and len(attention.input) == 4
+    for row, length in enumerate(lengths):  # a padded position's own output is never read
+        np.testing.assert_allclose(in_keys[row, :length], masked[row, :length], rtol=0, atol=1e-5)
+
+
+def test_a_text_alone_and_in_a_padded_batch_agree() -> None:
+    """The alone run takes the unpadded branch and the batch the other: the same numbers."""
+    rewritten = flash_attention(_attention_model(dynamic=True))
+    mask = np.ones((BATCH, SEQUENCE), np.int32)
     mask[1, 3:] = 0
     feeds = _feeds(mask)
-    (before,), _ = _run(model, feeds)
-    (after,), ran = _run(unmasked_when_unpadded(model), feeds, tmp_path)
-    assert "l0_attention_masked" in ran and "l0_attention_unmasked" not in ran
-    np.testing.assert_array_equal(after, before)
+    (batched,), _ = _run(rewritten, feeds)
+    alone_feeds = {name: value[1:, :3] for name, value in feeds.items()}
+    (alone,), _ = _run(rewritten, alone_feeds)
+    np.testing.assert_allclose(alone[0], batched[1, :3], rtol=0, atol=1e-6)
 
 
 def test_attention_with_a_bias_is_left_as_it_is() -> None:
     """The bias would keep MLAS' flash kernel out anyway, mask or none."""
-    rewritten = unmasked_when_unpadded(_attention_model(with_bias_layer=True))
+    rewritten = flash_attention(_attention_model(with_bias_layer=True))
     ops = [node.op_type for node in rewritten.graph.node]
-    assert ops == ["ReduceMin", "Equal", "If", "MultiHeadAttention"]
-    assert rewritten.graph.node[2].input == [UNPADDED]
+    assert ops.count("If") == 1 and ops[-1] == "MultiHeadAttention"
+    assert [node for node in rewritten.graph.node if node.op_type == "If"][0].input == [UNPADDED]
     feeds = _feeds(np.ones((BATCH, SEQUENCE)))
     np.testing.assert_array_equal(
         _run(rewritten, feeds)[0][1], _run(_attention_model(with_bias_layer=True), feeds)[0][1]
@@ -125,4 +151,4 @@ def test_attention_with_a_bias_is_left_as_it_is() -> None:
 def test_a_graph_without_maskable_attention_is_unchanged() -> None:
     model = _attention_model()
     model.graph.node[0].input.pop()  # no mask at all
-    assert unmasked_when_unpadded(model) == model
+    assert flash_attention(model) == model
