@@ -5,7 +5,8 @@ each pair measured in sessions built alike (one thread, no spinning), interleave
 - BiasGelu against Gelu on a sum that already holds the bias, at a feed-forward activation;
 - a per-row figure as a [rows, 1] tensor against a [rows] vector, 24 nodes that each take the
   larger of it and 0 (the quantization's per-row arithmetic);
-- MultiHeadAttention with a padding mask of ones against none (flash attention), per model size;
+- MultiHeadAttention with its padding mask against flash_attention.py's rewrite, on batches with
+  and without padding, per model size;
 - the row scale as MatMulIntegerToFloat's A scale against a Mul after it.
 
     python op_costs.pex --rounds 30
@@ -25,6 +26,9 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
+
+from bert_runtime.preparation.flash_attention import flash_attention
+from bert_runtime.preparation.onnx_builder import ATTENTION_MASK
 
 from .timing import timed_runs
 
@@ -89,27 +93,24 @@ def per_row_case(nodes: int = 24) -> Case:
     )
 
 
-def attention_case(heads: int, head_size: int) -> Case:
+def attention_case(heads: int, head_size: int, padded: bool) -> Case:
+    """The masked node as builders before 8 left it, and flash_attention.py's rewrite of it."""
     hidden = heads * head_size
     shape = [ROWS // 128, 128, hidden]
-    tensors = {n: (TensorProto.FLOAT, shape) for n in "qkv"}
-    bias = {"bias": np.zeros(3 * hidden, np.float32)}
-
-    def attention(inputs: list[str], extra: dict[str, tuple[Any, list[int]]]) -> onnx.ModelProto:
-        node = _node("MultiHeadAttention", inputs, "y", MS, num_heads=heads)
-        return _model([node], {**tensors, **extra}, bias)
-
+    tensors: dict[str, tuple[Any, list[int]]] = {n: (TensorProto.FLOAT, shape) for n in "qkv"}
+    tensors[ATTENTION_MASK] = (TensorProto.INT32, shape[:2])
+    node = _node(
+        "MultiHeadAttention", ["q", "k", "v", "bias", ATTENTION_MASK], "y", MS, num_heads=heads
+    )
+    masked = _model([node], tensors, {"bias": np.zeros(3 * hidden, np.float32)})
     rng = np.random.default_rng(0)
     feeds = {n: rng.standard_normal(shape).astype(np.float32) for n in "qkv"}
-    feeds["mask"] = np.ones(shape[:2], np.int32)
+    lengths = np.array([128, 100, 60, 20] if padded else [128] * 4)
+    feeds[ATTENTION_MASK] = (np.arange(128)[None, :] < lengths[:, None]).astype(np.int32)
+    batch = "padded to 128 from 100, 60, 20" if padded else "no padding"
     return Case(
-        f"MultiHeadAttention, {shape[0]} x 128 tokens, {heads} heads of {head_size}",
-        {
-            "padding mask of ones": attention(
-                ["q", "k", "v", "bias", "mask"], {"mask": (TensorProto.INT32, shape[:2])}
-            ),
-            "no mask (flash)": attention(["q", "k", "v", "bias"], {}),
-        },
+        f"MultiHeadAttention, 4 x 128 tokens ({batch}), {heads} heads of {head_size}",
+        {"padding mask": masked, "flash_attention.py (flash kernel)": flash_attention(masked)},
         feeds,
     )
 
@@ -169,8 +170,10 @@ def cases() -> list[Case]:
         gelu_case(1536),
         gelu_case(3072),
         per_row_case(),
-        attention_case(12, 32),
-        attention_case(12, 64),
+        attention_case(12, 32, padded=False),
+        attention_case(12, 32, padded=True),
+        attention_case(12, 64, padded=False),
+        attention_case(12, 64, padded=True),
         row_scale_case(),
     ]
 
