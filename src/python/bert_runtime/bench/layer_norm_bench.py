@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import statistics
 import sys
 from collections.abc import Sequence
 
@@ -20,7 +19,7 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from .timing import timed_runs
+from .timing import interleaved_cpu_ms
 
 HIDDEN_SIZES = (384, 768)
 BATCH, SEQUENCE = 32, 128
@@ -84,13 +83,8 @@ def measure(hidden: int, threads: int, rounds: int) -> dict[str, float]:
         name: rng.standard_normal((BATCH, SEQUENCE, hidden)).astype(np.float32)
         for name in ("x", "skip")
     }
-    times: dict[str, list[float]] = {name: [] for name in sessions}
-    for round_index in range(rounds):  # interleaved, so the host's drift reaches both forms
-        names = list(sessions) if round_index % 2 else list(sessions)[::-1]
-        for name in names:
-            run = functools.partial(sessions[name].run, None, feeds)
-            times[name] += timed_runs(run, 1, clock="cpu")
-    return {name: 1000 * statistics.median(runs) for name, runs in times.items()}
+    runs = {name: functools.partial(session.run, None, feeds) for name, session in sessions.items()}
+    return interleaved_cpu_ms(runs, rounds)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import statistics
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from onnx import TensorProto, helper, numpy_helper
 from bert_runtime.preparation.flash_attention import flash_attention
 from bert_runtime.preparation.onnx_builder import ATTENTION_MASK
 
-from .timing import timed_runs
+from .timing import interleaved_cpu_ms
 
 ROWS = 512  # one int8 CPU slice: 4 texts of 128 tokens
 MS = "com.microsoft"
@@ -154,15 +153,12 @@ def measure(case: Case, threads: int, rounds: int) -> dict[str, float]:
         )
         for name, m in case.forms.items()
     }
-    times: dict[str, list[float]] = {name: [] for name in sessions}
-    for round_index in range(rounds):  # interleaved, so the host's drift reaches every form
-        names = list(sessions) if round_index % 2 else list(sessions)[::-1]
-        for name in names:
-            session = sessions[name]
-            # Each form's own (static) input shape: one case feeds [rows] and [rows, 1] alike.
-            feeds = {i.name: case.feeds[i.name].reshape(i.shape) for i in session.get_inputs()}
-            times[name] += timed_runs(functools.partial(session.run, None, feeds), 1, clock="cpu")
-    return {name: 1000 * statistics.median(runs) for name, runs in times.items()}
+    runs = {}
+    for name, session in sessions.items():
+        # Each form's own (static) input shape: one case feeds [rows] and [rows, 1] alike.
+        feeds = {i.name: case.feeds[i.name].reshape(i.shape) for i in session.get_inputs()}
+        runs[name] = functools.partial(session.run, None, feeds)
+    return interleaved_cpu_ms(runs, rounds)
 
 
 def cases() -> list[Case]:
