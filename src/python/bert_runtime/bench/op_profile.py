@@ -41,7 +41,12 @@ def op_shares(model: Path, seq: int, batch: int, threads: int, runs: int) -> dic
         events = json.loads(Path(session.end_profiling()).read_text())
     per_op: collections.Counter[str] = collections.Counter()
     for event in events:
-        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
+        # An If's time holds its branch's nodes, which have events of their own.
+        if (
+            event.get("cat") == "Node"
+            and event["name"].endswith("_kernel_time")
+            and event["args"]["op_name"] != "If"
+        ):
             per_op[event["args"]["op_name"]] += event["dur"]
     total = sum(per_op.values())
     return {op: duration / total for op, duration in per_op.most_common()}
