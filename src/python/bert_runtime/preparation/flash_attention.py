@@ -17,8 +17,8 @@ ones", computed once a run:
 
 Both branches run the flash kernel on the same numbers (the extra element adds an exact 0 for a
 token), so a text's answer alone and in a padded batch stay as close as before. A padded batch pays
-a copy of Q and K (about 3% of int8 all-MiniLM-L6-v2's time when every batch paid it), which is
-why unpadded batches skip it. Nodes without a constant bias (ModernBERT's) are left as they are.
+a copy of Q and K, which unpadded batches skip. Nodes without a constant bias (ModernBERT's) are
+left as they are.
 """
 
 from __future__ import annotations

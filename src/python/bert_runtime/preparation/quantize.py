@@ -174,8 +174,8 @@ def _quantize_rows(r: _Rewriter, p: str, x: str, k: int, channels: np.ndarray) -
         measured = r.op("Mul", [rows, r.const(f"{p}_q_keep", keep)], f"{p}_q_ordinary")
     # Per-row range over the ordinary channels, always holding 0 (so zp is a valid uint8). The
     # per-row figures are vectors [rows], not [rows, 1]: onnxruntime 1.31 broadcasts a scalar
-    # over a [rows, 1] tensor one element at a time (5-11 us a node at 512 rows, 0.5 us as a
-    # vector), and a quantized layer has a dozen such nodes.
+    # over a [rows, 1] tensor one element at a time (5.5 us a node at 512 rows, 0.6 us as a
+    # vector: bench/op_costs.py), and a quantized layer has a dozen such nodes.
     high = r.op(
         "Max",
         [r.op("ReduceMax", [measured], f"{p}_q_max", axes=[1], keepdims=0), "q_zero_f"],
