@@ -228,15 +228,20 @@ class Batcher:
                 await self._wakeup.wait()
                 continue
             now = self._clock.now()
-            choice = self._queue.choose(oldest, self._planner, now)
-            for text in choice.late:
-                self._drop_late(text)
             # Under load (a batch of several ended within the delay before it came) wait for more.
             busy = oldest.enqueued - self._last_finished < delay
             remaining = oldest.enqueued + delay - now if busy else 0.0
+            waits = not self._closing and remaining > 0
+            if waits and not self._queue.may_fill(self._planner):
+                self._wakeup.clear()  # no batch could be full yet: as below, without choosing
+                await self._clock.wait(self._wakeup, remaining)
+                continue
+            choice = self._queue.choose(oldest, self._planner, now)
+            for text in choice.late:
+                self._drop_late(text)
             rows = len(choice.texts)
             full = not self._planner.fits(rows + 1, choice.longest)
-            if not self._closing and remaining > 0 and not full:
+            if waits and not full:
                 # Wait for a new text (the batch may fill) or a cancelled one (the oldest may
                 # change), else until the oldest's delay is up. Full by rows or by tokens (long
                 # texts fill it first), waiting could not make the batch bigger.

@@ -632,3 +632,62 @@ def test_one_client_calling_in_turn_does_not_wait_out_the_delay(engine: Engine) 
             return runner.batches
 
     assert asyncio.run(main()) == [1, 1, 1]
+
+
+class CountingPlanner(BatchPlanner):
+    """The planner, counting its choices (a choice walks the whole window of waiting texts)."""
+
+    choices = 0
+
+    def choose(self, lengths: Sequence[int], requests: Sequence[int], anchor: int) -> list[int]:
+        self.choices += 1
+        return super().choose(lengths, requests, anchor)
+
+
+def test_texts_arriving_while_a_batch_waits_to_fill_are_not_each_a_new_choice(
+    engine: Engine,
+) -> None:
+    """
+    Under load a batch waits up to the delay for company; each arrival wakes the loop. While
+    every waiting text together could not fill a batch, no choice is made: one choice per
+    arrival over hundreds of waiting texts made the engine process's cost per request grow with
+    the queue (issue 30). The batch still takes every text once its delay is up.
+    """
+    short = engine.tokenizer.encode(["hi"])[0]
+
+    async def main() -> tuple[list[int], int]:
+        clock = ManualClock()
+        runner = GatedRunner(engine, rows=64, tokens=4096)
+        runner.planner = CountingPlanner(runner.planner.budget, runner.planner.pad_id, 64)
+        async with Batcher(runner, BatcherConfig(max_queue_delay_ms=100), clock=clock) as batcher:
+            await under_load(batcher, engine)
+            runner.batches.clear()
+            chosen_before = runner.planner.choices
+            waiting = []
+            for _ in range(40):
+                waiting.append(asyncio.ensure_future(batcher.submit(short, EMBED)))
+                await settle()
+            choices_while_waiting = runner.planner.choices - chosen_before
+            clock.advance(0.2)
+            await asyncio.gather(*waiting)
+            return runner.batches, choices_while_waiting
+
+    batches, choices = asyncio.run(main())
+    assert batches == [40]
+    assert choices == 0
+
+
+def test_a_batch_that_could_be_full_is_still_chosen_at_each_arrival(engine: Engine) -> None:
+    """Once the waiting texts could fill it, an arrival leads to a choice, and a full batch runs."""
+    short = engine.tokenizer.encode(["hi"])[0]
+
+    async def main() -> list[int]:
+        clock = ManualClock()
+        runner = GatedRunner(engine, rows=8, tokens=4096)
+        async with Batcher(runner, BatcherConfig(max_queue_delay_ms=60_000), clock=clock) as b:
+            await under_load(b, engine)
+            runner.batches.clear()
+            await asyncio.gather(*(b.submit(short, EMBED) for _ in range(8)))
+            return runner.batches
+
+    assert asyncio.run(main()) == [8]

@@ -105,11 +105,23 @@ class WaitingTexts:
         self._arrivals: deque[WaitingText] = deque()
         self.count = 0
         self.tokens = 0
+        # No waiting text is longer (one that left may have been): a bound for `may_fill`.
+        self.longest = 0
 
     def add(self, texts: list[WaitingText]) -> None:
         self._arrivals.extend(texts)
         self.count += len(texts)
-        self.tokens += sum(text.length for text in texts)
+        lengths = [text.length for text in texts]
+        self.tokens += sum(lengths)
+        self.longest = max(self.longest, *lengths)
+
+    def may_fill(self, planner: BatchPlanner) -> bool:
+        """
+        Whether a batch chosen now might be full: False when every waiting text together, each
+        padded to the longest, would still leave room for one more row. A cheap test that spares
+        a choice (a walk over the window) for each arrival while a batch waits to fill.
+        """
+        return not planner.fits(self.count + 1, self.longest)
 
     def oldest(self, now: float) -> tuple[WaitingText | None, list[WaitingText]]:
         """The oldest live text, and the live texts found past their deadline on the way."""
@@ -168,6 +180,8 @@ class WaitingTexts:
         text.waiting = False
         self.count -= 1
         self.tokens -= text.length
+        if not self.count:
+            self.longest = 0
         return True
 
     def everything(self) -> list[WaitingText]:
