@@ -51,7 +51,7 @@ class _WorkerLink(asyncio.Protocol):
     def __init__(self, server: EngineServer) -> None:
         self._server = server
         self._frames = Frames()
-        self._running: dict[int, asyncio.Future[list[Any]]] = {}
+        self._running: dict[int, asyncio.Future[Any]] = {}
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -81,12 +81,13 @@ class _WorkerLink(asyncio.Protocol):
         except Exception as error:  # - admission refused: answered at once
             self._send(frame(_failure(message.id, error)))
             return
-        gathered = asyncio.gather(*futures)
+        # A single text (most requests) is its own gathering: no gather() future and callbacks.
+        gathered = futures[0] if len(futures) == 1 else asyncio.gather(*futures)
         self._running[message.id] = gathered
         gathered.add_done_callback(functools.partial(self._reply, message.id, futures))
 
     def _reply(
-        self, key: int, futures: list[asyncio.Future[Any]], gathered: asyncio.Future[list[Any]]
+        self, key: int, futures: list[asyncio.Future[Any]], gathered: asyncio.Future[Any]
     ) -> None:
         self._running.pop(key, None)
         if gathered.cancelled():
@@ -97,7 +98,8 @@ class _WorkerLink(asyncio.Protocol):
                 future.cancel()  # the submission failed: its other texts are not needed
             self._send(frame(_failure(key, error)))
         else:
-            self._send(frame(result_message(key, gathered.result())))
+            results = [gathered.result()] if gathered is futures[0] else gathered.result()
+            self._send(frame(result_message(key, results)))
 
     def _send(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():

@@ -87,7 +87,18 @@ def _serve_with_workers(
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)  # before the import below
     from bert_api.workers import serve_with_workers
 
-    asyncio.run(serve_with_workers(settings, runtime, on_load_failure))
+    # The engine process's loop carries every worker's submissions: uvloop, as uvicorn's workers
+    # use, where installed.
+    with asyncio.Runner(loop_factory=_fastest_loop()) as runner:
+        runner.run(serve_with_workers(settings, runtime, on_load_failure))
+
+
+def _fastest_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 def _load_failure_hint(error: BaseException) -> str:
