@@ -23,6 +23,7 @@ from bert_runtime.serving.cuda_graphs import (
     run_options,
 )
 from bert_runtime.serving.planner import BatchPlanner
+from bert_runtime.serving.row_buckets import bucket_rows, is_row_batch, padded_rows
 from bert_runtime.serving.session import run_bound
 
 
@@ -39,11 +40,17 @@ class DeviceRunner:
         on_cuda: bool,
         planner: BatchPlanner,
         max_length: int,
+        *,
+        bucket_rows: bool | None = None,
     ) -> None:
         self.session = session
         self.config = config
         self.bound = on_cuda and config.io_binding
         graphs = on_cuda and config.cuda.graphs
+        self.planner = planner
+        # Rows padded up to a few counts (row_buckets.py): on CUDA without graphs by default.
+        self.bucket_rows = (on_cuda and not graphs) if bucket_rows is None else bucket_rows
+        self._device = "cuda" if on_cuda else "cpu"
         self.buckets: GraphBuckets | None = None
         self.graphs: GraphRunner | None = None
         if graphs:
@@ -61,12 +68,21 @@ class DeviceRunner:
         """The outputs for `feeds`; `graph=False` never captures or replays a CUDA graph."""
         if graph and self.graphs is not None and self.graphs.accepts(feeds):
             return self.graphs.run(feeds, outputs)
+        if graph and self.bucket_rows and is_row_batch(feeds):
+            rows, length = feeds["input_ids"].shape
+            bucket = bucket_rows(self.planner, rows, length)
+            if bucket > rows:
+                padded = padded_rows(feeds, bucket, self.planner.pad_id)
+                return [output[:rows] for output in self._run(padded, outputs)]
+        return self._run(feeds, outputs)
+
+    def _run(self, feeds: dict[str, np.ndarray], outputs: Sequence[str]) -> list[np.ndarray]:
         if self.bound:
             return run_bound(
                 self.session,
                 feeds,
                 list(outputs),
-                "cuda",
+                self._device,
                 self.config.device_id,
                 run_options=self._no_graph,
             )

@@ -140,7 +140,10 @@ class Engine:
         outputs), so the first requests pay for no allocation, algorithm choice or capture.
         """
         started = time.perf_counter()
-        shapes = warmup_shapes(self.planner, self.max_length, self._on_cuda, self.graph_buckets)
+        runner = self._runner
+        shapes = warmup_shapes(
+            self.planner, self.max_length, self._on_cuda, self.graph_buckets, runner.bucket_rows
+        )
         requests: list[TaskRequest[Any]] = [EmbedRequest()]
         if self.graph_buckets is not None and self.capabilities.classification:
             requests.append(ClassifyRequest())
