@@ -22,6 +22,7 @@ older commit) for a baseline measured side by side. wrk is Debian's package (`ap
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -60,7 +61,7 @@ def texts(count: int, seed: int = 7) -> list[str]:
     return [" ".join(pick.choices(WORDS, k=pick.randint(3, 30))) for _ in range(count)]
 
 
-def _lua(route: str, per_request: int, workdir: Path) -> Path:
+def wrk_script(route: str, per_request: int, workdir: Path) -> Path:
     """A wrk script that cycles through 64 request bodies (GET for the health route)."""
     path = workdir / f"{route.strip('/') or 'root'}-{per_request}.lua"
     if not per_request:
@@ -81,20 +82,25 @@ def _lua(route: str, per_request: int, workdir: Path) -> Path:
     return path
 
 
+def cpu_split(server: RunningServer) -> tuple[float, float]:
+    """CPU seconds so far of the server's own process (the engine) and of its children (workers)."""
+    main = psutil.Process(server.process.pid)
+    own = sum(main.cpu_times()[:2])
+    children = 0.0
+    for process in main.children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            children += sum(process.cpu_times()[:2])
+    return own, children
+
+
 def _server_cpu(server: RunningServer) -> float:
     """CPU seconds of the server process and its children (the workers)."""
-    main = psutil.Process(server.process.pid)
-    total = 0.0
-    for process in [main, *main.children(recursive=True)]:
-        try:
-            times = process.cpu_times()
-            total += times.user + times.system
-        except psutil.NoSuchProcess:
-            pass
-    return total
+    return sum(cpu_split(server))
 
 
-def _wrk(url: str, script: Path, connections: int, seconds: float) -> dict[str, float]:
+def run_wrk(
+    url: str, script: Path, connections: int, seconds: float, threads: int = 1
+) -> dict[str, float]:
     """wrk's throughput and latency percentiles (a JSON line its `done` hook prints)."""
     done = (
         "done = function(summary, latency, requests)\n"
@@ -103,7 +109,15 @@ def _wrk(url: str, script: Path, connections: int, seconds: float) -> dict[str, 
     )
     full = script.with_suffix(".run.lua")
     full.write_text(script.read_text() + done)
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{round(seconds)}s", "-s", str(full), url]
+    command = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{round(seconds)}s",
+        "-s",
+        str(full),
+        url,
+    ]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     line = next(row for row in output.splitlines() if row.startswith("RESULT"))
     requests, errors, p50, p99 = line.split()[1:]
@@ -115,7 +129,7 @@ def _wrk(url: str, script: Path, connections: int, seconds: float) -> dict[str, 
     }
 
 
-def _batches(server: RunningServer) -> tuple[float, float]:
+def batch_counts(server: RunningServer) -> tuple[float, float]:
     """The server's batches so far: (count, texts in them), from its /metrics."""
     text = httpx.get(f"{server.url}/metrics", timeout=10).text
     found = {"count": 0.0, "sum": 0.0}
@@ -143,14 +157,14 @@ def end_to_end(
         env["PYTHONPATH"] = os.pathsep.join([str(server_src.resolve()), *sys.path])
     with run_server(env, workdir) as server:
         for name, route, per_request, connections in SHAPES:
-            script = _lua(route, per_request, workdir)
+            script = wrk_script(route, per_request, workdir)
             url = f"{server.url}{route}"
-            _wrk(url, script, connections, min(2.0, seconds))  # warm-up
-            batches_before, texts_before = _batches(server)
+            run_wrk(url, script, connections, min(2.0, seconds))  # warm-up
+            batches_before, texts_before = batch_counts(server)
             before = _server_cpu(server)
-            result = _wrk(url, script, connections, seconds)
+            result = run_wrk(url, script, connections, seconds)
             cpu = _server_cpu(server) - before
-            batches_after, texts_after = _batches(server)
+            batches_after, texts_after = batch_counts(server)
             units = result["requests"] * max(per_request, 1)
             per_text = 1e6 * cpu / units
             model_cells = ["-", "-", "-"]
@@ -191,11 +205,11 @@ def bare_uvicorn_row(seconds: float, workdir: Path) -> list[str]:
                 time.sleep(0.1)
         else:
             raise RuntimeError("the bare ASGI app under uvicorn did not start")
-        script = _lua("/", 0, workdir)
-        _wrk(url, script, 32, min(2.0, seconds))  # warm-up
+        script = wrk_script("/", 0, workdir)
+        run_wrk(url, script, 32, min(2.0, seconds))  # warm-up
         server = psutil.Process(process.pid)
         before = sum(server.cpu_times()[:2])
-        result = _wrk(url, script, 32, seconds)
+        result = run_wrk(url, script, 32, seconds)
         cpu = sum(server.cpu_times()[:2]) - before
     finally:
         process.terminate()
@@ -214,11 +228,13 @@ def bare_uvicorn_row(seconds: float, workdir: Path) -> list[str]:
     ]
 
 
-def _print_table(header: list[str], rows: list[list[str]]) -> None:
-    print("| " + " | ".join(header) + " |")
-    print("|---|" + "---:|" * (len(header) - 1))
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+def print_table(header: list[str], rows: list[list[str]], collect: list[str] | None = None) -> None:
+    """A markdown table on stdout (and its lines appended to `collect`, when given)."""
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    print("\n".join(lines))
+    if collect is not None:
+        collect += [*lines, ""]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -237,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n## Host path ({args.model.name}; {os.cpu_count()} cores: {cpu}; client here too)\n")
     engine = load_engine(args.model)
     print("### Stages, in process (CPU us per text)\n")
-    _print_table(*stage_table(engine, texts))
+    print_table(*stage_table(engine, texts))
     served = args.server_src or "this build"
     print(f"\n### End to end, wrk, {args.seconds:.0f}s per row; server code: {served}\n")
     rows = [bare_uvicorn_row(args.seconds, workdir)]
@@ -256,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         "host path us/text",
         "non-2xx",
     ]
-    _print_table(header, rows)
+    print_table(header, rows)
     return 0
 
 
