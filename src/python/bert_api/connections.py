@@ -194,7 +194,9 @@ class QuietAcceptErrors:
     def __init__(self, interval_s: float = 10.0) -> None:
         self._interval_s = interval_s
         self._count = 0
-        self._since = 0.0
+        # None until the first report: the first failure is always reported (time.monotonic()
+        # starts near 0 at boot, so "0.0" would hide it on a machine up for less than the interval).
+        self._since: float | None = None
         self._last: str = ""
 
     def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
@@ -206,12 +208,12 @@ class QuietAcceptErrors:
         self._count += 1
         self._last = f"{message}: {error}"
         now = time.monotonic()
-        if now - self._since >= self._interval_s:
+        if self._since is None or now - self._since >= self._interval_s:
             logger.error(
                 "accepting connections fails (%d times in %.0fs, last: %s): lower "
                 "MAX_CONNECTIONS or raise the open-file limit",
                 self._count,
-                now - self._since if self._since else 0.0,
+                0.0 if self._since is None else now - self._since,
                 self._last,
             )
             self._count, self._since = 0, now
