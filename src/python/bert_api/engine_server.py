@@ -51,7 +51,7 @@ class _WorkerLink(asyncio.Protocol):
     def __init__(self, server: EngineServer) -> None:
         self._server = server
         self._frames = Frames()
-        self._running: dict[int, asyncio.Future[Any]] = {}
+        self._running: dict[int, asyncio.Future[list[Any]]] = {}
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -62,8 +62,8 @@ class _WorkerLink(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._server.links.discard(self)
-        for gathered in self._running.values():
-            gathered.cancel()  # the worker has gone: its texts still waiting are dropped
+        for future in self._running.values():
+            future.cancel()  # the worker has gone: its texts still waiting are dropped
         self._running.clear()
 
     def data_received(self, data: bytes) -> None:
@@ -71,35 +71,28 @@ class _WorkerLink(asyncio.Protocol):
             message = decode_to_engine(body)
             if isinstance(message, Submit):
                 self._submit(message)
-            elif isinstance(message, Cancel) and (gathered := self._running.pop(message.id, None)):
-                gathered.cancel()
+            elif isinstance(message, Cancel) and (future := self._running.pop(message.id, None)):
+                future.cancel()
 
     def _submit(self, message: Submit) -> None:
         try:
             sequences, requests = unpack_submit(message)
-            futures = self._server.host.batcher.enqueue(sequences, requests, message.deadline)
+            future = self._server.host.batcher.enqueue(sequences, requests, message.deadline)
         except Exception as error:  # - admission refused: answered at once
             self._send(frame(_failure(message.id, error)))
             return
-        # A single text (most requests) is its own gathering: no gather() future and callbacks.
-        gathered = futures[0] if len(futures) == 1 else asyncio.gather(*futures)
-        self._running[message.id] = gathered
-        gathered.add_done_callback(functools.partial(self._reply, message.id, futures))
+        self._running[message.id] = future
+        future.add_done_callback(functools.partial(self._reply, message.id))
 
-    def _reply(
-        self, key: int, futures: list[asyncio.Future[Any]], gathered: asyncio.Future[Any]
-    ) -> None:
+    def _reply(self, key: int, future: asyncio.Future[list[Any]]) -> None:
         self._running.pop(key, None)
-        if gathered.cancelled():
+        if future.cancelled():
             return
-        error = gathered.exception()
+        error = future.exception()
         if error is not None:
-            for future in futures:
-                future.cancel()  # the submission failed: its other texts are not needed
             self._send(frame(_failure(key, error)))
         else:
-            results = [gathered.result()] if gathered is futures[0] else gathered.result()
-            self._send(frame(result_message(key, results)))
+            self._send(frame(result_message(key, future.result())))
 
     def _send(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():

@@ -129,31 +129,30 @@ class Batcher:
         batcher's clock): when the caller needs the results (they must start early enough to run
         by then); None: they must start within `max_queue_wait_ms`.
         """
-        futures = self.enqueue(sequences, requests, deadline)
+        future = self.enqueue(sequences, requests, deadline)
         try:
-            return list(await asyncio.gather(*futures))
+            return list(await future)
         finally:
-            for future in futures:
-                future.cancel()  # a no-op for resolved ones
+            future.cancel()  # a no-op once resolved
 
     def enqueue(
         self,
         sequences: Sequence[np.ndarray],
         requests: Sequence[TaskRequest[R]],
         deadline: float | None = None,
-    ) -> list[asyncio.Future[R]]:
+    ) -> asyncio.Future[list[R]]:
         """
-        `submit_many` without awaiting: one future per sequence (cancel one to drop its text,
-        if it still waits). Raises Overloaded or ShuttingDown at once, as `submit_many` does.
+        `submit_many` without awaiting: the submission's future (cancel it to drop its texts
+        still waiting). Raises Overloaded or ShuttingDown at once, as `submit_many` does.
         """
-        return [text.future for text in self._enqueue(sequences, requests, deadline)]
+        return self._enqueue(sequences, requests, deadline).future
 
     def _enqueue(
         self,
         sequences: Sequence[np.ndarray],
         requests: Sequence[TaskRequest[Any]],
         deadline: float | None,
-    ) -> list[WaitingText]:
+    ) -> Submission:
         """Admit every sequence or none, without awaiting: submissions cannot interleave."""
         if self._closing:
             raise ShuttingDown("the batcher is shutting down")
@@ -174,18 +173,11 @@ class Batcher:
             now,
             start_by,
         )
-        loop = asyncio.get_running_loop()
-        submission = Submission(start_by)
-        texts = [
-            WaitingText(sequence, request, loop.create_future(), now, submission)
-            for sequence, request in zip(sequences, requests, strict=True)
-        ]
-        submission.texts = texts
-        for text in texts:
-            text.future.add_done_callback(functools.partial(self._resolved, text))
-        self._queue.add(texts)
+        submission = Submission.of(sequences, requests, now, start_by)
+        submission.future.add_done_callback(functools.partial(self._settled, submission))
+        self._queue.add(submission.texts)
         self._wakeup.set()
-        return texts
+        return submission
 
     async def close(self) -> None:
         """Stop accepting work, finish everything queued, release the worker thread."""
@@ -239,12 +231,9 @@ class Batcher:
             choice = self._queue.choose(oldest, self._planner, now)
             for text in choice.late:
                 self._drop_late(text)
-            rows = len(choice.texts)
-            full = not self._planner.fits(rows + 1, choice.longest)
-            if waits and not full:
-                # Wait for a new text (the batch may fill) or a cancelled one (the oldest may
-                # change), else until the oldest's delay is up. Full by rows or by tokens (long
-                # texts fill it first), waiting could not make the batch bigger.
+            if waits and self._planner.fits(len(choice.texts) + 1, choice.longest):
+                # Not full (by rows, or by tokens: long texts fill it first): wait for a new text
+                # or a cancelled one (the oldest may change), else until the oldest's delay is up.
                 self._wakeup.clear()
                 await self._clock.wait(self._wakeup, remaining)
                 continue
@@ -257,7 +246,7 @@ class Batcher:
         batch: list[WaitingText] = []
         for text in chosen:
             if text.future.done():  # dropped with a late sibling while choosing
-                self._resolved(text, text.future)  # now: its own callback may not have run yet
+                self._resolved(text)  # now: its submission's callback may not have run yet
             else:
                 self._queue.leave(text)
                 text.submission.started = True
@@ -277,8 +266,13 @@ class Batcher:
         if self._on_drop is not None:
             self._on_drop(DropReason.DEADLINE, len(waiting))
 
-    def _resolved(self, text: WaitingText, future: asyncio.Future[Any]) -> None:
-        if self._queue.leave(text) and future.cancelled():
+    def _settled(self, submission: Submission, _: asyncio.Future[Any]) -> None:
+        for text in submission.texts:
+            self._resolved(text)
+
+    def _resolved(self, text: WaitingText) -> None:
+        """Its submission is done: if the text still waits, it will not run (cancelled)."""
+        if self._queue.leave(text):
             self._wakeup.set()  # the wait may have been anchored on this text's delay
             if self._on_drop is not None and not text.dropped:
                 self._on_drop(DropReason.CANCELLED, 1)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,13 +32,40 @@ WINDOW_BATCHES = 4
 
 @dataclass(eq=False)
 class Submission:
-    """The texts of one submission, and when it must have started (the batcher's clock)."""
+    """
+    The texts of one submission, when it must have started (the batcher's clock), and its one
+    future: all its results in order, or its first error. One future a submission, not one a
+    text: a future, its callbacks and their loop handles cost more than the rest of a text's
+    way through the batcher.
+    """
 
     deadline: float
+    future: asyncio.Future[list[Any]]
     texts: list[WaitingText] = field(default_factory=list)
+    results: list[Any] = field(default_factory=list)
+    # Texts not yet resolved: the future is set when the last one is.
+    pending: int = 0
     # Some text of it has been taken into a batch: the rest are no longer dropped for time (the
     # caller is waiting, and part of the work is done), only for a cancellation or a failure.
     started: bool = False
+
+    @classmethod
+    def of(
+        cls,
+        sequences: Sequence[np.ndarray],
+        requests: Sequence[TaskRequest[Any]],
+        now: float,
+        deadline: float,
+    ) -> Submission:
+        """A submission of `sequences`, one request each, arriving `now` (on the running loop)."""
+        submission = cls(deadline, asyncio.get_running_loop().create_future())
+        submission.texts = [
+            WaitingText(sequence, request, now, submission, index)
+            for index, (sequence, request) in enumerate(zip(sequences, requests, strict=True))
+        ]
+        submission.results = [None] * len(sequences)
+        submission.pending = len(sequences)
+        return submission
 
 
 @dataclass(eq=False)
@@ -46,14 +74,20 @@ class WaitingText:
 
     sequence: np.ndarray
     request: TaskRequest[Any]
-    future: asyncio.Future[Any]
     enqueued: float
     submission: Submission
+    # Its place among the submission's texts (and their results).
+    index: int
     # Counted in the queue: until taken into a batch or resolved.
     waiting: bool = True
     # Failed for its deadline with its siblings: not counted again as cancelled.
     dropped: bool = False
     order: int = field(default_factory=lambda: next(_arrival_numbers))
+
+    @property
+    def future(self) -> asyncio.Future[list[Any]]:
+        """Its submission's: done once every text is resolved, or one failed, or cancelled."""
+        return self.submission.future
 
     @property
     def siblings(self) -> list[WaitingText]:
@@ -72,18 +106,19 @@ class WaitingText:
 
     @property
     def live(self) -> bool:
-        return self.waiting and not self.future.done()
+        return self.waiting and not self.submission.future.done()
 
     def resolve(self, result: object) -> None:
-        if not self.future.done():
-            self.future.set_result(result)
+        submission = self.submission
+        submission.results[self.index] = result
+        submission.pending -= 1
+        if not submission.pending and not submission.future.done():
+            submission.future.set_result(submission.results)
 
     def fail(self, error: BaseException) -> None:
-        """Fail this text; its siblings' results are no longer wanted, so they are cancelled."""
-        if not self.future.done():
-            self.future.set_exception(error)
-        for sibling in self.siblings:
-            sibling.future.cancel()  # a no-op for resolved ones
+        """Fail this text's submission: its siblings' results are no longer wanted."""
+        if not self.submission.future.done():
+            self.submission.future.set_exception(error)
 
 
 @dataclass(frozen=True)
@@ -151,14 +186,14 @@ class WaitingTexts:
         for text in self._arrivals:
             if len(found) >= size:
                 break
+            submission = text.submission
             if (
                 text is anchor
                 or not text.waiting
-                or text.future.done()
+                or submission.future.done()
                 or type(text.request) is not kind
             ):
                 continue
-            submission = text.submission
             in_time = submission.started or submission.deadline >= now
             (found if in_time else late).append(text)
         return found, late

@@ -15,10 +15,8 @@ from bert_runtime.serving.waiting import Submission, WaitingText, WaitingTexts
 def _texts(loop: asyncio.AbstractEventLoop, deadlines: list[float]) -> list[WaitingText]:
     texts = []
     for deadline in deadlines:
-        submission = Submission(deadline)
-        text = WaitingText(
-            np.ones(5, np.int64), EmbedRequest(), loop.create_future(), 0.0, submission
-        )
+        submission = Submission(deadline, loop.create_future())
+        text = WaitingText(np.ones(5, np.int64), EmbedRequest(), 0.0, submission, 0)
         submission.texts = [text]
         texts.append(text)
     return texts
