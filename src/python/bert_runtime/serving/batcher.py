@@ -266,9 +266,10 @@ class Batcher:
         if self._on_drop is not None:
             self._on_drop(DropReason.DEADLINE, len(waiting))
 
-    def _settled(self, submission: Submission, _: asyncio.Future[Any]) -> None:
-        for text in submission.texts:
-            self._resolved(text)
+    def _settled(self, submission: Submission, future: asyncio.Future[Any]) -> None:
+        if future.cancelled() or future.exception() is not None:  # else every text has run
+            for text in submission.texts:
+                self._resolved(text)
 
     def _resolved(self, text: WaitingText) -> None:
         """Its submission is done: if the text still waits, it will not run (cancelled)."""

@@ -60,7 +60,7 @@ class Submission:
         """A submission of `sequences`, one request each, arriving `now` (on the running loop)."""
         submission = cls(deadline, asyncio.get_running_loop().create_future())
         submission.texts = [
-            WaitingText(sequence, request, now, submission, index)
+            WaitingText(sequence, request, now, submission, index, len(sequence))
             for index, (sequence, request) in enumerate(zip(sequences, requests, strict=True))
         ]
         submission.results = [None] * len(sequences)
@@ -78,6 +78,8 @@ class WaitingText:
     submission: Submission
     # Its place among the submission's texts (and their results).
     index: int
+    # Its token count (read in every choice and count: a field, not len() each time).
+    length: int
     # Counted in the queue: until taken into a batch or resolved.
     waiting: bool = True
     # Failed for its deadline with its siblings: not counted again as cancelled.
@@ -99,10 +101,6 @@ class WaitingText:
         """When this text must start: its submission's deadline, until the submission starts."""
         submission = self.submission
         return float("inf") if submission.started else submission.deadline
-
-    @property
-    def length(self) -> int:
-        return len(self.sequence)
 
     @property
     def live(self) -> bool:
@@ -202,7 +200,7 @@ class WaitingTexts:
         """The batch `planner` chooses around `anchor` from its window (see the module's doc)."""
         window, late = self.window(anchor, WINDOW_BATCHES * planner.budget.max_rows, now)
         rows = planner.choose(
-            [len(text.sequence) for text in window],
+            [text.length for text in window],
             [id(text.submission) for text in window],
             0,
         )

@@ -16,7 +16,7 @@ def _texts(loop: asyncio.AbstractEventLoop, deadlines: list[float]) -> list[Wait
     texts = []
     for deadline in deadlines:
         submission = Submission(deadline, loop.create_future())
-        text = WaitingText(np.ones(5, np.int64), EmbedRequest(), 0.0, submission, 0)
+        text = WaitingText(np.ones(5, np.int64), EmbedRequest(), 0.0, submission, 0, 5)
         submission.texts = [text]
         texts.append(text)
     return texts
