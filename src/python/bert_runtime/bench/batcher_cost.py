@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---:|---:|---|")
     for per_request, clients in ((1, 256), (32, 32)):
         runs = [
-            asyncio.run(_closed_loop(per_request, clients, args.seconds)) for _ in range(args.rounds)
+            asyncio.run(_closed_loop(per_request, clients, args.seconds))
+            for _ in range(args.rounds)
         ]
         rates, costs = zip(*runs, strict=True)
         each = ", ".join(f"{c:.1f}" for c in costs)
