@@ -3,10 +3,13 @@
 On CUDA a first run at a shape makes ONNX Runtime choose its kernels for it; this measured 73-80 ms
 of host time a run on an H200 (onnxruntime-gpu 1.31.1) against 1.2-1.4 ms once met, which is why
 CUDA batches' rows are padded up to a few counts (serving/row_buckets.py). The Engine here runs
-with that padding off, so each table row meets new shapes. Rows (tiny-bert, so the model's own
-work is near nothing): one shape repeated; 60 row counts at one length, first time and again;
-80 random (rows, length) shapes, first time and again; the same rows padded to the budget's
-largest batch; the same rows rounded up to a multiple of 32, first time and again.
+with that padding off after its warm-up, so the rows below meet shapes as they come; its warm-up
+has run the row buckets' shapes, so on CUDA the rows rounded up to a multiple of 32 are met there
+(before the row buckets existed their first time also cost ~75 ms, for the counts not yet met).
+Rows (tiny-bert, so the model's own work is near nothing): one shape repeated; 60 row counts at
+one length, first time and again; 80 random (rows, length) shapes, first time and again; the same
+rows padded to the budget's largest batch; the same rows rounded up to a multiple of 32, first
+time and again.
 
     python3 -m bert_runtime.bench.first_run_cost cuda    # on the GPU machine (gpukit's env)
     python3 -m bert_runtime.bench.first_run_cost cpu     # a dry run
