@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from bert_runtime.config import EngineConfig
-from bert_runtime.manifest import MODEL_NAME
+from bert_runtime.manifest import MODEL_NAME, read_manifest
 from bert_runtime.serving.session import create_session, session_options
 
 from .workload import full_length_inputs
@@ -34,7 +34,10 @@ def op_shares(model: Path, seq: int, batch: int, threads: int, runs: int) -> dic
         options.enable_profiling = True
         options.profile_file_prefix = str(Path(scratch) / "profile")
         session = create_session(model, config, options)
-        ids = np.random.default_rng(0).integers(100, 30000, (batch, seq), dtype=np.int32)
+        vocab = read_manifest(model.parent).vocab_size  # a tiny test model's is small
+        ids = np.random.default_rng(0).integers(
+            min(100, vocab // 2), vocab, (batch, seq), dtype=np.int32
+        )
         feeds = full_length_inputs(ids)
         for _ in range(runs + 1):
             session.run(None, feeds)
