@@ -8,7 +8,8 @@ dimensions themselves) a batch's rows are padded up to the next of a few counts 
 each of them at every padded length: powers of two up to ROW_STEP, then multiples of ROW_STEP
 (at most ROW_STEP - 1 padding rows, a small share of a large batch), never past what the token
 budget allows at the batch's length. Padding rows attend to one token (a zero-length row is not
-a case every fused attention kernel defines); only the real rows' outputs are returned.
+a case every fused attention kernel defines); only the real rows' outputs are returned. Fill-mask
+runs stay as they are: their outputs are one row per mask, not per text.
 """
 
 from __future__ import annotations
@@ -46,10 +47,18 @@ def warmup_rows(planner: BatchPlanner, length: int) -> list[int]:
     return sorted({min(count, cap) for count in row_buckets(planner.budget.max_rows)})
 
 
+# The feeds that hold one row per text; the rest (a fill-mask model's mask positions and top-k,
+# empty when it embeds or classifies) pass through unchanged.
+ROW_FEEDS = ("input_ids", "attention_mask", "token_type_ids")
+
+
 def padded_rows(feeds: dict[str, np.ndarray], rows: int, pad_id: int) -> dict[str, np.ndarray]:
-    """`feeds` ([batch rows, length] each) with padding rows up to `rows`."""
-    padded = {}
-    for name, value in feeds.items():
+    """`feeds` with padding rows up to `rows` in each of ROW_FEEDS."""
+    padded = dict(feeds)
+    for name in ROW_FEEDS:
+        if name not in feeds:  # ModernBERT takes no token types
+            continue
+        value = feeds[name]
         extra = np.zeros((rows - value.shape[0], value.shape[1]), value.dtype)
         if name == "input_ids":
             extra.fill(pad_id)
@@ -60,6 +69,9 @@ def padded_rows(feeds: dict[str, np.ndarray], rows: int, pad_id: int) -> dict[st
 
 
 def is_row_batch(feeds: dict[str, np.ndarray]) -> bool:
-    """Whether every feed is [rows, length] with the same rows (not fill-mask's extra inputs)."""
-    shapes = {value.shape[0] if value.ndim == 2 else -1 for value in feeds.values()}
-    return len(shapes) == 1 and -1 not in shapes and "input_ids" in feeds
+    """
+    Whether each output row belongs to one text, so padding rows can be cut off again: no mask
+    positions to fill (a fill-mask run's outputs are one row per mask, not per text).
+    """
+    positions = feeds.get("mask_positions")
+    return "input_ids" in feeds and (positions is None or positions.shape[0] == 0)

@@ -13,6 +13,13 @@ from bert_runtime.serving.device_runner import DeviceRunner
 from bert_runtime.serving.engine import Engine
 from bert_runtime.serving.planner import BatchPlanner
 from bert_runtime.serving.row_buckets import bucket_rows, row_buckets
+from bert_runtime.serving.tasks import (
+    Classification,
+    ClassifyRequest,
+    Embedding,
+    EmbedRequest,
+    FillMaskRequest,
+)
 from bert_runtime.serving.warmup import warmup_shapes
 from bert_runtime.testutil.models import prepared_model
 
@@ -80,3 +87,50 @@ def test_padded_rows_change_no_answer_and_the_session_sees_only_buckets(tmp_path
     unpadded_cls, unpadded_mean = plain.run(feeds, ["cls_embedding", "mean_embedding"])
     np.testing.assert_allclose(mean_rows, unpadded_mean, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(cls_rows, unpadded_cls, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("model", "request_"),
+    [
+        ("tiny-bert-mlm", EmbedRequest()),  # its graph also takes mask positions (empty here)
+        ("tiny-bert-cls", ClassifyRequest(second_text_start=3)),  # sentence pairs
+        ("tiny-modernbert-cls", ClassifyRequest()),  # no token types
+    ],
+)
+def test_every_head_gets_its_rows_bucketed_through_the_engine(
+    tmp_path: Path, model: str, request_: EmbedRequest | ClassifyRequest
+) -> None:
+    prepared = prepared_model(tmp_path, model)
+    bucketed = Engine(prepared, EngineConfig(max_sequence_length=32))
+    plain = Engine(prepared, EngineConfig(max_sequence_length=32))
+    session = RecordingSession(bucketed._runner.session)
+    bucketed._runner = DeviceRunner(
+        session, bucketed.config, False, bucketed.planner, bucketed.max_length, bucket_rows=True
+    )
+    sequences = bucketed.tokenizer.encode([f"words {i} " * (2 + i % 4) for i in range(5)])
+    got = bucketed.run(sequences, [request_] * 5)
+    want = plain.run(sequences, [request_] * 5)
+    assert session.rows == [8]
+    for mine, theirs in zip(got, want, strict=True):
+        if isinstance(mine, Embedding) and isinstance(theirs, Embedding):
+            np.testing.assert_allclose(mine.vector, theirs.vector, rtol=1e-5, atol=1e-6)
+        else:
+            assert isinstance(mine, Classification) and isinstance(theirs, Classification)
+            assert mine.scores.keys() == theirs.scores.keys()
+            np.testing.assert_allclose(
+                list(mine.scores.values()), list(theirs.scores.values()), rtol=1e-5, atol=1e-6
+            )
+
+
+def test_fill_mask_runs_are_never_padded(tmp_path: Path) -> None:
+    """A fill-mask run's outputs are one row per mask, not per text: its rows stay as they are."""
+    engine = Engine(prepared_model(tmp_path, "tiny-bert-mlm"), EngineConfig(max_sequence_length=32))
+    session = RecordingSession(engine._runner.session)
+    engine._runner = DeviceRunner(
+        session, engine.config, False, engine.planner, engine.max_length, bucket_rows=True
+    )
+    mask = engine.tokenizer.mask_token
+    sequences = engine.tokenizer.encode([f"a {mask} b", f"c d {mask}", f"{mask} e"])
+    results = engine.run(sequences, [FillMaskRequest(top_k=2)] * 3)
+    assert session.rows == [3]
+    assert [len(r.masks) for r in results] == [1, 1, 1]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from bert_runtime.serving.cuda_graphs import GraphBuckets
 from bert_runtime.serving.planner import BatchPlanner
-from bert_runtime.serving.row_buckets import warmup_rows
+from bert_runtime.serving.row_buckets import warmup_rows, widest
 
 
 def warmup_shapes(
@@ -29,18 +29,13 @@ def warmup_shapes(
     """
     if buckets is not None:
         return buckets.shapes()
-    budget = planner.budget
-
-    def widest(length: int) -> int:
-        return max(1, min(budget.max_rows, budget.max_tokens // planner.padded_length(length)))
-
     if not on_cuda:
-        return [(1, min(8, max_length)), (widest(max_length), max_length)]
+        return [(1, min(8, max_length)), (widest(planner, max_length), max_length)]
     lengths = sorted({planner.padded_length(n) for n in range(1, max_length + 1)})
     lengths = [min(length, max_length) for length in lengths]
     shapes: list[tuple[int, int]] = []
     for length in dict.fromkeys(lengths):
-        for rows in warmup_rows(planner, length) if bucketed_rows else (1, widest(length)):
+        for rows in warmup_rows(planner, length) if bucketed_rows else (1, widest(planner, length)):
             if (rows, length) not in shapes:
                 shapes.append((rows, length))
     return shapes
