@@ -16,8 +16,8 @@ logger = logging.getLogger(__name__)
 async def run_batch(runner: BatchRunner, executor: Executor, batch: list[WaitingText]) -> bool:
     """
     Run `batch` off the event loop and resolve its texts. If the batch fails, each text is retried
-    alone: only the text that fails again gets the error (its submission's other texts are then
-    dropped). Returns whether the batch as a whole failed.
+    alone: only the submission of a text that fails again gets the error (its other texts are then
+    dropped; other submissions' texts are not). Returns whether the batch as a whole failed.
     """
     loop = asyncio.get_running_loop()
     try:

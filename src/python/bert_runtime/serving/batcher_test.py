@@ -687,7 +687,17 @@ def test_a_batch_that_could_be_full_is_still_chosen_at_each_arrival(engine: Engi
         async with Batcher(runner, BatcherConfig(max_queue_delay_ms=60_000), clock=clock) as b:
             await under_load(b, engine)
             runner.batches.clear()
-            await asyncio.gather(*(b.submit(short, EMBED) for _ in range(8)))
+            # The delay (60 s, and the clock never moves) cannot start it: only a choice can.
+            arrivals = asyncio.gather(*(b.submit(short, EMBED) for _ in range(8)))
+            await asyncio.wait_for(arrivals, 30)
             return runner.batches
 
     assert asyncio.run(main()) == [8]
+
+
+def test_an_empty_submission_resolves_at_once_to_no_results(engine: Engine) -> None:
+    async def main() -> list[Embedding]:
+        async with Batcher(GatedRunner(engine), BatcherConfig()) as batcher:
+            return await asyncio.wait_for(batcher.submit_many([], []), 30)
+
+    assert asyncio.run(main()) == []

@@ -65,6 +65,8 @@ class Submission:
         ]
         submission.results = [None] * len(sequences)
         submission.pending = len(sequences)
+        if not sequences:  # nothing to wait for
+            submission.future.set_result([])
         return submission
 
 
@@ -146,7 +148,7 @@ class WaitingTexts:
         self.count += len(texts)
         lengths = [text.length for text in texts]
         self.tokens += sum(lengths)
-        self.longest = max(self.longest, *lengths)
+        self.longest = max(self.longest, max(lengths, default=0))
 
     def may_fill(self, planner: BatchPlanner) -> bool:
         """
