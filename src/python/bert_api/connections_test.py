@@ -199,6 +199,22 @@ def test_failed_accepts_are_one_log_line_per_interval_not_a_traceback_each(
     assert all(r.exc_info is None for r in caplog.records)
 
 
+def test_the_first_failed_accept_is_reported_even_soon_after_boot(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """time.monotonic() starts near 0 at boot: the first report must not wait for the interval."""
+    monkeypatch.setattr("bert_api.connections.time.monotonic", lambda: 5.0)
+    handler = QuietAcceptErrors(interval_s=3600)
+    loop = asyncio.new_event_loop()
+    try:
+        context = {"message": "socket.accept() out of system resource", "exception": OSError()}
+        with caplog.at_level(logging.ERROR):
+            handler(loop, context)
+    finally:
+        loop.close()
+    assert [r for r in caplog.records if "accepting connections fails" in r.getMessage()]
+
+
 def test_the_open_file_limit_is_raised_toward_what_the_connections_need() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = soft + 16 if hard == resource.RLIM_INFINITY else min(soft + 16, hard)
