@@ -95,7 +95,9 @@ def parse_args() -> argparse.Namespace:
         "`./pants export --resolve=python-default` writes under dist/export",
     )
     parser.add_argument("--servers", default=",".join(SERVERS), help="for all-MiniLM-L6-v2")
-    parser.add_argument("--bert-base-servers", default="bert-serve,infinity-optimum")
+    parser.add_argument(
+        "--bert-base-servers", default="bert-serve,infinity-optimum", help="empty: none"
+    )
     parser.add_argument("--shapes", default="all", help="e.g. '1x1,32x4' (texts x connections)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=20, help="per measured run")
@@ -253,13 +255,16 @@ def main() -> int:
     stats = str(token_stats(tokenizer, texts))
     print(f"texts: {stats}; run directory {run}")
     lines = header(args, stats, shapes)
-    plan = {"minilm": args.servers, "bert-base": args.bert_base_servers}
+    # Every name checked before anything runs (an empty list skips that model).
+    plan = {
+        "minilm": [key for key in args.servers.split(",") if key],
+        "bert-base": [key for key in args.bert_base_servers.split(",") if key],
+    }
+    unknown = {key for wanted in plan.values() for key in wanted} - set(SERVERS)
+    if unknown:
+        raise SystemExit(f"unknown server(s) {sorted(unknown)}; known: {', '.join(SERVERS)}")
     rows: list[Row] = []
-    for model_key, keys in plan.items():
-        wanted = [key for key in keys.split(",") if key]
-        unknown = set(wanted) - set(SERVERS)
-        if unknown:
-            raise SystemExit(f"unknown server(s) {sorted(unknown)}; known: {', '.join(SERVERS)}")
+    for model_key, wanted in plan.items():
         if not wanted:
             continue
         model = args.work / "models" / model_key
