@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -93,9 +94,52 @@ def cpu_split(server: RunningServer) -> tuple[float, float]:
     return own, children
 
 
-def _server_cpu(server: RunningServer) -> float:
-    """CPU seconds of the server process and its children (the workers)."""
-    return sum(cpu_split(server))
+@dataclass(frozen=True)
+class ShapeRun:
+    """One shape under wrk: its result, and what the server spent and batched meanwhile."""
+
+    wrk: dict[str, float]
+    wall_s: float
+    engine_cpu_s: float
+    workers_cpu_s: float
+    batches: float
+    texts: float
+
+    @property
+    def mean_batch(self) -> float | None:
+        return self.texts / self.batches if self.batches else None
+
+
+def run_shape(
+    server: RunningServer,
+    route: str,
+    per_request: int,
+    connections: int,
+    seconds: float,
+    workdir: Path,
+    *,
+    warmup_s: float = 2.0,
+    threads: int = 1,
+) -> ShapeRun:
+    """A warm-up, then `seconds` of wrk on `route`, with the server's counters around the run."""
+    script = wrk_script(route, per_request, workdir)
+    url = f"{server.url}{route}"
+    run_wrk(url, script, connections, warmup_s, threads)
+    batches, texts = batch_counts(server)
+    engine_cpu, workers_cpu = cpu_split(server)
+    started = time.monotonic()
+    result = run_wrk(url, script, connections, seconds, threads)
+    wall = time.monotonic() - started
+    engine_after, workers_after = cpu_split(server)
+    batches_after, texts_after = batch_counts(server)
+    return ShapeRun(
+        result,
+        wall,
+        engine_after - engine_cpu,
+        workers_after - workers_cpu,
+        batches_after - batches,
+        texts_after - texts,
+    )
 
 
 def run_wrk(
@@ -157,19 +201,21 @@ def end_to_end(
         env["PYTHONPATH"] = os.pathsep.join([str(server_src.resolve()), *sys.path])
     with run_server(env, workdir) as server:
         for name, route, per_request, connections in SHAPES:
-            script = wrk_script(route, per_request, workdir)
-            url = f"{server.url}{route}"
-            run_wrk(url, script, connections, min(2.0, seconds))  # warm-up
-            batches_before, texts_before = batch_counts(server)
-            before = _server_cpu(server)
-            result = run_wrk(url, script, connections, seconds)
-            cpu = _server_cpu(server) - before
-            batches_after, texts_after = batch_counts(server)
+            run = run_shape(
+                server,
+                route,
+                per_request,
+                connections,
+                seconds,
+                workdir,
+                warmup_s=min(2.0, seconds),
+            )
+            result = run.wrk
             units = result["requests"] * max(per_request, 1)
-            per_text = 1e6 * cpu / units
+            per_text = 1e6 * (run.engine_cpu_s + run.workers_cpu_s) / units
             model_cells = ["-", "-", "-"]
-            if route == "/embed" and batches_after > batches_before:
-                mean = (texts_after - texts_before) / (batches_after - batches_before)
+            mean = run.mean_batch
+            if route == "/embed" and mean is not None:
                 model_us = model_us_per_text(engine, texts(512), max(1, round(mean)))
                 model_cells = [f"{mean:.1f}", f"{model_us:.0f}", f"{per_text - model_us:.0f}"]
             rows.append(

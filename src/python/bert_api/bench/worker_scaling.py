@@ -20,16 +20,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from bert_api.bench.host_path_bench import (
-    batch_counts,
-    cpu_split,
-    print_table,
-    run_wrk,
-    wrk_script,
-)
+from bert_api.bench.host_path_bench import print_table, run_shape
 from bert_api.testing import run_server
 from bert_runtime.testutil.models import TINY_BERT
 
@@ -61,35 +54,25 @@ def measure(
         **passed,
     }
     results: list[dict[str, float | str]] = []
-    with run_server(env, workdir) as server:
-        server.wait_ready(timeout=180)
+    with run_server(env, workdir, wait=False) as server:
+        server.wait_ready(timeout=180)  # CUDA's warm-up meets every row bucket at every length
         for name, route, per_request, connections in shapes:
-            script = wrk_script(route, per_request, workdir)
-            url = f"{server.url}{route}"
-            run_wrk(url, script, connections, 2.0, threads)  # warm-up
-            batches, texts = batch_counts(server)
-            engine_before, workers_before = cpu_split(server)
-            started = time.monotonic()
-            wrk = run_wrk(url, script, connections, seconds, threads)
-            wall = time.monotonic() - started
-            engine_cpu, workers_cpu = cpu_split(server)
-            batches_after, texts_after = batch_counts(server)
-            served = (wrk["requests"] - wrk["errors"]) * per_request  # answered, not refused
-            engine_cpu -= engine_before
-            workers_cpu -= workers_before
-            mean_batch = (texts_after - texts) / max(batches_after - batches, 1)
+            run = run_shape(
+                server, route, per_request, connections, seconds, workdir, threads=threads
+            )
+            served = (run.wrk["requests"] - run.wrk["errors"]) * per_request  # answered only
             results.append(
                 {
                     "shape": name,
                     "workers": workers,
-                    "texts_per_s": served / wall,
-                    "p50_ms": wrk["p50_ms"],
-                    "p99_ms": wrk["p99_ms"],
-                    "engine_cores": engine_cpu / wall,
-                    "worker_cores": workers_cpu / wall,
-                    "us_per_text": 1e6 * (engine_cpu + workers_cpu) / max(served, 1),
-                    "mean_batch": mean_batch if route == "/embed" else 0.0,
-                    "non_2xx": wrk["errors"],
+                    "texts_per_s": served / run.wall_s,
+                    "p50_ms": run.wrk["p50_ms"],
+                    "p99_ms": run.wrk["p99_ms"],
+                    "engine_cores": run.engine_cpu_s / run.wall_s,
+                    "worker_cores": run.workers_cpu_s / run.wall_s,
+                    "us_per_text": 1e6 * (run.engine_cpu_s + run.workers_cpu_s) / max(served, 1),
+                    "mean_batch": (run.mean_batch or 0.0) if route == "/embed" else 0.0,
+                    "non_2xx": run.wrk["errors"],
                 }
             )
         server.terminate()
