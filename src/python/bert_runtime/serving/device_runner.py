@@ -50,7 +50,6 @@ class DeviceRunner:
         self.planner = planner
         # Rows padded up to a few counts (row_buckets.py): on CUDA without graphs by default.
         self.bucket_rows = (on_cuda and not graphs) if bucket_rows is None else bucket_rows
-        self._device = "cuda" if on_cuda else "cpu"
         self.buckets: GraphBuckets | None = None
         self.graphs: GraphRunner | None = None
         if graphs:
@@ -82,7 +81,7 @@ class DeviceRunner:
                 self.session,
                 feeds,
                 list(outputs),
-                self._device,
+                "cuda",
                 self.config.device_id,
                 run_options=self._no_graph,
             )

@@ -14,6 +14,8 @@ runs stay as they are: their outputs are one row per mask, not per text.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from bert_runtime.serving.planner import BatchPlanner
@@ -21,6 +23,7 @@ from bert_runtime.serving.planner import BatchPlanner
 ROW_STEP = 32
 
 
+@functools.cache  # read for every CUDA batch
 def row_buckets(max_rows: int) -> tuple[int, ...]:
     """The row counts a batch is padded up to, for a budget of `max_rows` rows."""
     small = [2**power for power in range(ROW_STEP.bit_length()) if 2**power < ROW_STEP]
