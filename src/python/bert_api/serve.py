@@ -17,6 +17,7 @@ from pathlib import Path
 
 from bert_api.logs import configure_logging
 from bert_api.settings import Settings, SettingsError, load_settings
+from bert_runtime.cpus import cpu_budget
 from bert_runtime.errors import ConfigError, ModelSourceError, ProviderUnavailableError
 from bert_runtime.huge_pages import huge_pages_status, reexec_with_huge_pages
 
@@ -38,6 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pages.kernel_mode,
         "set" if pages.malloc_tunable_set else "not set",
     )
+    logger.info("CPUs: %s", cpu_budget().describe())
     failure: list[BaseException] = []
     with tempfile.TemporaryDirectory(prefix="bert-serve-") as runtime:
         if settings.worker_count > 1:

@@ -6,7 +6,6 @@ error that names the variable instead of failing on the first request.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,6 +19,7 @@ from bert_runtime.config import (
     check_precision_for_device,
     default_precision,
 )
+from bert_runtime.cpus import cpu_budget
 from bert_runtime.cuda_options import ArenaExtendStrategy, CudaOptions, parse_attention_kernels
 
 # The queue's defaults are the library's: one place for each.
@@ -74,10 +74,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     max_header_bytes: Annotated[int, msgspec.Meta(ge=1024, le=16 * 1024 * 1024)] = 65536
     keep_alive_seconds: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 5
     # Front-end processes (HTTP, JSON, tokenization) feeding the one engine process; 1 serves in
-    # one process. 0: one per CPU core but one (left to the engine), at most 8; so one process on
-    # 2 cores, where the socket between processes costs more than the second core gives
-    # (docs/BENCHMARKS.md).
+    # one process. 0: one per usable CPU but one (left to the engine), at most 8; so one process
+    # on 2 CPUs, where the socket between processes costs more than the second CPU gives
+    # (docs/BENCHMARKS.md). Usable: the affinity mask within the cgroup CPU limit (cpus.py).
     workers: Annotated[int, msgspec.Meta(ge=0, le=64)] = 0
+    # ONNX Runtime's intra-op threads in the engine process. 0: one per physical core, or the
+    # CPUs the process may use where a cgroup CPU limit or its affinity leaves fewer (cpus.py).
+    intra_op_threads: Annotated[int, msgspec.Meta(ge=0, le=1024)] = 0
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8000
     # /metrics on a port of its own (on HOST), so a NetworkPolicy can let only Prometheus reach
@@ -105,7 +108,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
 
     @property
     def worker_count(self) -> int:
-        return self.workers or max(1, min((os.cpu_count() or 1) - 1, 8))
+        return self.workers or max(1, min(cpu_budget().usable - 1, 8))
 
     @property
     def separate_metrics_port(self) -> bool:
@@ -126,6 +129,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
             truncation=TruncationPolicy(self.truncation),
             max_batch_size=self.batch_size,
             max_batch_tokens=self.max_batch_tokens,
+            intra_op_threads=self.intra_op_threads or None,
             cuda=self.cuda_options(),
         )
 

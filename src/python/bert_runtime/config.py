@@ -177,7 +177,8 @@ class EngineConfig:
     io_binding: bool = True
     max_sequence_length: int = 128
     truncation: TruncationPolicy = TruncationPolicy.TRUNCATE
-    # None lets ONNX Runtime use one thread per physical core.
+    # None lets ONNX Runtime use one thread per physical core, or the CPUs the process may use
+    # where a cgroup CPU limit or its affinity leaves fewer (cpus.py).
     intra_op_threads: int | None = None
     # Let ONNX Runtime's threads busy-wait for the next run (its default): a little less latency
     # back to back, at the cost of cores a server needs for its requests (session.py).

@@ -15,6 +15,7 @@ import numpy as np
 import onnxruntime as ort
 
 from bert_runtime.config import Device, EngineConfig
+from bert_runtime.cpus import default_intra_op_threads
 from bert_runtime.errors import ProviderUnavailableError
 
 CUDA_PROVIDER = "CUDAExecutionProvider"
@@ -48,8 +49,10 @@ def session_options(config: EngineConfig) -> ort.SessionOptions:
         # request handling needs whenever batches are small and frequent.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-    if config.intra_op_threads is not None:
-        options.intra_op_num_threads = config.intra_op_threads
+    # Unset: ONNX Runtime's own count, unless a CPU limit or affinity leaves fewer CPUs (cpus.py).
+    threads = config.intra_op_threads or default_intra_op_threads()
+    if threads is not None:
+        options.intra_op_num_threads = threads
     return options
 
 
