@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -64,9 +66,14 @@ class RunningServer:
 
 @contextmanager
 def run_server(env: dict[str, str], workdir: Path, wait: bool = True) -> Iterator[RunningServer]:
-    """Start `python -m bert_api.serve` with `env` added; stop it with SIGTERM afterwards."""
+    """
+    Start `python -m bert_api.serve` with `env` added; afterwards kill it if it still runs, and
+    remove its temporary files (a killed server cannot: its runtime directory, socket included).
+    """
     port = free_port()
     log = workdir / f"server-{port}.log"
+    # Short: the engine's Unix socket lives under it, and socket paths stop at 107 bytes.
+    scratch = tempfile.mkdtemp(prefix="bs-test-")
     environment = {
         "PATH": os.environ.get("PATH", ""),
         "PYTHONPATH": os.pathsep.join(sys.path),
@@ -76,6 +83,7 @@ def run_server(env: dict[str, str], workdir: Path, wait: bool = True) -> Iterato
         "MODEL_CACHE_DIR": str(workdir / "cache"),
         "HOST": "127.0.0.1",
         "PORT": str(port),
+        "TMPDIR": scratch,
         **env,
     }
     with log.open("wb") as output:
@@ -94,3 +102,4 @@ def run_server(env: dict[str, str], workdir: Path, wait: bool = True) -> Iterato
         if process.poll() is None:
             process.kill()
             process.wait()
+        shutil.rmtree(scratch, ignore_errors=True)
