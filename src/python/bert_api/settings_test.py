@@ -4,9 +4,10 @@ from pathlib import Path
 
 import pytest
 
+from bert_api import settings as settings_module
 from bert_api.settings import ENV_VARS, Settings, SettingsError, load_settings
 from bert_runtime import ArenaExtendStrategy, AttentionKernel, BatchBudget, CudaOptions, Device
-from bert_runtime.cpus import cpu_budget
+from bert_runtime.cpus import CpuBudget
 
 
 def test_defaults_serve_bert_base_on_cpu() -> None:
@@ -151,12 +152,17 @@ def test_cuda_settings_that_cannot_work_stop_start_up(
         load_settings(environ)
 
 
-def test_onnx_runtime_threads_and_workers_follow_the_usable_cpus() -> None:
+def test_onnx_runtime_threads_and_workers_follow_the_usable_cpus(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     assert load_settings({"INTRA_OP_THREADS": "3"}).engine_config().intra_op_threads == 3
     # 0 (the default) leaves the count to the runtime: ONNX Runtime's, or the CPU budget.
     assert load_settings({}).engine_config().intra_op_threads is None
-    usable = cpu_budget().usable
-    assert load_settings({}).worker_count == max(1, min(usable - 1, 8))
+    # A pod limited to 4 CPUs on a 32-CPU node: 3 workers (one CPU left to the engine), not 8.
+    monkeypatch.setattr(settings_module, "cpu_budget", lambda: CpuBudget(32, 4.0, 16))
+    assert load_settings({}).worker_count == 3
+    monkeypatch.setattr(settings_module, "cpu_budget", lambda: CpuBudget(32, None, 16))
+    assert load_settings({}).worker_count == 8
     assert load_settings({"WORKERS": "3"}).worker_count == 3
     with pytest.raises(SettingsError, match="INTRA_OP_THREADS"):
         load_settings({"INTRA_OP_THREADS": "-1"})

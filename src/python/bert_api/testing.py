@@ -68,12 +68,13 @@ class RunningServer:
 def run_server(env: dict[str, str], workdir: Path, wait: bool = True) -> Iterator[RunningServer]:
     """
     Start `python -m bert_api.serve` with `env` added; afterwards kill it if it still runs, and
-    remove its temporary files (a killed server cannot: its runtime directory, socket included).
+    remove its temporary directory (a killed server cannot: its runtime directory and socket).
     """
     port = free_port()
     log = workdir / f"server-{port}.log"
-    # Short: the engine's Unix socket lives under it, and socket paths stop at 107 bytes.
-    scratch = tempfile.mkdtemp(prefix="bs-test-")
+    # Under /tmp whatever this process's TMPDIR: the engine's Unix socket lives under it, and
+    # socket paths stop at 107 bytes.
+    scratch = tempfile.mkdtemp(prefix="bs-test-", dir="/tmp" if os.path.isdir("/tmp") else None)
     environment = {
         "PATH": os.environ.get("PATH", ""),
         "PYTHONPATH": os.pathsep.join(sys.path),
@@ -86,13 +87,17 @@ def run_server(env: dict[str, str], workdir: Path, wait: bool = True) -> Iterato
         "TMPDIR": scratch,
         **env,
     }
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bert_api.serve"],
-            env=environment,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
+    try:
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "bert_api.serve"],
+                env=environment,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
     server = RunningServer(f"http://127.0.0.1:{port}", process, log)
     try:
         if wait:
