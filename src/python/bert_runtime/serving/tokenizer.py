@@ -16,6 +16,7 @@ from bert_runtime.config import Truncation, TruncationPolicy, TruncationSide
 from bert_runtime.errors import InputError, InputTooLongError, ModelSourceError
 from bert_runtime.files import read_json, read_tokenizer
 from bert_runtime.manifest import TOKENIZER_CONFIG_NAME, TOKENIZER_NAME
+from bert_runtime.serving.ascii_shortcut import AsciiShortcut
 
 # Special tokens, by tokenizer_config.json's key, and their names in BERT's and RoBERTa's
 # vocabularies for tokenizers that come without that file.
@@ -37,9 +38,11 @@ class TextTokenizer:
         self.truncation = truncation
         tokenizer.no_padding()
         self._tokenizer = self._configured(tokenizer, truncation, TruncationSide.RIGHT)
+        self._shortcut = AsciiShortcut.of(tokenizer)
         # Truncation is a setting of a `tokenizers.Tokenizer`, not an argument of encode, so each
-        # (policy, side) a call asks for gets its own copy, made once.
-        self._variants = {(truncation, TruncationSide.RIGHT): self._tokenizer}
+        # (policy, side) a call asks for gets its own copy, made once, and its copy without the
+        # normalizer for ASCII texts (ascii_shortcut.py).
+        self._variants = {(truncation, TruncationSide.RIGHT): self._variant(self._tokenizer)}
         self._variants_lock = threading.Lock()
         named = special_tokens or {}
         self.pad_id = self._special_token("pad_token", named)[1] or 0
@@ -67,10 +70,19 @@ class TextTokenizer:
             tokenizer.no_truncation()
         return tokenizer
 
-    def _resolve(self, truncation: Truncation | None) -> tuple[Tokenizer, TruncationPolicy]:
-        """The tokenizer that cuts as `truncation` says, and the policy it follows."""
+    def _variant(self, tokenizer: Tokenizer) -> tuple[Tokenizer, Tokenizer | None]:
+        bypass = None if self._shortcut is None else AsciiShortcut.bypassing(tokenizer)
+        return tokenizer, bypass
+
+    def _resolve(
+        self, truncation: Truncation | None
+    ) -> tuple[tuple[Tokenizer, Tokenizer | None], TruncationPolicy]:
+        """
+        The tokenizer that cuts as `truncation` says (and its copy for ASCII texts, if any), and
+        the policy it follows.
+        """
         if truncation is None:
-            return self._tokenizer, self.truncation
+            return self._variants[(self.truncation, TruncationSide.RIGHT)], self.truncation
         policy = truncation.policy or self.truncation
         # Nothing is cut under REJECT, so the side does not matter.
         side = truncation.side if policy is TruncationPolicy.TRUNCATE else TruncationSide.RIGHT
@@ -78,7 +90,8 @@ class TextTokenizer:
             found = self._variants.get((policy, side))
             if found is None:
                 copy = Tokenizer.from_str(self._tokenizer.to_str())
-                found = self._variants[(policy, side)] = self._configured(copy, policy, side)
+                configured = self._configured(copy, policy, side)
+                found = self._variants[(policy, side)] = self._variant(configured)
         return found, policy
 
     @classmethod
@@ -104,10 +117,15 @@ class TextTokenizer:
         """
         if not texts:
             raise InputError("no texts to encode")
-        tokenizer, policy = self._resolve(truncation)
+        (tokenizer, bypass), policy = self._resolve(truncation)
+        inputs = list(texts)
+        if bypass is not None and self._shortcut is not None:
+            normalized = self._shortcut.normalized(inputs)
+            if normalized is not None:
+                tokenizer, inputs = bypass, normalized
         # encode_batch_fast (tokenizers >= 0.20) skips the character offsets, which serving never
         # reads: 5-9 us less per short text on the host path (docs/BENCHMARKS.md).
-        encodings = tokenizer.encode_batch_fast(list(texts))
+        encodings = tokenizer.encode_batch_fast(inputs)
         ids = [np.asarray(e.ids, dtype=np.int32) for e in encodings]
         for index, sequence in enumerate(ids):
             self._check_length(index, sequence, policy)
@@ -130,7 +148,7 @@ class TextTokenizer:
         """
         if not pairs:
             raise InputError("no text pairs to encode")
-        tokenizer, policy = self._resolve(truncation)
+        (tokenizer, _), policy = self._resolve(truncation)
         inputs = [(first, second) if second else first for first, second in pairs]
         encodings = tokenizer.encode_batch_fast(inputs)
         encoded: list[tuple[np.ndarray, int]] = []
