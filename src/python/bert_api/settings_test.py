@@ -43,7 +43,7 @@ def test_values_are_converted_from_strings() -> None:
 
 
 def test_the_batch_budget_defaults_to_the_devices_own() -> None:
-    assert load_settings({}).engine_config().budget == BatchBudget(32, 1024, min_fill=0.5)
+    assert load_settings({}).engine_config().budget == BatchBudget(32, 1024, min_fill=0.8)
 
 
 def test_a_retired_setting_stops_start_up_naming_its_replacement() -> None:

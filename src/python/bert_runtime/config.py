@@ -106,9 +106,11 @@ class BatchBudget:
     max_tokens: int
     # Padded lengths round up to this multiple, so few distinct shapes reach the session.
     pad_multiple: int = 8
-    # The least share of real tokens in a batch the batcher grows beside its anchor's request: on
-    # CPU the time follows padded tokens, so a long text waits for a batch of its own rather than
-    # padding every short one to its length (0: any padding; a GPU fills its cores either way).
+    # The least share of real tokens in a batch (padded to its longest text) the batcher grows
+    # beside its anchor's request: on CPU the time follows padded tokens, so a text much longer
+    # than the rest waits for a later batch rather than pad them all to its length (0: any
+    # padding; a GPU fills its cores either way). CPU's 0.8 against 0.5 ran 16-26% more texts a
+    # second at 8 and 32 connections (docs/BENCHMARKS.md, "Batch fill on CPU").
     min_fill: float = 0.0
 
     def __post_init__(self) -> None:
@@ -136,7 +138,7 @@ class BatchBudget:
 # nothing next to an H200's 141 GB; and at the targeted 20,000 sequences/s such a batch takes
 # ~13 ms, within the batcher's deadlines. The sweep's largest shapes (s128 x 128, 256) are these.
 _DEFAULT_BUDGETS: dict[Device, tuple[int, int, float]] = {
-    Device.CPU: (32, 1024, 0.5),
+    Device.CPU: (32, 1024, 0.8),
     Device.CUDA: (256, 32768, 0.0),
 }
 

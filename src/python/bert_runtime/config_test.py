@@ -92,12 +92,12 @@ def test_enums_parse_from_their_lowercase_names() -> None:
 def test_cuda_batches_default_to_a_gpu_sized_budget() -> None:
     # Provisional until gpu_bench's batch sweep on an H200 (config._DEFAULT_BUDGETS says why).
     assert EngineConfig(device=Device.CUDA).budget == BatchBudget(256, 32768)
-    assert EngineConfig().budget == BatchBudget(32, 1024, min_fill=0.5)
+    assert EngineConfig().budget == BatchBudget(32, 1024, min_fill=0.8)
 
 
 def test_int8_on_cpu_defaults_to_smaller_batches_unless_told() -> None:
     cpu = EngineConfig()
-    assert cpu.budget_for(Precision.INT8) == BatchBudget(32, 512, min_fill=0.5)
+    assert cpu.budget_for(Precision.INT8) == BatchBudget(32, 512, min_fill=0.8)
     assert cpu.budget_for(Precision.FP32) == cpu.budget
     assert EngineConfig(max_batch_tokens=2048).budget_for(Precision.INT8).max_tokens == 2048
     cuda = EngineConfig(device=Device.CUDA)

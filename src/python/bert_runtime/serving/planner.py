@@ -95,7 +95,10 @@ class BatchPlanner:
                 break
             widest = max(longest, max(map(lengths.__getitem__, rows)))
             count, more = len(chosen) + len(rows), sum(map(lengths.__getitem__, rows))
-            filled = real + more >= self.budget.min_fill * count * self.padded_length(widest)
+            # Against the longest text itself, not its padded length: the rounding up to
+            # pad_multiple is the same whoever joins, and counting it would keep short texts
+            # (5 tokens pad to 8) from ever sharing a batch under a high bound.
+            filled = real + more >= self.budget.min_fill * count * widest
             if filled and self.fits(count, widest):
                 chosen.extend(rows)
                 longest, real = widest, real + more

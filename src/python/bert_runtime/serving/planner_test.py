@@ -103,6 +103,15 @@ def test_on_cpu_a_long_stranger_waits_rather_than_pad_the_batch_past_half_empty(
     assert _planner(tokens=1024).choose(lengths, alone, 0) == [0, 1, 2, 3]
 
 
+def test_the_fill_bound_counts_padding_to_the_longest_text_not_the_rounding() -> None:
+    # Texts of 5 and 6 tokens pad to 8 (the pad multiple) whoever joins: 11 real of 16 padded
+    # tokens is under 0.8, yet they share a batch, since the 6 pads the 5 by one token only.
+    planner = BatchPlanner(BatchBudget(32, 1024, min_fill=0.8), 0, 512)
+    assert planner.choose([5, 6, 5], [0, 1, 2], 0) == [0, 2, 1]
+    # A 9 beside them would: 19 real of 27 padded to the longest (0.70).
+    assert planner.choose([5, 5, 9], [0, 1, 2], 0) == [0, 1]
+
+
 @given(
     lengths=st.lists(st.integers(1, 128), min_size=1, max_size=80),
     request_seed=st.lists(st.integers(0, 6), min_size=80, max_size=80),
@@ -141,7 +150,7 @@ def test_pad_right_pads_masks_and_marks_second_texts() -> None:
 
 
 def test_each_device_has_one_budget_and_settings_override_it() -> None:
-    assert default_budget(Device.CPU) == BatchBudget(32, 1024, min_fill=0.5)
+    assert default_budget(Device.CPU) == BatchBudget(32, 1024, min_fill=0.8)
     assert default_budget(Device.CPU, max_tokens=4096).max_tokens == 4096
     assert EngineConfig(max_batch_size=4).budget.max_rows == 4
 
