@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -74,20 +73,22 @@ def run_server(env: dict[str, str], workdir: Path, wait: bool = True) -> Iterato
     log = workdir / f"server-{port}.log"
     # Under /tmp whatever this process's TMPDIR: the engine's Unix socket lives under it, and
     # socket paths stop at 107 bytes.
-    scratch = tempfile.mkdtemp(prefix="bs-test-", dir="/tmp" if os.path.isdir("/tmp") else None)
-    environment = {
-        "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": os.pathsep.join(sys.path),
-        "HOME": str(workdir),
-        "HF_HUB_OFFLINE": "1",
-        "HF_HUB_DISABLE_TELEMETRY": "1",
-        "MODEL_CACHE_DIR": str(workdir / "cache"),
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "TMPDIR": scratch,
-        **env,
-    }
-    try:
+    scratch_parent = "/tmp" if os.path.isdir("/tmp") else None
+    with tempfile.TemporaryDirectory(
+        prefix="bs-test-", dir=scratch_parent, ignore_cleanup_errors=True
+    ) as scratch:
+        environment = {
+            "PATH": os.environ.get("PATH", ""),
+            "PYTHONPATH": os.pathsep.join(sys.path),
+            "HOME": str(workdir),
+            "HF_HUB_OFFLINE": "1",
+            "HF_HUB_DISABLE_TELEMETRY": "1",
+            "MODEL_CACHE_DIR": str(workdir / "cache"),
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "TMPDIR": scratch,
+            **env,
+        }
         with log.open("wb") as output:
             process = subprocess.Popen(
                 [sys.executable, "-m", "bert_api.serve"],
@@ -95,16 +96,12 @@ def run_server(env: dict[str, str], workdir: Path, wait: bool = True) -> Iterato
                 stdout=output,
                 stderr=subprocess.STDOUT,
             )
-    except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
-        raise
-    server = RunningServer(f"http://127.0.0.1:{port}", process, log)
-    try:
-        if wait:
-            server.wait_ready()
-        yield server
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        shutil.rmtree(scratch, ignore_errors=True)
+        server = RunningServer(f"http://127.0.0.1:{port}", process, log)
+        try:
+            if wait:
+                server.wait_ready()
+            yield server
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
