@@ -18,6 +18,10 @@ from bert_runtime.files import read_json, read_tokenizer
 from bert_runtime.manifest import TOKENIZER_CONFIG_NAME, TOKENIZER_NAME
 from bert_runtime.serving.ascii_shortcut import AsciiShortcut
 
+# A tokenizer configured for one (policy, side), and the ASCII shortcut with its copy of that
+# tokenizer without the normalizer (None where the normalizer is not BertNormalizer).
+_Variant = tuple[Tokenizer, tuple[AsciiShortcut, Tokenizer] | None]
+
 # Special tokens, by tokenizer_config.json's key, and their names in BERT's and RoBERTa's
 # vocabularies for tokenizers that come without that file.
 _SPECIAL_TOKENS = {"pad_token": ("[PAD]", "<pad>"), "mask_token": ("[MASK]", "<mask>")}
@@ -70,13 +74,12 @@ class TextTokenizer:
             tokenizer.no_truncation()
         return tokenizer
 
-    def _variant(self, tokenizer: Tokenizer) -> tuple[Tokenizer, Tokenizer | None]:
-        bypass = None if self._shortcut is None else AsciiShortcut.bypassing(tokenizer)
-        return tokenizer, bypass
+    def _variant(self, tokenizer: Tokenizer) -> _Variant:
+        if self._shortcut is None:
+            return tokenizer, None
+        return tokenizer, (self._shortcut, AsciiShortcut.bypassing(tokenizer))
 
-    def _resolve(
-        self, truncation: Truncation | None
-    ) -> tuple[tuple[Tokenizer, Tokenizer | None], TruncationPolicy]:
+    def _resolve(self, truncation: Truncation | None) -> tuple[_Variant, TruncationPolicy]:
         """
         The tokenizer that cuts as `truncation` says (and its copy for ASCII texts, if any), and
         the policy it follows.
@@ -117,10 +120,11 @@ class TextTokenizer:
         """
         if not texts:
             raise InputError("no texts to encode")
-        (tokenizer, bypass), policy = self._resolve(truncation)
+        (tokenizer, shortcut), policy = self._resolve(truncation)
         inputs = list(texts)
-        if bypass is not None and self._shortcut is not None:
-            normalized = self._shortcut.normalized(inputs)
+        if shortcut is not None:
+            ascii_texts, bypass = shortcut
+            normalized = ascii_texts.normalized(inputs)
             if normalized is not None:
                 tokenizer, inputs = bypass, normalized
         # encode_batch_fast (tokenizers >= 0.20) skips the character offsets, which serving never
