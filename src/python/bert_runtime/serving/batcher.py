@@ -270,6 +270,7 @@ class Batcher:
         if future.cancelled() or future.exception() is not None:  # else every text has run
             for text in submission.texts:
                 self._resolved(text)
+        submission.release()
 
     def _resolved(self, text: WaitingText) -> None:
         """Its submission is done: if the text still waits, it will not run (cancelled)."""

@@ -8,7 +8,9 @@ the test advances.
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
+import weakref
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -701,3 +703,30 @@ def test_an_empty_submission_resolves_at_once_to_no_results(engine: Engine) -> N
             return await asyncio.wait_for(batcher.submit_many([], []), 30)
 
     assert asyncio.run(main()) == []
+
+
+def test_a_settled_submission_is_freed_without_the_cycle_collector(engine: Engine) -> None:
+    # A submission and its texts point at each other; once settled the batcher lets go of the
+    # texts, so plain reference counting frees it all (under load the cycle collector cost the
+    # engine process 15-25% of its CPU). The collector is off here, so only that can free them.
+    sequences = engine.tokenizer.encode(["one", "two three"])
+
+    async def main() -> tuple[list[weakref.ref[Any]], int, int]:
+        async with Batcher(GatedRunner(engine), BatcherConfig(max_queue_delay_ms=0)) as batcher:
+            kept = batcher._enqueue(sequences, _embed(sequences), None)
+            cancelled = batcher._enqueue(sequences, _embed(sequences), None)
+            cancelled.future.cancel()
+            refs = [weakref.ref(o) for o in (kept, cancelled, *kept.texts, *cancelled.texts)]
+            results = await kept.future
+            del kept, cancelled
+            await settle()
+            return refs, len(results), batcher.queue_depth
+
+    gc.disable()
+    try:
+        refs, answered, depth = asyncio.run(main())
+        alive = [ref() for ref in refs if ref() is not None]
+    finally:
+        gc.enable()
+    assert answered == 2 and depth == 0
+    assert alive == []
