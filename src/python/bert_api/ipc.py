@@ -172,8 +172,11 @@ def result_message(id_: int, results: list[AnyResult]) -> Embedded | Filled | Cl
     first = results[0]
     if isinstance(first, Embedding):
         embedded = [r for r in results if isinstance(r, Embedding)]
-        vectors = np.stack([r.vector for r in embedded]).astype(np.float32, copy=False)
-        return Embedded(id_, vectors.tobytes(), vectors.shape[1], [r.num_tokens for r in embedded])
+        # The rows' bytes joined, not np.stack: 0.6 against 2.8 us for a single text, whose
+        # answer the engine process sends for every request (bench/engine_link_cost.py).
+        vectors = b"".join([np.asarray(r.vector, dtype=np.float32).tobytes() for r in embedded])
+        width = len(first.vector)
+        return Embedded(id_, vectors, width, [r.num_tokens for r in embedded])
     if isinstance(first, FillMaskResult):
         return Filled(id_, [r for r in results if isinstance(r, FillMaskResult)])
     return Classified(id_, [r for r in results if isinstance(r, Classification)])
