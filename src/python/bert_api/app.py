@@ -37,7 +37,8 @@ def create_asgi(
     settings: Settings, on_load_failure: Callable[[BaseException], None] | None = None
 ) -> tuple[ASGIApp, Host]:
     """What a one-process server runs (`serving_asgi`), and the model's host, which it drains."""
-    host = ModelHost(settings, ServiceMetrics(settings.served_model_name), on_load_failure)
+    metrics = ServiceMetrics(settings.served_model_name)
+    host = ModelHost(settings, metrics, on_load_failure, freeze_heap=True)
     return serving_asgi(settings, host), host
 
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bert_api.heap import freeze_long_lived
 from bert_api.hosting import DRAINING_MESSAGE, Status, ready_service
 from bert_api.metrics import ServiceMetrics
 from bert_api.settings import Settings
@@ -47,8 +48,16 @@ class ModelHost:
         settings: Settings,
         metrics: ServiceMetrics,
         on_load_failure: Callable[[BaseException], None] | None = None,
+        *,
+        freeze_heap: bool = False,
     ) -> None:
+        """
+        `freeze_heap`: once loaded, move what the process holds for good out of the cycle
+        collector's way (heap.py); for a server process's own host, not a test's, which would
+        keep every object alive then from ever being collected.
+        """
         self.settings = settings
+        self._freeze_heap = freeze_heap
         self.metrics = metrics
         self.status = Status.LOADING
         self.error: str | None = None
@@ -106,6 +115,8 @@ class ModelHost:
         )
         self._batcher.start()
         self._service = InferenceService(engine.inputs, self._batcher, self.description)
+        if self._freeze_heap:
+            freeze_long_lived()
         self.metrics.model_load_seconds.set(time.monotonic() - started)
         if self.status is Status.LOADING:
             self._set_status(Status.READY)

@@ -18,6 +18,7 @@ from typing import Any, TypeVar, cast
 
 import numpy as np
 
+from bert_api.heap import freeze_long_lived
 from bert_api.hosting import DRAINING_MESSAGE, Status, ready_service
 from bert_api.ipc import (
     Cancel,
@@ -136,8 +137,17 @@ class _EngineLink(asyncio.Protocol):
 class WorkerHost:
     """The Host of a front-end worker process (see the module docstring)."""
 
-    def __init__(self, settings: Settings, metrics: ServiceMetrics, engine_socket: Path) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: ServiceMetrics,
+        engine_socket: Path,
+        *,
+        freeze_heap: bool = False,
+    ) -> None:
+        """`freeze_heap`: a server process's own host (heap.py); not for a test's."""
         self.settings = settings
+        self._freeze_heap = freeze_heap
         self.metrics = metrics
         self.status = Status.LOADING
         self.error: str | None = None
@@ -182,6 +192,8 @@ class WorkerHost:
     async def _on_status(self, message: StatusMessage) -> None:
         if message.setup is not None and self._service is None:
             self._service = await asyncio.to_thread(self._build_service, message.setup)
+            if self._freeze_heap:
+                freeze_long_lived()
         if message.setup is not None:
             self._description = message.setup.description
         self.error = message.error

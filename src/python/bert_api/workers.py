@@ -48,7 +48,7 @@ def worker_main(
     _stop_with(engine_pid)
     configure_logging(settings)
     metrics = ServiceMetrics(settings.served_model_name)
-    host = WorkerHost(settings, metrics, engine_socket)
+    host = WorkerHost(settings, metrics, engine_socket, freeze_heap=True)
     app = serving_asgi(settings, host)
     server = DrainingServer(uvicorn_config(app, settings), host, settings.shutdown_grace_seconds)
     server.run(sockets=[listen])
@@ -130,7 +130,7 @@ async def serve_with_workers(
         stop.set()
 
     metrics = ServiceMetrics(settings.served_model_name)
-    host = ModelHost(settings, metrics, failed)
+    host = ModelHost(settings, metrics, failed, freeze_heap=True)
     engine = EngineServer(host, runtime_dir / "engine.sock")
     await engine.start()
     host.start()
