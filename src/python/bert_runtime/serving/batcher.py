@@ -11,9 +11,8 @@ texts must start early enough for their own work to end by it (without one: with
 `max_queue_wait_ms`). What would not start in time is refused at once (`Overloaded`, with the
 seconds after which it would fit). A submission whose start time passes before any of its texts
 runs, or whose caller has gone, is dropped before it reaches the model; once one of its texts has
-run, the rest are no longer dropped for time. `max_queue_size` bounds memory. If the loop stops
-for another reason, every waiting submission fails with `ShuttingDown` and `on_stop` tells the
-owner; `close()` stops intake and drains what is queued.
+run, the rest are no longer dropped for time. `max_queue_size` bounds memory; `close()` drains it.
+A loop stopped otherwise fails what waits with `ShuttingDown` and tells its owner (`on_stop`).
 """
 
 from __future__ import annotations
