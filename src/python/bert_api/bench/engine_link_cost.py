@@ -6,8 +6,8 @@ back (docs/BENCHMARKS.md, H200: one core at 8 workers). Here stand-in workers (p
 plain socket each, several submissions in flight) drive a real EngineServer, whose batcher runs
 CUDA's default budget (256 rows, 32768 tokens) over batcher_cost's runner, which pads the batch
 and pools zeros instead of running a model. The engine process's CPU time per text (its every
-thread; the workers are other processes) is the figure; compare trees by running it with
-another `PYTHONPATH` (a git worktree of an older commit).
+thread; the workers are other processes) is the figure. To compare with an older tree, copy this
+file and heap.py into a git worktree of it and run it there with `--no-freeze`:
 
     PYTHONPATH=src/python python3 -m bert_api.bench.engine_link_cost --rounds 3
 """
@@ -32,6 +32,7 @@ import numpy as np
 
 from bert_api.engine_server import EngineServer
 from bert_api.heap import freeze_long_lived
+from bert_api.hosting import Status
 from bert_api.ipc import Embedded, Frames, decode_to_worker, frame, submit_message
 from bert_api.model_host import ModelHost
 from bert_runtime.bench.batcher_cost import EMBED, NoModelRunner
@@ -49,16 +50,11 @@ class _Host:
     """What EngineServer reads of a ModelHost: the batcher and the status it reports."""
 
     batcher: Batcher
+    status: Status = Status.READY
     status_listeners: list[Any] = field(default_factory=list)
     engine: None = None
     model_dir: None = None
     error: None = None
-
-    @property
-    def status(self) -> Any:
-        from bert_api.hosting import Status
-
-        return Status.READY
 
 
 def _worker(path: str, per_request: int, in_flight: int, seed: int, stop: Event) -> None:
@@ -139,6 +135,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument(
+        "--no-freeze",
+        action="store_true",
+        help="leave the heap unfrozen, as engine processes before heap.py were",
+    )
     args = parser.parse_args(argv)
     import uvloop
 
@@ -151,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         runs = []
         for _ in range(args.rounds):
             with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-                runs.append(runner.run(_measure(per_request, workers, in_flight, args.seconds)))
+                shape = _measure(per_request, workers, in_flight, args.seconds, not args.no_freeze)
+                runs.append(runner.run(shape))
         rates, costs, sizes = zip(*runs, strict=True)
         each = ", ".join(f"{c:.1f}" for c in costs)
         print(
