@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # What a malformed or unexpected /proc or cgroup file raises here: then no limit is known.
-_UNREADABLE = (OSError, ValueError, IndexError, ZeroDivisionError)
+_UNREADABLE = (OSError, ValueError, IndexError)
 _OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
 
 
