@@ -106,11 +106,12 @@ class BatchBudget:
     max_tokens: int
     # Padded lengths round up to this multiple, so few distinct shapes reach the session.
     pad_multiple: int = 8
-    # The least share of real tokens in a batch (padded to its longest text) the batcher grows
-    # beside its anchor's request: on CPU the time follows padded tokens, so a text much longer
-    # than the rest waits for a later batch rather than pad them all to its length (0: any
-    # padding; a GPU fills its cores either way). CPU's 0.8 against 0.5 ran 16-26% more texts a
-    # second at 8 and 32 connections (docs/BENCHMARKS.md, "Batch fill on CPU").
+    # The least share of real tokens in a batch (padded to its longest text), in the batcher's
+    # choice (the anchor's own request's texts too) and a direct call's groups: on CPU the time
+    # follows padded tokens, so a text much longer than the rest waits for a later batch rather
+    # than pad them all to its length (0: any padding; a GPU fills its cores either way). CPU's
+    # 0.8 against 0.5 ran 16-26% more texts a second at 8 and 32 connections (docs/BENCHMARKS.md,
+    # "Batch fill on CPU"); holding a request's own texts to it, 21% more at 32 texts a request.
     min_fill: float = 0.0
 
     def __post_init__(self) -> None:

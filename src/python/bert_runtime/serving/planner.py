@@ -57,6 +57,15 @@ class BatchPlanner:
             rows * self.padded_length(longest) <= self.budget.max_tokens
         )
 
+    def filled(self, real: int, rows: int, longest: int) -> bool:
+        """
+        Whether `real` tokens in `rows` rows padded to `longest` are at least `min_fill` of them.
+        Against the longest text itself, not its padded length: the rounding up to pad_multiple
+        is the same whoever joins, and counting it would keep short texts (5 tokens pad to 8)
+        from ever sharing a batch under a high bound.
+        """
+        return real >= self.budget.min_fill * rows * longest
+
     def choose(self, lengths: Sequence[int], requests: Sequence[int], anchor: int) -> list[int]:
         """
         Rows for a batch around row `anchor`, within the budget; `requests[i]` says which request
@@ -64,7 +73,9 @@ class BatchPlanner:
         then other requests, each whole or not at all, closest in length to the anchor first, so
         the batch pads little and a request finishes in the batch that starts it. What would
         break the budget, or leave less than `min_fill` of the batch real tokens, is skipped (a
-        smaller one may still fit). The anchor's row always fits.
+        smaller one may still fit): own rows too, which then run in a later batch among texts
+        nearer their length (on CPU a batch's time follows its padded tokens). The anchor's row
+        always fits.
         """
         length, own = lengths[anchor], requests[anchor]
         distance = [abs(n - length) for n in lengths]
@@ -76,30 +87,27 @@ class BatchPlanner:
             elif row != anchor:
                 rows_of_own.append(row)
         rows_of_own.sort(key=lambda row: (distance[row], row))
-        chosen, longest = [anchor], length
+        chosen, longest, real = [anchor], length, length
         # Each loop stops once not even one more row of `longest` tokens fits: every row or
         # request left would add a row padded to at least that (this batch is full).
         for row in rows_of_own:
             if not self.fits(len(chosen) + 1, longest):
                 break
-            if self.fits(len(chosen) + 1, max(longest, lengths[row])):
+            widest = max(longest, lengths[row])
+            count, more = len(chosen) + 1, lengths[row]
+            if self.fits(count, widest) and self.filled(real + more, count, widest):
                 chosen.append(row)
-                longest = max(longest, lengths[row])
+                longest, real = widest, real + more
         # (farthest row from the anchor's length, first row, rows): the first row breaks ties.
         by_closeness = sorted(
             (max(map(distance.__getitem__, rows)), rows[0], rows) for rows in others.values()
         )
-        real = sum(lengths[row] for row in chosen)
         for _, _, rows in by_closeness:
             if not self.fits(len(chosen) + 1, longest):
                 break
             widest = max(longest, max(map(lengths.__getitem__, rows)))
             count, more = len(chosen) + len(rows), sum(map(lengths.__getitem__, rows))
-            # Against the longest text itself, not its padded length: the rounding up to
-            # pad_multiple is the same whoever joins, and counting it would keep short texts
-            # (5 tokens pad to 8) from ever sharing a batch under a high bound.
-            filled = real + more >= self.budget.min_fill * count * widest
-            if filled and self.fits(count, widest):
+            if self.fits(count, widest) and self.filled(real + more, count, widest):
                 chosen.extend(rows)
                 longest, real = widest, real + more
         return chosen
@@ -107,17 +115,23 @@ class BatchPlanner:
     def groups(self, lengths: Sequence[int]) -> list[list[int]]:
         """
         Row indices in batches for a direct call: sorted by length, cut into consecutive runs that
-        fit, so each batch pads only to texts of about its own length.
+        fit the budget and keep `min_fill` of their tokens real, so each batch pads only to texts
+        of about its own length.
         """
         order = sorted(range(len(lengths)), key=lengths.__getitem__)
         batches: list[list[int]] = []
         current: list[int] = []
+        real = 0
         for row in order:
             # Sorted ascending: the new row is the longest of the batch it joins.
-            if current and not self.fits(len(current) + 1, lengths[row]):
+            longest, count = lengths[row], len(current) + 1
+            if current and not (
+                self.fits(count, longest) and self.filled(real + longest, count, longest)
+            ):
                 batches.append(current)
-                current = []
+                current, real = [], 0
             current.append(row)
+            real += longest
         if current:
             batches.append(current)
         return batches

@@ -14,8 +14,14 @@ from bert_runtime.errors import ConfigError
 from bert_runtime.serving.planner import BatchPlanner
 
 
-def _planner(rows: int = 64, tokens: int = 1024, multiple: int = 8) -> BatchPlanner:
-    return BatchPlanner(BatchBudget(rows, tokens, multiple), pad_id=0, max_positions=512)
+def _planner(
+    rows: int = 64, tokens: int = 1024, multiple: int = 8, min_fill: float = 0.0
+) -> BatchPlanner:
+    return BatchPlanner(BatchBudget(rows, tokens, multiple, min_fill), pad_id=0, max_positions=512)
+
+
+def _filled(planner: BatchPlanner, lengths: list[int], rows: list[int]) -> bool:
+    return planner.filled(sum(lengths[i] for i in rows), len(rows), max(lengths[i] for i in rows))
 
 
 def _sizes(groups: list[list[int]]) -> list[int]:
@@ -43,24 +49,35 @@ def test_direct_groups_sort_by_length_so_long_texts_pad_only_each_other() -> Non
     assert groups == [[4, 1, 3], [0, 2]]
 
 
+def test_on_cpu_direct_groups_also_cut_where_padding_would_pass_the_fill_bound() -> None:
+    lengths = [40, 10, 12, 10, 41]
+    # 10, 10, 12 keep 32 of 36 tokens real; the 40 beside them would keep 72 of 160.
+    assert _planner(min_fill=0.8).groups(lengths) == [[1, 3, 2], [0, 4]]
+    # Without a bound (a GPU's budget) all five fit in one batch.
+    assert _planner().groups(lengths) == [[1, 3, 2, 0, 4]]
+
+
 @given(
     lengths=st.lists(st.integers(1, 512), max_size=64),
     tokens=st.integers(512, 4096),
     rows=st.integers(1, 64),
     multiple=st.sampled_from([1, 8, 64]),
+    min_fill=st.sampled_from([0.0, 0.5, 0.8]),
 )
-def test_groups_cover_every_row_once_and_fit_the_budget(
-    lengths: list[int], tokens: int, rows: int, multiple: int
+def test_groups_cover_every_row_once_and_fit_the_budget_and_the_fill_bound(
+    lengths: list[int], tokens: int, rows: int, multiple: int, min_fill: float
 ) -> None:
-    planner = _planner(rows, tokens, multiple)
+    planner = _planner(rows, tokens, multiple, min_fill)
     groups = planner.groups(lengths)
     assert sorted(i for group in groups for i in group) == list(range(len(lengths)))
     for group in groups:
         assert planner.fits(len(group), max(lengths[i] for i in group))
-    # Greedy: a batch ends only where the next row would have broken the budget.
+        assert _filled(planner, lengths, group)
+    # Greedy: a batch ends only where the next row would have broken the budget or the bound.
     for current, following in itertools.pairwise(groups):
         longer = current + following[:1]
-        assert not planner.fits(len(longer), max(lengths[i] for i in longer))
+        fits = planner.fits(len(longer), max(lengths[i] for i in longer))
+        assert not (fits and _filled(planner, lengths, longer))
 
 
 def test_choice_takes_the_closest_lengths_and_skips_rows_that_would_break_the_budget() -> None:
@@ -97,8 +114,11 @@ def test_on_cpu_a_long_stranger_waits_rather_than_pad_the_batch_past_half_empty(
     planner = BatchPlanner(BatchBudget(32, 1024, min_fill=0.5), 0, 512)
     # 120 beside three of 16-20 would pad them all to 120: 174 real of 480 padded.
     assert planner.choose(lengths, alone, 0) == [0, 1, 2]
-    # The anchor's own request comes whole, however it pads (and then no 18 fits the bound).
+    # The bound holds for the anchor's own rows too: the 120 of its request keeps the batch at
+    # 136 real of 240 (over 0.5), and then no 18 fits the bound; under 0.8 the 120 waits.
     assert planner.choose(lengths, [0, 1, 2, 0], 0) == [0, 3]
+    strict = BatchPlanner(BatchBudget(32, 1024, min_fill=0.8), 0, 512)
+    assert strict.choose(lengths, [0, 1, 2, 0], 0) == [0, 1, 2]
     # Without a bound (a GPU's budget) the long one joins.
     assert _planner(tokens=1024).choose(lengths, alone, 0) == [0, 1, 2, 3]
 
@@ -117,16 +137,18 @@ def test_the_fill_bound_counts_padding_to_the_longest_text_not_the_rounding() ->
     request_seed=st.lists(st.integers(0, 6), min_size=80, max_size=80),
     anchor=st.integers(0, 79),
     rows=st.integers(1, 32),
+    min_fill=st.sampled_from([0.0, 0.5, 0.8]),
 )
 def test_choice_holds_the_anchor_fits_the_budget_and_splits_no_other_request(
-    lengths: list[int], request_seed: list[int], anchor: int, rows: int
+    lengths: list[int], request_seed: list[int], anchor: int, rows: int, min_fill: float
 ) -> None:
     anchor %= len(lengths)
     requests = request_seed[: len(lengths)]
-    planner = _planner(rows, 1024)
+    planner = _planner(rows, 1024, min_fill=min_fill)
     chosen = planner.choose(lengths, requests, anchor)
     assert chosen[0] == anchor and len(set(chosen)) == len(chosen)
     assert planner.fits(len(chosen), max(lengths[row] for row in chosen))
+    assert len(chosen) == 1 or _filled(planner, lengths, chosen)
     own = requests[anchor]
     for request in {requests[row] for row in chosen} - {own}:
         members = [row for row, r in enumerate(requests) if r == request]
