@@ -2,10 +2,11 @@
 
 A batch forms around the oldest waiting text (so nothing starves) from a window of the oldest
 texts of its task: its own request's texts first, then other requests whole, closest to it in
-length first, so the batch pads little and every request finishes in the batch that starts it
-(unless it is larger than a batch): none is run in part and then dropped for time, and a request's
-time to answer is its time to start plus one batch (BatchPlanner.choose). The window keeps batches
-in arrival order under load: a text can be overtaken only by texts that came soon after it.
+length first, so the batch pads little and a request finishes in the batch that starts it
+unless it is larger than a batch or, on CPU, its lengths spread past the fill bound (its other
+texts, older than any that came after it, anchor the batches that follow). None is run in part
+and then dropped for time (BatchPlanner.choose, Submission.started). The window keeps batches in
+arrival order under load: a text can be overtaken only by texts that came soon after it.
 Texts whose future is done (their caller has gone, or their submission failed) or that were taken
 into a batch leave lazily: the arrival order skips them.
 """
