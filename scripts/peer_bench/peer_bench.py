@@ -128,10 +128,18 @@ def parse_args() -> argparse.Namespace:
 
 
 def pick_shapes(spec: str) -> tuple[Shape, ...]:
+    """The shapes `spec` names: "all", or TEXTSxCONNECTIONS, comma-separated; exits on others."""
     if spec == "all":
         return SHAPES
-    wanted = {tuple(int(n) for n in part.split("x")) for part in spec.split(",")}
-    return tuple(s for s in SHAPES if (s.texts_per_request, s.connections) in wanted)
+    known = {f"{s.texts_per_request}x{s.connections}": s for s in SHAPES}
+    unknown = [part for part in spec.split(",") if part.strip() not in known]
+    if unknown:
+        raise SystemExit(
+            f"--shapes: no shape {', '.join(unknown)} (texts x connections); "
+            f"the shapes are {', '.join(known)}"
+        )
+    wanted = {part.strip() for part in spec.split(",")}
+    return tuple(shape for name, shape in known.items() if name in wanted)
 
 
 def check(url: str, texts: list[str], expected: Vectors) -> float:
