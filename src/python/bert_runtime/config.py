@@ -111,7 +111,7 @@ class BatchBudget:
     # follows padded tokens, so a text much longer than the rest waits for a later batch rather
     # than pad them all to its length (0: any padding; a GPU fills its cores either way). CPU's
     # 0.8 against 0.5 ran 16-26% more texts a second at 8 and 32 connections (docs/BENCHMARKS.md,
-    # "Batch fill on CPU"); holding a request's own texts to it, 21% more at 32 texts a request.
+    # "Batch fill on CPU"); holding a request's own texts to it, 21-27% more at 32 texts a request.
     min_fill: float = 0.0
 
     def __post_init__(self) -> None:

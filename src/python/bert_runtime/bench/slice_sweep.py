@@ -4,7 +4,7 @@
 form them). One process, one Engine per budget over the same prepared model (0 = room for all 32 at
 full length, the baseline: one whole batch unless the CPU's fill bound cuts it by length),
 interleaved round by round in a rotating order so this host's drift spreads over every budget.
-Prints seq/s per workload and budget, relative to whole batches: the evidence behind the default in
+Prints seq/s per workload and budget, relative to that baseline: the evidence behind the default in
 docs/BENCHMARKS.md.
 
     python slice_sweep.pex --model /tmp/bench-work/fp32 --rounds 6
@@ -37,7 +37,7 @@ WORKLOADS: dict[str, tuple[int, int] | None] = {
     "lengths 5-120 (mean ~40) x 32, mixed": None,
 }
 BUDGETS = (0, 256, 512, 1024, 2048)
-# Budget 0 in the table: all 32 texts in one batch.
+# Budget 0 in the table ("whole"): room for all 32 texts at full length in one batch.
 WHOLE = 32 * 128
 
 
@@ -58,7 +58,7 @@ def _batch(engine: Engine, span: tuple[int, int] | None) -> list[np.ndarray]:
 def sweep(
     model: Path, threads: int, rounds: int, budgets: Sequence[int] = BUDGETS
 ) -> dict[str, dict[int, float]]:
-    """Median seq/s for every workload and budget (0: whole batches, the baseline)."""
+    """Median seq/s for every workload and budget (0: room for all 32 at once, the baseline)."""
     budgets = (0, *(b for b in budgets if b))
     engines = {
         budget: Engine(

@@ -61,11 +61,18 @@ class GatedRunner:
     """
 
     def __init__(
-        self, engine: Engine, rows: int = 32, tokens: int = 1024, poison: int | None = None
+        self,
+        engine: Engine,
+        rows: int = 32,
+        tokens: int = 1024,
+        poison: int | None = None,
+        min_fill: float = 0.0,
     ) -> None:
         self.engine = engine
         self.planner = BatchPlanner(
-            BatchBudget(rows, tokens), engine.tokenizer.pad_id, engine.manifest.max_sequence_length
+            BatchBudget(rows, tokens, min_fill=min_fill),
+            engine.tokenizer.pad_id,
+            engine.manifest.max_sequence_length,
         )
         self.poison = poison
         self.gate = threading.Event()
@@ -564,7 +571,7 @@ def test_a_requests_texts_run_in_one_batch_ahead_of_closer_lengths(engine: Engin
     """
     Under load a batch forms around the oldest text with its own request's texts first: a request
     finishes in the batch that starts it, rather than being spread over batches (and half run
-    when its time runs out).
+    when its time runs out). Here without a fill bound, as on a GPU; on CPU see the next test.
     """
     mixed = engine.tokenizer.encode(["hi", _words(20), _words(10), "yo"])
     strangers = engine.tokenizer.encode(["hey"] * 12)  # closer in length to "hi" than most
@@ -586,6 +593,37 @@ def test_a_requests_texts_run_in_one_batch_ahead_of_closer_lengths(engine: Engin
 
     contents = asyncio.run(main())
     assert contents[1] == {tuple(int(i) for i in s) for s in mixed}
+
+
+def test_on_cpu_a_request_of_spread_lengths_runs_in_batches_of_near_lengths(
+    engine: Engine,
+) -> None:
+    """
+    Under the CPU's fill bound a request's own texts join its batch only while they pad it
+    little; the rest anchor the batches that follow, and every text gets its own answer.
+    """
+    texts = ["hi", _words(6), _words(3), "yo"]  # 4, 26, 14 and 4 tokens
+    mixed = engine.tokenizer.encode(texts)
+
+    async def main() -> tuple[list[set[tuple[int, ...]]], list[Embedding]]:
+        clock = ManualClock()
+        runner = GatedRunner(engine, rows=4, min_fill=0.8)
+        async with Batcher(runner, BatcherConfig(max_queue_delay_ms=0), clock=clock) as batcher:
+            runner.gate.clear()
+            held = asyncio.ensure_future(under_load(batcher, engine))
+            await runner.started()
+            request = asyncio.ensure_future(batcher.submit_many(mixed, _embed(mixed)))
+            await settle()
+            runner.gate.set()
+            await held
+            return runner.contents, await request
+
+    contents, results = asyncio.run(main())
+    ids = [tuple(int(i) for i in s) for s in mixed]
+    # 26 beside 14 would keep 40 of 52 tokens real (0.77): each runs with texts of its length.
+    assert contents[1:] == [{ids[0], ids[3]}, {ids[1]}, {ids[2]}]
+    for result, alone in zip(results, engine.embed(texts), strict=True):
+        np.testing.assert_allclose(result.vector, alone, atol=1e-5)
 
 
 def test_a_text_is_overtaken_only_by_texts_that_came_soon_after_it(engine: Engine) -> None:

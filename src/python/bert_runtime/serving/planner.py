@@ -62,20 +62,21 @@ class BatchPlanner:
         Whether `real` tokens in `rows` rows padded to `longest` are at least `min_fill` of them.
         Against the longest text itself, not its padded length: the rounding up to pad_multiple
         is the same whoever joins, and counting it would keep short texts (5 tokens pad to 8)
-        from ever sharing a batch under a high bound.
+        from ever sharing a batch under a high bound. The tolerance keeps a batch exactly at the
+        bound in (0.8 * 3 * 10 is 24.000000000000004 in floats).
         """
-        return real >= self.budget.min_fill * rows * longest
+        return real + 1e-9 >= self.budget.min_fill * rows * longest
 
     def choose(self, lengths: Sequence[int], requests: Sequence[int], anchor: int) -> list[int]:
         """
         Rows for a batch around row `anchor`, within the budget; `requests[i]` says which request
         row i belongs to. First the anchor's own request, row by row (closest in length first);
         then other requests, each whole or not at all, closest in length to the anchor first, so
-        the batch pads little and a request finishes in the batch that starts it. What would
-        break the budget, or leave less than `min_fill` of the batch real tokens, is skipped (a
-        smaller one may still fit): own rows too, which then run in a later batch among texts
-        nearer their length (on CPU a batch's time follows its padded tokens). The anchor's row
-        always fits.
+        the batch pads little and a request finishes in the batch that starts it where it can.
+        What would break the budget, or leave less than `min_fill` of the batch real tokens, is
+        skipped (a smaller one may still fit): own rows too, which then run in a later batch among
+        texts nearer their length (on CPU a batch's time follows its padded tokens). The anchor's
+        row always fits.
         """
         length, own = lengths[anchor], requests[anchor]
         distance = [abs(n - length) for n in lengths]

@@ -55,6 +55,8 @@ def test_on_cpu_direct_groups_also_cut_where_padding_would_pass_the_fill_bound()
     assert _planner(min_fill=0.8).groups(lengths) == [[1, 3, 2], [0, 4]]
     # Without a bound (a GPU's budget) all five fit in one batch.
     assert _planner().groups(lengths) == [[1, 3, 2, 0, 4]]
+    # Exactly at the bound is within it: 24 real of 30 (0.8 * 3 * 10 is not 24 in floats).
+    assert _planner(min_fill=0.8).groups([6, 8, 10]) == [[0, 1, 2]]
 
 
 @given(
