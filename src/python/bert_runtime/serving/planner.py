@@ -88,22 +88,16 @@ class BatchPlanner:
             elif row != anchor:
                 rows_of_own.append(row)
         rows_of_own.sort(key=lambda row: (distance[row], row))
-        chosen, longest, real = [anchor], length, length
-        # Each loop stops once not even one more row of `longest` tokens fits: every row or
-        # request left would add a row padded to at least that (this batch is full).
-        for row in rows_of_own:
-            if not self.fits(len(chosen) + 1, longest):
-                break
-            widest = max(longest, lengths[row])
-            count, more = len(chosen) + 1, lengths[row]
-            if self.fits(count, widest) and self.filled(real + more, count, widest):
-                chosen.append(row)
-                longest, real = widest, real + more
-        # (farthest row from the anchor's length, first row, rows): the first row breaks ties.
+        # Own rows one by one, then other requests whole, ordered by (farthest row from the
+        # anchor's length, first row): the first row breaks ties.
         by_closeness = sorted(
             (max(map(distance.__getitem__, rows)), rows[0], rows) for rows in others.values()
         )
-        for _, _, rows in by_closeness:
+        candidates = [[row] for row in rows_of_own] + [rows for _, _, rows in by_closeness]
+        chosen, longest, real = [anchor], length, length
+        for rows in candidates:
+            # Once not even one more row of `longest` tokens fits, every candidate left would add
+            # a row padded to at least that: this batch is full.
             if not self.fits(len(chosen) + 1, longest):
                 break
             widest = max(longest, max(map(lengths.__getitem__, rows)))
