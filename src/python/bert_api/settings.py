@@ -79,7 +79,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     # (docs/BENCHMARKS.md). Usable: the affinity mask within the cgroup CPU limit (cpus.py).
     workers: Annotated[int, msgspec.Meta(ge=0, le=64)] = 0
     # ONNX Runtime's intra-op threads in the engine process. 0: one per physical core, or the
-    # CPUs the process may use where a cgroup CPU limit or its affinity leaves fewer (cpus.py).
+    # CPUs the process may use where a cgroup CPU limit or its affinity leaves fewer (cpus.py);
+    # with 0 a small model's small batches may run on one thread (thread_split.py).
     intra_op_threads: Annotated[int, msgspec.Meta(ge=0, le=1024)] = 0
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8000

@@ -1,6 +1,7 @@
 """How a batch's feeds reach the session on each device, for the Engine.
 
-CPU: a plain run. CUDA: IO binding (inputs copied once, only the outputs a task needs copied
+CPU: a plain run, on the one-thread session where a small model's batch is small enough
+(thread_split.py). CUDA: IO binding (inputs copied once, only the outputs a task needs copied
 back); with CUDA graphs on, a batch that fits a bucket replays that bucket's graph
 (cuda_graphs.GraphRunner), and every other run (fill-mask's variable mask rows, a batch no bucket
 holds) says `gpu_graph_id=-1` so ONNX Runtime neither captures nor replays it.
@@ -25,6 +26,7 @@ from bert_runtime.serving.cuda_graphs import (
 from bert_runtime.serving.planner import BatchPlanner
 from bert_runtime.serving.row_buckets import bucket_rows, is_row_batch, padded_rows
 from bert_runtime.serving.session import run_bound
+from bert_runtime.serving.thread_split import ThreadSplit
 
 
 class DeviceRunner:
@@ -60,6 +62,15 @@ class DeviceRunner:
                 session, self.buckets, planner.pad_id, "cuda", config.device_id
             )
         self._no_graph = run_options(NO_GRAPH) if graphs else None
+        # Set by the Engine after it measured one (CPU only).
+        self.split: ThreadSplit | None = None
+
+    def session_for(self, feeds: dict[str, np.ndarray]) -> ort.InferenceSession:
+        """The one-thread session for a batch the split holds, else the full pool's."""
+        split = self.split
+        if split is not None and feeds["input_ids"].size <= split.max_tokens:
+            return split.session
+        return self.session
 
     def run(
         self, feeds: dict[str, np.ndarray], outputs: Sequence[str], *, graph: bool = True
@@ -85,7 +96,7 @@ class DeviceRunner:
                 self.config.device_id,
                 run_options=self._no_graph,
             )
-        return list(self.session.run(list(outputs), feeds))
+        return list(self.session_for(feeds).run(list(outputs), feeds))
 
 
 def check_packing(config: EngineConfig, manifest_extra: dict[str, str]) -> None:
