@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     pool = engine._session
     one = create_session(args.model / MODEL_NAME, EngineConfig(intra_op_threads=1))
     sessions = {"full pool": pool, "one thread": one}
-    split = engine.thread_split
+    split = engine._runner.split
     chosen = split.max_tokens if split else 0
     print(f"{args.model.name}: pool of {threads} threads; the engine's split: ", end="")
     print(split.describe() if split else "none (every batch on the full pool)")
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| batch (rows x tokens) | pool wall | pool CPU | one wall | one CPU | runs on |")
     print("|---|---:|---:|---:|---:|---|")
     for rows, length in sizes(engine.planner, engine.max_length):
-        feeds = engine._feeds(engine.pad([np.zeros(length, np.int32)] * rows))
+        feeds = engine._runner.feeds(engine.pad([np.zeros(length, np.int32)] * rows))
         taken: dict[str, dict[str, list[float]]] = {
             name: {"wall": [], "cpu": []} for name in sessions
         }

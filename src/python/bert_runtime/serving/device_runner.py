@@ -10,6 +10,7 @@ holds) says `gpu_graph_id=-1` so ONNX Runtime neither captures nor replays it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -23,10 +24,11 @@ from bert_runtime.serving.cuda_graphs import (
     graph_buckets,
     run_options,
 )
-from bert_runtime.serving.planner import BatchPlanner
+from bert_runtime.serving.planner import Batch, BatchPlanner
 from bert_runtime.serving.row_buckets import bucket_rows, is_row_batch, padded_rows
 from bert_runtime.serving.session import run_bound
-from bert_runtime.serving.thread_split import ThreadSplit
+from bert_runtime.serving.thread_split import ThreadSplit, measure_split
+from bert_runtime.serving.thread_split import sizes as split_sizes
 
 
 class DeviceRunner:
@@ -47,6 +49,9 @@ class DeviceRunner:
     ) -> None:
         self.session = session
         self.config = config
+        self.max_length = max_length
+        self.on_cuda = on_cuda
+        self.input_names = {i.name for i in session.get_inputs()}
         self.bound = on_cuda and config.io_binding
         graphs = on_cuda and config.cuda.graphs
         self.planner = planner
@@ -62,8 +67,34 @@ class DeviceRunner:
                 session, self.buckets, planner.pad_id, "cuda", config.device_id
             )
         self._no_graph = run_options(NO_GRAPH) if graphs else None
-        # Set by the Engine after it measured one (CPU only).
+        # On CPU, set at warm-up where it pays (measure_split).
         self.split: ThreadSplit | None = None
+
+    def feeds(
+        self, batch: Batch, mask_positions: np.ndarray | None = None, top_k: int = 1
+    ) -> dict[str, np.ndarray]:
+        """The session's inputs for `batch` (fill-mask graphs: with its mask positions, top_k)."""
+        # Only the inputs the graph takes: ModernBERT's has no token types.
+        feeds = {k: v for k, v in batch.model_inputs().items() if k in self.input_names}
+        if "mask_positions" in self.input_names:
+            feeds["mask_positions"] = (
+                mask_positions if mask_positions is not None else np.zeros((0, 2), np.int64)
+            )
+            feeds["top_k"] = np.array([top_k], np.int64)
+        return feeds
+
+    def measure_split(self, model_path: Path) -> None:
+        """On CPU: a one-thread session for the small batches, where it pays (thread_split.py)."""
+        if self.on_cuda or self.config.device is not Device.CPU:
+            return
+        pad = np.int32(self.planner.pad_id)
+        self.split = measure_split(
+            self.config,
+            self.session,
+            model_path,
+            lambda rows, length: self.feeds(self.planner.pad([np.full(length, pad)] * rows)),
+            split_sizes(self.planner, self.max_length),
+        )
 
     def session_for(self, feeds: dict[str, np.ndarray]) -> ort.InferenceSession:
         """The one-thread session for a batch the split holds, else the full pool's."""

@@ -1,8 +1,5 @@
 """The Engine: an ONNX Runtime session over a prepared model directory, and the tasks it serves.
 
-On CPU a small model may have a second, one-thread session for its small batches
-(thread_split.py).
-
 `run` executes one batch exactly as given (its rows padded by the BatchPlanner, never re-sorted or
 sliced: whoever formed the batch planned it within the device's budget). The direct calls
 (`embed`, `fill_mask`, `classify`, `classify_pairs`) are for callers without a batcher: they build
@@ -13,7 +10,6 @@ Thread-safe: ONNX Runtime sessions may run concurrently, and the engine keeps no
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -49,8 +45,6 @@ from bert_runtime.serving.tasks import (
     classification,
     pooled,
 )
-from bert_runtime.serving.thread_split import ThreadSplit, measure_split, pool_threads
-from bert_runtime.serving.thread_split import sizes as split_sizes
 from bert_runtime.serving.tokenizer import TextTokenizer
 from bert_runtime.serving.warmup import warmup_shapes
 
@@ -125,11 +119,6 @@ class Engine:
         return self.capabilities.num_labels
 
     @property
-    def thread_split(self) -> ThreadSplit | None:
-        """The one-thread session for small batches on CPU, if warm-up found one pays."""
-        return self._runner.split
-
-    @property
     def device_info(self) -> DeviceInfo:
         return device_info(self._session, self.config.device_id)
 
@@ -144,25 +133,6 @@ class Engine:
         logger.info("node placement: %s", found.summary())
         placement.check_no_cpu_compute(found)
         return found
-
-    def _measure_thread_split(self) -> ThreadSplit | None:
-        """A one-thread session for small batches, where it is no slower (thread_split.py)."""
-        threads = pool_threads(self.config)
-        if threads is None or threads < 2:
-            return None
-        one_thread = dataclasses.replace(self.config, intra_op_threads=1)
-        pad = np.int32(self.tokenizer.pad_id)
-
-        def batch_feeds(rows: int, length: int) -> dict[str, np.ndarray]:
-            return self._feeds(self.planner.pad([np.full(length, pad)] * rows))
-
-        return measure_split(
-            self._session,
-            lambda: create_session(self._model_path, one_thread),
-            batch_feeds,
-            split_sizes(self.planner, self.max_length),
-            ["mean_embedding"],
-        )
 
     # --- running ---------------------------------------------------------------------------------
     def warmup(self) -> None:
@@ -183,8 +153,7 @@ class Engine:
             tokens = np.full(length, self.tokenizer.pad_id, dtype=np.int32)
             for request in requests:
                 self.run([tokens] * rows, [request] * rows)
-        if self.config.device is Device.CPU and not self._on_cuda:
-            self._runner.split = self._measure_thread_split()
+        runner.measure_split(self._model_path)  # CPU only
         # The largest shape once more, timed: the speed the batcher estimates waits with until it
         # has measured real batches (so admission by time works from the first request).
         rows, length = max(shapes, key=lambda shape: shape[0] * shape[1])
@@ -283,20 +252,8 @@ class Engine:
         *,
         graph: bool = True,
     ) -> list[np.ndarray]:
-        feeds = self._feeds(batch, mask_positions, top_k)
+        feeds = self._runner.feeds(batch, mask_positions, top_k)
         return self._runner.run(feeds, outputs, graph=graph)
-
-    def _feeds(
-        self, batch: Batch, mask_positions: np.ndarray | None = None, top_k: int = 1
-    ) -> dict[str, np.ndarray]:
-        # Only the inputs the graph takes: ModernBERT's has no token types.
-        feeds = {k: v for k, v in batch.model_inputs().items() if k in self._input_names}
-        if "mask_positions" in self._input_names:
-            feeds["mask_positions"] = (
-                mask_positions if mask_positions is not None else np.zeros((0, 2), np.int64)
-            )
-            feeds["top_k"] = np.array([top_k], np.int64)
-        return feeds
 
     # --- direct calls, for callers without a batcher ----------------------------------------------
     def embed(

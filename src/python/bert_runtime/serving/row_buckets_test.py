@@ -57,6 +57,9 @@ class RecordingSession:
         self._session = session
         self.rows: list[int] = []
 
+    def get_inputs(self) -> Any:
+        return self._session.get_inputs()
+
     def run(self, outputs: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         self.rows.append(feeds["input_ids"].shape[0])
         return list(self._session.run(outputs, feeds))

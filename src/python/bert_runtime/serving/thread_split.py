@@ -21,12 +21,14 @@ none).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -34,6 +36,7 @@ import onnxruntime as ort
 from bert_runtime.config import EngineConfig
 from bert_runtime.cpus import cpu_budget, default_intra_op_threads
 from bert_runtime.serving.planner import BatchPlanner
+from bert_runtime.serving.session import create_session
 
 logger = logging.getLogger(__name__)
 
@@ -141,16 +144,38 @@ def medians_in_turn(
 
 
 def measure_split(
+    config: EngineConfig,
+    pool: ort.InferenceSession,
+    model_path: Path,
+    batch_feeds: Callable[[int, int], Feeds],
+    shapes: Sequence[tuple[int, int]],
+    outputs: Sequence[str] = ("mean_embedding",),
+) -> ThreadSplit | None:
+    """
+    The split for the model at `model_path` whose session `pool` has `config`'s threads, or
+    None: the pool is sized by hand or has one thread, its one-text run is not short, or one
+    thread was slower already at the smallest of `shapes` (batch_feeds(rows, length) makes
+    their inputs). `outputs`: what the measured runs compute (every prepared model has it).
+    """
+    threads = pool_threads(config)
+    if threads is None or threads < 2:
+        return None
+    return _measure(
+        pool,
+        lambda: create_session(model_path, dataclasses.replace(config, intra_op_threads=1)),
+        batch_feeds,
+        shapes,
+        list(outputs),
+    )
+
+
+def _measure(
     pool: ort.InferenceSession,
     load_one_thread: Callable[[], ort.InferenceSession],
     batch_feeds: Callable[[int, int], Feeds],
     shapes: Sequence[tuple[int, int]],
     outputs: list[str],
 ) -> ThreadSplit | None:
-    """
-    The split for a model, or None: its one-text run on `pool` is not short, or one thread was
-    slower already at the smallest of `shapes` (batch_feeds(rows, length) makes their inputs).
-    """
     (alone,) = medians_in_turn([pool], batch_feeds(*shapes[0]), outputs)
     if alone >= SMALL_MODEL_RUN_S:
         return None

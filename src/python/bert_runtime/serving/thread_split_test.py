@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import NoReturn
 
 import numpy as np
 import pytest
@@ -71,17 +70,16 @@ def test_a_model_whose_one_text_run_is_long_loads_once(
     model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(thread_split, "SMALL_MODEL_RUN_S", 0.0)
+    monkeypatch.delenv("ORT_INTRA_OP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(thread_split, "default_intra_op_threads", lambda: 2)
     engine = Engine(model_dir, EngineConfig(warmup=False))
-
-    def load_one_thread() -> NoReturn:
-        raise AssertionError("a second session was loaded")
-
+    runner = engine._runner
     split = measure_split(
-        engine._session,
-        load_one_thread,
-        lambda rows, length: engine._feeds(engine.pad([np.zeros(length, np.int32)] * rows)),
+        EngineConfig(),
+        runner.session,
+        model_dir / "absent.onnx",  # loading a second session would raise
+        lambda rows, length: runner.feeds(engine.pad([np.zeros(length, np.int32)] * rows)),
         [(1, 8), (2, 8)],
-        ["mean_embedding"],
     )
     assert split is None
 
@@ -95,7 +93,7 @@ def test_where_one_thread_counts_as_no_slower_small_batches_run_on_it(
     monkeypatch.delenv("ORT_INTRA_OP_NUM_THREADS", raising=False)
     monkeypatch.setattr(thread_split, "default_intra_op_threads", lambda: 2)
     engine = Engine(model_dir, EngineConfig(max_sequence_length=32))
-    split = engine.thread_split
+    split = engine._runner.split
     assert split is not None
     expected = sizes(engine.planner, engine.max_length)
     assert [(t.rows, t.length) for t in split.timings] == expected
@@ -103,15 +101,15 @@ def test_where_one_thread_counts_as_no_slower_small_batches_run_on_it(
     assert "one intra-op thread" in split.describe()
     # A batch the split holds runs on the one-thread session, a larger one on the pool.
     runner = engine._runner
-    small = engine._feeds(engine.pad([np.zeros(8, np.int32)]))
-    large = engine._feeds(engine.pad([np.zeros(32, np.int32)] * (split.max_tokens // 32 + 1)))
+    small = runner.feeds(engine.pad([np.zeros(8, np.int32)]))
+    large = runner.feeds(engine.pad([np.zeros(32, np.int32)] * (split.max_tokens // 32 + 1)))
     assert runner.session_for(small) is split.session
     assert runner.session_for(large) is engine._session
 
 
 def test_both_sessions_give_the_same_answers(model_dir: Path) -> None:
     pool = Engine(model_dir, EngineConfig(max_sequence_length=32, intra_op_threads=2))
-    assert pool.thread_split is None  # a count set by hand is not measured
+    assert pool._runner.split is None  # a count set by hand is not measured
     split = Engine(model_dir, EngineConfig(max_sequence_length=32, intra_op_threads=2))
     one = create_session(model_dir / MODEL_NAME, EngineConfig(intra_op_threads=1))
     split._runner.split = ThreadSplit(one, 64, ())
@@ -131,6 +129,6 @@ def test_a_fill_mask_model_is_measured_and_answers_alike_on_both(
     monkeypatch.delenv("ORT_INTRA_OP_NUM_THREADS", raising=False)
     monkeypatch.setattr(thread_split, "default_intra_op_threads", lambda: 2)
     split = Engine(model, EngineConfig(max_sequence_length=32))
-    assert split.thread_split is not None
+    assert split._runner.split is not None
     texts = ["the [MASK] sat on the mat", "a [MASK] ran far away"]
     assert split.fill_mask(texts, top_k=3) == pool.fill_mask(texts, top_k=3)
