@@ -6,8 +6,10 @@ whatever its size. A small model's operators on a small batch are that small: th
 (2 layers, width 32) runs one 16-token text in 51 us of wall and CPU time on one thread against 77
 us of wall and 94 us of CPU on two, and 7 x 40 tokens in the same wall time on both (477 and 484
 us) for a third less CPU on one; at 16 x 64 tokens two threads are 20% faster. all-MiniLM-L6-v2
-fp32 needs the second thread even for one short text (1 x 8 tokens: 3.5 against 2.4 ms), its int8
-form only past 64 tokens (docs/BENCHMARKS.md, "Small batches on one thread").
+fp32 needs the second thread even for one short text (1 x 8 tokens: 3.5 against 2.4 ms). Its int8
+form ran single texts on one thread for 28-38% less CPU, but served under load it lost 1-8% with
+the two sessions side by side (docs/BENCHMARKS.md, "Small batches on one thread"), so a model
+whose short run takes a millisecond or more keeps one session.
 
 So where the engine sizes its pool itself (`intra_op_threads` unset) with more than one thread,
 warm-up times a one-text run; if that is under `SMALL_MODEL_RUN_S`, it loads the model a second
@@ -40,8 +42,9 @@ from bert_runtime.serving.session import create_session
 
 logger = logging.getLogger(__name__)
 
-# A one-text run longer than this gives each operator work enough to share between threads.
-SMALL_MODEL_RUN_S = 5e-3
+# A model whose 1 x 8-token run takes longer keeps one session: its operators have work enough
+# to share between threads, and two copies of weights that size cost more than they save.
+SMALL_MODEL_RUN_S = 1e-3
 # One thread counts as no slower within this ratio of the full pool's time (host noise).
 TOLERANCE = 1.05
 # Timed runs of each session at each size, taken in turn; their median is compared.
