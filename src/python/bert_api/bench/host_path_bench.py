@@ -13,7 +13,9 @@ HTTP, JSON, tokenization, batching, thread and process hops, pooling and the ans
 
 Pass --model to run the same table against another model (e.g. a bert-base-sized one, to see the
 model's share). Pass --server-src to serve from another checkout's src/python (a git worktree of an
-older commit) for a baseline measured side by side. wrk is Debian's package (`apt-get install wrk`).
+older commit) for a baseline measured side by side, and --server-env KEY=VALUE (repeatable) to
+serve with a setting changed (e.g. INTRA_OP_THREADS=2: the pool without the thread split). wrk
+is Debian's package (`apt-get install wrk`).
 
     ./pants package src/python/bert_api/bench:host_path_bench
     python3.11 dist/src.python.bert_api.bench/host_path_bench.pex --seconds 10
@@ -193,10 +195,12 @@ def end_to_end(
     seconds: float,
     workdir: Path,
     server_src: Path | None = None,
+    server_env: dict[str, str] | None = None,
 ) -> list[list[str]]:
     rows = []
     workdir.mkdir(parents=True, exist_ok=True)
     env = {"MODEL_NAME": str(model), "WORKERS": str(workers), "LOG_LEVEL": "WARNING"}
+    env.update(server_env or {})
     if server_src is not None:  # its packages first, this one's dependencies after
         env["PYTHONPATH"] = os.pathsep.join([str(server_src.resolve()), *sys.path])
     with run_server(env, workdir) as server:
@@ -289,7 +293,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--server-src", type=Path, help="serve from this src/python instead")
+    parser.add_argument(
+        "--server-env", action="append", default=[], metavar="KEY=VALUE", help="a server setting"
+    )
     args = parser.parse_args(argv)
+    if any("=" not in item for item in args.server_env):
+        parser.error("--server-env takes KEY=VALUE")
+    server_env = dict(item.split("=", 1) for item in args.server_env)
     if shutil.which("wrk") is None:
         print("host_path_bench needs wrk (Debian: apt-get install wrk)", file=sys.stderr)
         return 2
@@ -297,15 +307,25 @@ def main(argv: list[str] | None = None) -> int:
     cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
     cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if "model name" in line), "?")
     print(f"\n## Host path ({args.model.name}; {os.cpu_count()} cores: {cpu}; client here too)\n")
-    engine = load_engine(args.model)
+    threads = server_env.get("INTRA_OP_THREADS")
+    engine = load_engine(args.model, int(threads) if threads and threads != "0" else None)
     print("### Stages, in process (CPU us per text)\n")
     print_table(*stage_table(engine, texts))
     served = args.server_src or "this build"
-    print(f"\n### End to end, wrk, {args.seconds:.0f}s per row; server code: {served}\n")
+    settings = ", ".join(args.server_env) or "defaults"
+    print(
+        f"\n### End to end, wrk, {args.seconds:.0f}s per row; server code: {served}; {settings}\n"
+    )
     rows = [bare_uvicorn_row(args.seconds, workdir)]
     for workers in args.workers:
         rows += end_to_end(
-            engine, args.model, workers, args.seconds, workdir / f"w{workers}", args.server_src
+            engine,
+            args.model,
+            workers,
+            args.seconds,
+            workdir / f"w{workers}",
+            args.server_src,
+            server_env,
         )
     header = [
         "route and shape",

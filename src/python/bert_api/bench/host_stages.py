@@ -91,13 +91,16 @@ def _stages(engine: Engine, batch: list[str], many: list[str]) -> dict[str, floa
     }
 
 
-def load_engine(model: Path) -> Engine:
-    """The engine the server would run for `model` (prepared here first if it is a checkpoint)."""
+def load_engine(model: Path, intra_op_threads: int | None = None) -> Engine:
+    """
+    The engine the server would run for `model` (prepared here first if it is a checkpoint),
+    with the server's INTRA_OP_THREADS (None: unset).
+    """
     if not (model / MANIFEST_NAME).is_file():
         from bert_runtime.loading import prepared_dir
 
         model = prepared_dir(model, cache_dir=Path(tempfile.gettempdir()) / "host-path-bench")
-    return Engine(model, EngineConfig(max_sequence_length=128))
+    return Engine(model, EngineConfig(max_sequence_length=128, intra_op_threads=intra_op_threads))
 
 
 def model_us_per_text(engine: Engine, texts: list[str], rows: int) -> float:
