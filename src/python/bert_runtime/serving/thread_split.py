@@ -179,6 +179,7 @@ def _measure(
     shapes: Sequence[tuple[int, int]],
     outputs: list[str],
 ) -> ThreadSplit | None:
+    """measure_split's timing: the gate on `pool` alone, then both sessions size by size."""
     (alone,) = medians_in_turn([pool], batch_feeds(*shapes[0]), outputs)
     if alone >= SMALL_MODEL_RUN_S:
         return None
