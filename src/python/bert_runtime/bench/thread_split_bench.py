@@ -37,10 +37,14 @@ def main(argv: list[str] | None = None) -> int:
     if threads is None or threads < 2:
         print("the pool is set by hand or has one thread: no split to measure", file=sys.stderr)
         return 2
-    pool = engine._session
-    one = create_session(args.model / MODEL_NAME, EngineConfig(intra_op_threads=1))
-    sessions = {"full pool": pool, "one thread": one}
     split = engine._runner.split
+    # The engine's own one-thread session where warm-up kept one, else one made here.
+    one = (
+        split.session
+        if split
+        else create_session(args.model / MODEL_NAME, EngineConfig(intra_op_threads=1))
+    )
+    sessions = {"full pool": engine._session, "one thread": one}
     chosen = split.max_tokens if split else 0
     print(f"{args.model.name}: pool of {threads} threads; the engine's split: ", end="")
     print(split.describe() if split else "none (every batch on the full pool)")

@@ -79,15 +79,14 @@ class Engine:
             placement.enable_profiling(options)
         self._session = create_session(model_dir / MODEL_NAME, self.config, options)
         self._on_cuda = CUDA_PROVIDER in self._session.get_providers()
-        self._input_names = {i.name for i in self._session.get_inputs()}
         self._class_outputs = [name for name in _CLASS_OUTPUTS if name in self.manifest.outputs]
-        self.capabilities = self._capabilities()
         budget, pad_id = self.config.budget_for(self.manifest.precision), self.tokenizer.pad_id
         self.planner = BatchPlanner(budget, pad_id, self.manifest.max_sequence_length)
-        self.inputs = TaskInputs(self.tokenizer, self.manifest, self.capabilities)
         self._runner = DeviceRunner(
             self._session, self.config, self._on_cuda, self.planner, self.max_length
         )
+        self.capabilities = self._capabilities()
+        self.inputs = TaskInputs(self.tokenizer, self.manifest, self.capabilities)
         self.graph_buckets = self._runner.buckets
         self._model_path = model_dir / MODEL_NAME
         self.placement: placement.Placement | None = None
@@ -107,7 +106,8 @@ class Engine:
                 width = output.shape[-1]
                 labels = width if isinstance(width, int) else len(self.manifest.id2label)
         return ModelCapabilities(
-            fill_mask="mask_positions" in self._input_names and self.tokenizer.mask_id is not None,
+            fill_mask="mask_positions" in self._runner.input_names
+            and self.tokenizer.mask_id is not None,
             classification="class_probabilities" in self.manifest.outputs,
             num_labels=labels,
             rerank=labels == 1 and "class_logits" in self._class_outputs,

@@ -79,9 +79,7 @@ def test_padded_rows_change_no_answer_and_the_session_sees_only_buckets(tmp_path
         engine.max_length,
         bucket_rows=True,
     )
-    feeds = {
-        k: v for k, v in engine.pad(sequences).model_inputs().items() if k in engine._input_names
-    }
+    feeds = engine._runner.feeds(engine.pad(sequences))
     cls_rows, mean_rows = runner.run(feeds, ["cls_embedding", "mean_embedding"])
     assert session.rows == [16]
     assert mean_rows.shape[0] == 11
