@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
-from onnxruntime.capi._pybind_state import quantize_matmul_8bits
+from onnxruntime.capi._pybind_state import quantize_matmul_4bits, quantize_matmul_8bits
 
 from bert_runtime.preparation.onnx_builder import MS_DOMAIN
 from bert_runtime.preparation.optimize import to_int8_dynamic
@@ -121,11 +121,15 @@ def _live(nodes: list[onnx.NodeProto], outputs: set[str]) -> list[onnx.NodeProto
     return kept[::-1]
 
 
-def nbits_int8(model: onnx.ModelProto, block_size: int = 32) -> onnx.ModelProto:
+def nbits(model: onnx.ModelProto, bits: int = 8, block_size: int = 32) -> onnx.ModelProto:
     """
-    MatMulNBits, 8-bit symmetric weights per block of `block_size` inputs, and accuracy_level 4:
-    ONNX Runtime quantizes each row's activations per block of the same size (int8 compute).
+    MatMulNBits: `bits`-bit (4 or 8) symmetric weights per block of `block_size` inputs, and
+    accuracy_level 4: ONNX Runtime quantizes each row's activations per block of the same size
+    inside the product (int8 compute), the one CPU kernel that scales A below per tensor.
     """
+    if bits not in (4, 8):
+        raise ValueError(f"MatMulNBits takes 4 or 8 bits here, not {bits}")
+    quantize = quantize_matmul_8bits if bits == 8 else quantize_matmul_4bits
     quantized = onnx.ModelProto()
     quantized.CopyFrom(model)
     initializers = {init.name: init for init in quantized.graph.initializer}
@@ -133,24 +137,24 @@ def nbits_int8(model: onnx.ModelProto, block_size: int = 32) -> onnx.ModelProto:
         weight = numpy_helper.to_array(initializers[node.input[1]]).astype(np.float32)
         k, n = weight.shape
         blocks = -(-k // block_size)
-        packed = np.zeros((n, blocks, block_size), np.uint8)
+        packed = np.zeros((n, blocks, block_size * bits // 8), np.uint8)
         scales = np.zeros((n, blocks), np.float32)
-        zero_points = np.zeros((n, blocks), np.uint8)
-        quantize_matmul_8bits(packed, weight, scales, zero_points, block_size, n, k, True)
+        zero_points = np.zeros((n, -(-blocks * bits // 8)), np.uint8)  # unused: symmetric
+        quantize(packed, weight, scales, zero_points, block_size, n, k, True)
         prefix = node.input[1]
         quantized.graph.initializer.extend(
             [
-                numpy_helper.from_array(packed, f"{prefix}_q8"),
-                numpy_helper.from_array(scales, f"{prefix}_q8_scales"),
+                numpy_helper.from_array(packed, f"{prefix}_q{bits}"),
+                numpy_helper.from_array(scales, f"{prefix}_q{bits}_scales"),
             ]
         )
         node.op_type, node.domain = "MatMulNBits", MS_DOMAIN
-        node.input[1:] = [f"{prefix}_q8", f"{prefix}_q8_scales"]
+        node.input[1:] = [f"{prefix}_q{bits}", f"{prefix}_q{bits}_scales"]
         node.attribute.extend(
             [
                 helper.make_attribute("K", k),
                 helper.make_attribute("N", n),
-                helper.make_attribute("bits", 8),
+                helper.make_attribute("bits", bits),
                 helper.make_attribute("block_size", block_size),
                 helper.make_attribute("accuracy_level", 4),
             ]

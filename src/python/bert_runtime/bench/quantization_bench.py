@@ -103,7 +103,11 @@ def _schemes(
         "per-row dynamic after SmoothQuant (alpha 0.5)": lambda: int8_variants.smoothed_per_row(
             model, peaks
         ),
-        "MatMulNBits 8-bit, block 32, int8 compute": lambda: int8_variants.nbits_int8(model),
+        "MatMulNBits 8-bit, block 32, int8 compute": lambda: int8_variants.nbits(model),
+        "MatMulNBits 8-bit, block 128, int8 compute": lambda: int8_variants.nbits(
+            model, block_size=128
+        ),
+        "MatMulNBits 4-bit, block 32, int8 compute": lambda: int8_variants.nbits(model, bits=4),
         "per-row dynamic + outlier channels fp32 (shipped)": lambda: quantize_per_row(
             model, outliers
         ),
@@ -117,6 +121,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--schemes",
+        nargs="*",
+        default=None,
+        help="measure only the schemes whose names contain one of these (fp32 always runs)",
+    )
     parser.add_argument(
         "--clock", choices=sorted(CLOCKS), default="wall", help="see engine_bench's --clock"
     )
@@ -138,7 +148,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     paths = {"fp32": scratch / "fp32.onnx"}
     save_model(model, paths["fp32"])
     accuracy: dict[str, Int8Accuracy] = {}
-    for name, make in _schemes(prepared / MODEL_NAME, model, calibration, scratch).items():
+    schemes = _schemes(prepared / MODEL_NAME, model, calibration, scratch)
+    for name, make in schemes.items():
+        if args.schemes is not None and not any(part in name for part in args.schemes):
+            continue
         quantized = make()
         accuracy[name] = measure(model, quantized, check, scratch)
         paths[name] = scratch / f"variant{len(paths)}.onnx"
