@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from pathlib import Path
 
 from bert_api.logs import configure_logging
@@ -30,6 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as error:
         print(f"serve: {error}", file=sys.stderr)
         return 2
+    tokenize_on_the_calling_thread(os.environ)  # before any worker starts: they inherit it
     if settings.huge_pages:
         reexec_with_huge_pages()  # returns where it cannot help or the tunable is already set
     configure_logging(settings)
@@ -54,6 +55,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 1
     return 0
+
+
+def tokenize_on_the_calling_thread(environ: MutableMapping[str, str]) -> None:
+    """
+    TOKENIZERS_PARALLELISM=false unless the user set it. The service spreads work over its
+    worker processes and the batch queue; tokenizers' own pool (a thread per CPU, in every
+    worker) only added CPU: 12% more a text at 32 texts a request with 2 workers, and 12% less
+    throughput (docs/BENCHMARKS.md, host path).
+    """
+    environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def _serve_in_one_process(settings: Settings, failure: list[BaseException]) -> None:

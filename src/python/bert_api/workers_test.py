@@ -12,6 +12,7 @@ import numpy as np
 import psutil
 import pytest
 
+from bert_api.serve import tokenize_on_the_calling_thread
 from bert_api.testing import RunningServer, run_server
 from bert_runtime.config import EngineConfig
 from bert_runtime.serving.engine import Engine
@@ -53,6 +54,20 @@ def test_two_workers_and_one_engine_answer_as_the_runtime_does(
     ]
     info = httpx.get(f"{server.url}/v1/models/bert").json()["model"]
     assert info["tasks"] == ["embed", "fill-mask"] and info["embedding_size"] == 32
+
+
+def test_workers_tokenize_without_tokenizers_own_threads(server: RunningServer) -> None:
+    for worker in _workers(server):
+        assert worker.environ().get("TOKENIZERS_PARALLELISM") == "false"
+
+
+def test_a_users_tokenizers_parallelism_stands() -> None:
+    environ = {"TOKENIZERS_PARALLELISM": "true"}
+    tokenize_on_the_calling_thread(environ)
+    assert environ == {"TOKENIZERS_PARALLELISM": "true"}
+    unset: dict[str, str] = {}
+    tokenize_on_the_calling_thread(unset)
+    assert unset == {"TOKENIZERS_PARALLELISM": "false"}
 
 
 def test_errors_cross_the_socket_with_their_status(server: RunningServer) -> None:
