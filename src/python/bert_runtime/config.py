@@ -113,12 +113,20 @@ class BatchBudget:
     # 0.8 against 0.5 ran 16-26% more texts a second at 8 and 32 connections (docs/BENCHMARKS.md,
     # "Batch fill on CPU"); holding a request's own texts to it, 21-27% more at 32 texts a request.
     min_fill: float = 0.0
+    # What one more run costs, in tokens (measured at warm-up on CPU: run_overhead.py): rows that
+    # would break `min_fill` still join a batch when the padding they add is no more than this,
+    # since running them apart costs a run. 0: `min_fill` alone decides.
+    run_overhead_tokens: int = 0
 
     def __post_init__(self) -> None:
         _require(self.max_rows >= 1, f"max_batch_size must be >= 1, got {self.max_rows}")
         _require(self.max_tokens >= 1, f"max_batch_tokens must be >= 1, got {self.max_tokens}")
         _require(self.pad_multiple >= 1, f"pad_multiple must be >= 1, got {self.pad_multiple}")
         _require(0 <= self.min_fill <= 1, f"min_fill must be within 0..1, got {self.min_fill}")
+        _require(
+            self.run_overhead_tokens >= 0,
+            f"run_overhead_tokens must be >= 0, got {self.run_overhead_tokens}",
+        )
 
     def check_fits(self, max_sequence_length: int) -> None:
         """Raise ConfigError when one maximum-length text alone would exceed the token budget."""

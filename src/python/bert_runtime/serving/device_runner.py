@@ -1,15 +1,18 @@
 """How a batch's feeds reach the session on each device, for the Engine.
 
 CPU: a plain run, on the one-thread session where a small model's batch is small enough
-(thread_split.py). CUDA: IO binding (inputs copied once, only the outputs a task needs copied
-back); with CUDA graphs on, a batch that fits a bucket replays that bucket's graph
-(cuda_graphs.GraphRunner), and every other run (fill-mask's variable mask rows, a batch no bucket
-holds) says `gpu_graph_id=-1` so ONNX Runtime neither captures nor replays it.
+(thread_split.py); warm-up also times what one more run costs (run_overhead.py). CUDA: IO
+binding (inputs copied once, only the outputs a task needs copied back); with CUDA graphs on, a
+batch that fits a bucket replays that bucket's graph (cuda_graphs.GraphRunner), and every other
+run (fill-mask's variable mask rows, a batch no bucket holds) says `gpu_graph_id=-1` so ONNX
+Runtime neither captures nor replays it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +20,7 @@ import onnxruntime as ort
 
 from bert_runtime.config import Device, EngineConfig
 from bert_runtime.errors import ConfigError
+from bert_runtime.serving import run_overhead
 from bert_runtime.serving.cuda_graphs import (
     NO_GRAPH,
     GraphBuckets,
@@ -29,6 +33,8 @@ from bert_runtime.serving.row_buckets import bucket_rows, is_row_batch, padded_r
 from bert_runtime.serving.session import run_bound
 from bert_runtime.serving.thread_split import ThreadSplit, measure_split
 from bert_runtime.serving.thread_split import sizes as split_sizes
+
+logger = logging.getLogger(__name__)
 
 
 class DeviceRunner:
@@ -95,6 +101,15 @@ class DeviceRunner:
             lambda rows, length: self.feeds(self.planner.pad([np.full(length, pad)] * rows)),
             split_sizes(self.planner, self.max_length),
         )
+
+    def measure_run_overhead(self, run: Callable[[int, int], None]) -> None:
+        """On CPU: what one more run costs, for the planner's fill rule (run_overhead.py)."""
+        if self.on_cuda or self.config.device is not Device.CPU:
+            return
+        budget = self.planner.budget
+        found = run_overhead.measure(run, budget.max_rows, budget.max_tokens)
+        self.planner.budget = replace(budget, run_overhead_tokens=found.tokens)
+        logger.info("batch fill: %s", found.describe())
 
     def session_for(self, feeds: dict[str, np.ndarray]) -> ort.InferenceSession:
         """The one-thread session for a batch the split holds, else the full pool's."""

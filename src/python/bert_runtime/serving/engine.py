@@ -52,6 +52,7 @@ logger = logging.getLogger(__name__)
 R = TypeVar("R", bound=AnyResult)
 # Directories prepared before class_logits existed have the scores alone.
 _CLASS_OUTPUTS = ("class_probabilities", "class_logits")
+_EMBED = EmbedRequest()
 
 
 class Engine:
@@ -137,32 +138,34 @@ class Engine:
     # --- running ---------------------------------------------------------------------------------
     def warmup(self) -> None:
         """
-        Run every shape of `warmup.warmup_shapes` once (on CUDA with graphs, for each task's
-        outputs), so the first requests pay for no allocation, algorithm choice or capture; on
-        CPU, measure the thread split (thread_split.py).
+        Run every shape of `warmup.warmup_shapes` once (each task's outputs on CUDA with graphs), so
+        no request pays for set-up; on CPU, time the thread split and a run's fixed cost.
         """
         started = time.perf_counter()
         runner = self._runner
         shapes = warmup_shapes(
             self.planner, self.max_length, self._on_cuda, self.graph_buckets, runner.bucket_rows
         )
-        requests: list[TaskRequest[Any]] = [EmbedRequest()]
+        requests: list[TaskRequest[Any]] = [_EMBED]
         if self.graph_buckets is not None and self.capabilities.classification:
             requests.append(ClassifyRequest())
         for rows, length in shapes:
-            tokens = np.full(length, self.tokenizer.pad_id, dtype=np.int32)
             for request in requests:
-                self.run([tokens] * rows, [request] * rows)
-        runner.measure_split(self._model_path)  # CPU only
+                self._run_padding(rows, length, request)
+        runner.measure_split(self._model_path)  # CPU only, as the next: the runs that will serve
+        runner.measure_run_overhead(self._run_padding)
         # The largest shape once more, timed: the speed the batcher estimates waits with until it
         # has measured real batches (so admission by time works from the first request).
         rows, length = max(shapes, key=lambda shape: shape[0] * shape[1])
-        tokens = np.full(length, self.tokenizer.pad_id, dtype=np.int32)
         timed = time.perf_counter()
-        self.run([tokens] * rows, [EmbedRequest()] * rows)
+        self._run_padding(rows, length)
         self.seconds_per_token = (time.perf_counter() - timed) / (rows * length)
         self.warmup_seconds = time.perf_counter() - started
         logger.info("warm-up took %.3fs (%d shapes)", self.warmup_seconds, len(shapes))
+
+    def _run_padding(self, rows: int, length: int, request: TaskRequest[Any] = _EMBED) -> None:
+        tokens = np.full(length, self.tokenizer.pad_id, dtype=np.int32)
+        self.run([tokens] * rows, [request] * rows)
 
     def pad(self, sequences: Sequence[np.ndarray]) -> Batch:
         """The model inputs for `sequences` as one padded batch (BatchPlanner.pad)."""

@@ -67,16 +67,26 @@ class BatchPlanner:
         """
         return real + 1e-9 >= self.budget.min_fill * rows * longest
 
+    def worth_joining(self, rows: int, longest: int, more_rows: int, more_longest: int) -> bool:
+        """
+        Whether `more_rows` rows of at most `more_longest` tokens are cheaper in a batch of `rows`
+        rows of at most `longest` than in a run of their own: the padding joining adds is no more
+        than a run's fixed cost in tokens (`run_overhead_tokens`).
+        """
+        widest = max(longest, more_longest)
+        added = (rows + more_rows) * widest - rows * longest - more_rows * more_longest
+        return added <= self.budget.run_overhead_tokens
+
     def choose(self, lengths: Sequence[int], requests: Sequence[int], anchor: int) -> list[int]:
         """
         Rows for a batch around row `anchor`, within the budget; `requests[i]` says which request
         row i belongs to. First the anchor's own request, row by row (closest in length first);
         then other requests, each whole or not at all, closest in length to the anchor first, so
         the batch pads little and a request finishes in the batch that starts it where it can.
-        What would break the budget, or leave less than `min_fill` of the batch real tokens, is
-        skipped (a smaller one may still fit): own rows too, which then run in a later batch among
-        texts nearer their length (on CPU a batch's time follows its padded tokens). The anchor's
-        row always fits.
+        What would break the budget, or leave less than `min_fill` of the batch real tokens (unless
+        it is `worth_joining`), is skipped (a smaller one may still fit): own rows too, which then
+        run in a later batch among texts nearer their length (on CPU a batch's time follows its
+        padded tokens). The anchor's row always fits.
         """
         length, own = lengths[anchor], requests[anchor]
         distance = [abs(n - length) for n in lengths]
@@ -100,9 +110,13 @@ class BatchPlanner:
             # a row padded to at least that: this batch is full.
             if not self.fits(len(chosen) + 1, longest):
                 break
-            widest = max(longest, max(map(lengths.__getitem__, rows)))
+            own_longest = max(map(lengths.__getitem__, rows))
+            widest = max(longest, own_longest)
             count, more = len(chosen) + len(rows), sum(map(lengths.__getitem__, rows))
-            if self.fits(count, widest) and self.filled(real + more, count, widest):
+            if self.fits(count, widest) and (
+                self.filled(real + more, count, widest)
+                or self.worth_joining(len(chosen), longest, len(rows), own_longest)
+            ):
                 chosen.extend(rows)
                 longest, real = widest, real + more
         return chosen
@@ -110,8 +124,8 @@ class BatchPlanner:
     def groups(self, lengths: Sequence[int]) -> list[list[int]]:
         """
         Row indices in batches for a direct call: sorted by length, cut into consecutive runs that
-        fit the budget and keep `min_fill` of their tokens real, so each batch pads only to texts
-        of about its own length.
+        fit the budget and keep `min_fill` of their tokens real (or are `worth_joining`), so each
+        batch pads only to texts of about its own length.
         """
         order = sorted(range(len(lengths)), key=lengths.__getitem__)
         batches: list[list[int]] = []
@@ -121,7 +135,11 @@ class BatchPlanner:
             # Sorted ascending: the new row is the longest of the batch it joins.
             longest, count = lengths[row], len(current) + 1
             if current and not (
-                self.fits(count, longest) and self.filled(real + longest, count, longest)
+                self.fits(count, longest)
+                and (
+                    self.filled(real + longest, count, longest)
+                    or self.worth_joining(len(current), lengths[current[-1]], 1, longest)
+                )
             ):
                 batches.append(current)
                 current, real = [], 0

@@ -15,9 +15,10 @@ from bert_runtime.serving.planner import BatchPlanner
 
 
 def _planner(
-    rows: int = 64, tokens: int = 1024, multiple: int = 8, min_fill: float = 0.0
+    rows: int = 64, tokens: int = 1024, multiple: int = 8, min_fill: float = 0.0, overhead: int = 0
 ) -> BatchPlanner:
-    return BatchPlanner(BatchBudget(rows, tokens, multiple, min_fill), pad_id=0, max_positions=512)
+    budget = BatchBudget(rows, tokens, multiple, min_fill, run_overhead_tokens=overhead)
+    return BatchPlanner(budget, pad_id=0, max_positions=512)
 
 
 def _filled(planner: BatchPlanner, lengths: list[int], rows: list[int]) -> bool:
@@ -65,21 +66,26 @@ def test_on_cpu_direct_groups_also_cut_where_padding_would_pass_the_fill_bound()
     rows=st.integers(1, 64),
     multiple=st.sampled_from([1, 8, 64]),
     min_fill=st.sampled_from([0.0, 0.5, 0.8]),
+    overhead=st.sampled_from([0, 40]),
 )
 def test_groups_cover_every_row_once_and_fit_the_budget_and_the_fill_bound(
-    lengths: list[int], tokens: int, rows: int, multiple: int, min_fill: float
+    lengths: list[int], tokens: int, rows: int, multiple: int, min_fill: float, overhead: int
 ) -> None:
-    planner = _planner(rows, tokens, multiple, min_fill)
+    planner = _planner(rows, tokens, multiple, min_fill, overhead)
     groups = planner.groups(lengths)
     assert sorted(i for group in groups for i in group) == list(range(len(lengths)))
     for group in groups:
         assert planner.fits(len(group), max(lengths[i] for i in group))
-        assert _filled(planner, lengths, group)
-    # Greedy: a batch ends only where the next row would have broken the budget or the bound.
+        assert overhead or _filled(planner, lengths, group)
+    # Greedy: a batch ends only where the next row would have broken the budget, or both the
+    # bound and the run's worth in padding.
     for current, following in itertools.pairwise(groups):
         longer = current + following[:1]
         fits = planner.fits(len(longer), max(lengths[i] for i in longer))
-        assert not (fits and _filled(planner, lengths, longer))
+        joins = planner.worth_joining(
+            len(current), max(lengths[i] for i in current), 1, lengths[following[0]]
+        )
+        assert not (fits and (_filled(planner, lengths, longer) or joins))
 
 
 def test_choice_takes_the_closest_lengths_and_skips_rows_that_would_break_the_budget() -> None:
@@ -132,6 +138,28 @@ def test_the_fill_bound_counts_padding_to_the_longest_text_not_the_rounding() ->
     assert planner.choose([5, 6, 5], [0, 1, 2], 0) == [0, 2, 1]
     # A 9 beside them would: 19 real of 27 padded to the longest (0.70).
     assert planner.choose([5, 5, 9], [0, 1, 2], 0) == [0, 1]
+
+
+def test_rows_past_the_fill_bound_join_where_their_padding_costs_less_than_a_run() -> None:
+    lengths, alone = [10, 25, 12], [0, 1, 2]
+    # Beside 10 and 12, the 25 keeps 47 of 75 tokens real, under 0.8; it adds 75 - 24 - 25 = 26
+    # tokens of padding, so it joins where a run is worth 26 tokens or more.
+    assert _planner(min_fill=0.8).choose(lengths, alone, 0) == [0, 2]
+    assert _planner(min_fill=0.8, overhead=25).choose(lengths, alone, 0) == [0, 2]
+    assert _planner(min_fill=0.8, overhead=26).choose(lengths, alone, 0) == [0, 2, 1]
+    # A direct call's groups the same way, and never past the budget.
+    assert _planner(min_fill=0.8, overhead=25).groups(lengths) == [[0, 2], [1]]
+    assert _planner(min_fill=0.8, overhead=26).groups(lengths) == [[0, 2, 1]]
+    assert _planner(tokens=48, min_fill=0.8, overhead=500).groups(lengths) == [[0, 2], [1]]
+
+
+def test_a_runs_worth_is_the_padding_joining_adds() -> None:
+    planner = _planner(overhead=30)
+    # Two rows of 20 and three of 10: 5 x 20 - 40 - 30 = 30 tokens added, either way round.
+    assert planner.worth_joining(2, 20, 3, 10) and planner.worth_joining(3, 10, 2, 20)
+    assert not planner.worth_joining(2, 20, 4, 10)  # 40 added
+    with pytest.raises(ConfigError, match="run_overhead_tokens"):
+        BatchBudget(8, 1024, run_overhead_tokens=-1)
 
 
 @given(
