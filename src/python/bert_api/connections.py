@@ -16,7 +16,8 @@ This subclass of its httptools protocol adds, per connection:
   to the closed transport (uvloop raises there; asyncio drops it). Each request's scope carries a
   DisconnectSignal (disconnect.py) that is fired then, so the app needs no task per request
   waiting on `receive` to hear it.
-A connection that times out gets a JSON 408 (if nothing was answered yet) and is closed.
+A connection that times out gets a JSON 408 (if nothing was answered yet) and is closed. What a
+connection writes in one turn of the event loop leaves in one write (coalescing.py).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
+from bert_api.coalescing import CoalescingTransport
 from bert_api.disconnect import DISCONNECT_SIGNAL, DisconnectSignal, disconnect_signal
 
 logger = logging.getLogger(__name__)
@@ -96,7 +98,7 @@ def guarded_protocol(limits: ConnectionLimits) -> type[HttpToolsProtocol]:
                 transport.close()
                 return
             self._open_cycles = []
-            super().connection_made(transport)
+            super().connection_made(CoalescingTransport(transport, self.loop))
             self._arm(limits.header_timeout_s)
 
         def connection_lost(self, exc: Exception | None) -> None:
