@@ -7,7 +7,7 @@ once while libuv holds nothing queued for the stream (`_initiate_write` in
 uvloop/handles/stream.pyx): two send() calls and two TCP segments for every small answer, and
 two wake-ups for the client. This transport keeps what is written during one turn of the loop and
 writes it at the end of that turn (`loop.call_soon`), so head and body leave together. Served,
-that cut the server's CPU a request by a quarter on `GET /health` and `POST /tokenize`
+that cut the server's CPU a request by 14-30% on `GET /health` and `POST /tokenize`
 (docs/BENCHMARKS.md, "One write per answer").
 
 Everything else goes straight to the real transport; `close` writes what is held first. What is
