@@ -57,6 +57,8 @@ class DeviceRunner:
         self.config = config
         self.max_length = max_length
         self.on_cuda = on_cuda
+        # Where warm-up times the CPU-only choices (the thread split, a run's fixed cost).
+        self.on_cpu = not on_cuda and config.device is Device.CPU
         self.input_names = {i.name for i in session.get_inputs()}
         self.bound = on_cuda and config.io_binding
         graphs = on_cuda and config.cuda.graphs
@@ -91,7 +93,7 @@ class DeviceRunner:
 
     def measure_split(self, model_path: Path) -> None:
         """On CPU: a one-thread session for the small batches, where it pays (thread_split.py)."""
-        if self.on_cuda or self.config.device is not Device.CPU:
+        if not self.on_cpu:
             return
         pad = np.int32(self.planner.pad_id)
         self.split = measure_split(
@@ -104,7 +106,7 @@ class DeviceRunner:
 
     def measure_run_overhead(self, run: Callable[[int, int], None]) -> None:
         """On CPU: what one more run costs, for the planner's fill rule (run_overhead.py)."""
-        if self.on_cuda or self.config.device is not Device.CPU:
+        if not self.on_cpu:
             return
         budget = self.planner.budget
         found = run_overhead.measure(run, budget.max_rows, budget.max_tokens)

@@ -77,6 +77,20 @@ class BatchPlanner:
         added = (rows + more_rows) * widest - rows * longest - more_rows * more_longest
         return added <= self.budget.run_overhead_tokens
 
+    def joins(
+        self, rows: int, longest: int, real: int, more_rows: int, more_longest: int, more_real: int
+    ) -> bool:
+        """
+        Whether `more_rows` rows (at most `more_longest` tokens, `more_real` in all) may join a
+        batch of `rows` rows (at most `longest`, `real` in all): within the budget, and keeping
+        `min_fill` of its tokens real or `worth_joining`.
+        """
+        count, widest = rows + more_rows, max(longest, more_longest)
+        return self.fits(count, widest) and (
+            self.filled(real + more_real, count, widest)
+            or self.worth_joining(rows, longest, more_rows, more_longest)
+        )
+
     def choose(self, lengths: Sequence[int], requests: Sequence[int], anchor: int) -> list[int]:
         """
         Rows for a batch around row `anchor`, within the budget; `requests[i]` says which request
@@ -110,15 +124,11 @@ class BatchPlanner:
             # a row padded to at least that: this batch is full.
             if not self.fits(len(chosen) + 1, longest):
                 break
-            own_longest = max(map(lengths.__getitem__, rows))
-            widest = max(longest, own_longest)
-            count, more = len(chosen) + len(rows), sum(map(lengths.__getitem__, rows))
-            if self.fits(count, widest) and (
-                self.filled(real + more, count, widest)
-                or self.worth_joining(len(chosen), longest, len(rows), own_longest)
-            ):
+            their_longest = max(map(lengths.__getitem__, rows))
+            more = sum(map(lengths.__getitem__, rows))
+            if self.joins(len(chosen), longest, real, len(rows), their_longest, more):
                 chosen.extend(rows)
-                longest, real = widest, real + more
+                longest, real = max(longest, their_longest), real + more
         return chosen
 
     def groups(self, lengths: Sequence[int]) -> list[list[int]]:
@@ -133,13 +143,9 @@ class BatchPlanner:
         real = 0
         for row in order:
             # Sorted ascending: the new row is the longest of the batch it joins.
-            longest, count = lengths[row], len(current) + 1
-            if current and not (
-                self.fits(count, longest)
-                and (
-                    self.filled(real + longest, count, longest)
-                    or self.worth_joining(len(current), lengths[current[-1]], 1, longest)
-                )
+            longest = lengths[row]
+            if current and not self.joins(
+                len(current), lengths[current[-1]], real, 1, longest, longest
             ):
                 batches.append(current)
                 current, real = [], 0

@@ -11,10 +11,11 @@ part over the per-token part is what merging two batches saves, in tokens of pad
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+
+from bert_runtime.serving.turns import medians_in_turn
 
 ROUNDS = 7
 LENGTH = 32
@@ -59,12 +60,6 @@ def measure(run: Callable[[int, int], None], max_rows: int, max_tokens: int) -> 
     rows = min(ROWS, max_rows, max_tokens // LENGTH)
     if rows < 2:
         return RunOverhead(0, 0.0, 0.0, rows, LENGTH)
-    times: dict[int, list[float]] = {1: [], rows: []}
-    for _ in range(ROUNDS):
-        for size, samples in times.items():
-            started = time.perf_counter()
-            run(size, LENGTH)
-            samples.append(time.perf_counter() - started)
-    one, many = statistics.median(times[1]), statistics.median(times[rows])
+    one, many = medians_in_turn([partial(run, 1, LENGTH), partial(run, rows, LENGTH)], ROUNDS)
     tokens = overhead_tokens(one, many, rows, LENGTH, max_tokens // 2)
     return RunOverhead(tokens, one, many, rows, LENGTH)

@@ -24,10 +24,9 @@ none).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
-import statistics
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +38,7 @@ from bert_runtime.config import EngineConfig
 from bert_runtime.cpus import cpu_budget, default_intra_op_threads
 from bert_runtime.serving.planner import BatchPlanner
 from bert_runtime.serving.session import create_session
+from bert_runtime.serving.turns import medians_in_turn
 
 logger = logging.getLogger(__name__)
 
@@ -128,22 +128,14 @@ def largest_no_slower(timings: Sequence[SizeTiming]) -> int | None:
     return largest
 
 
-def medians_in_turn(
+def _session_medians(
     sessions: Sequence[ort.InferenceSession], feeds: Feeds, outputs: list[str]
 ) -> list[float]:
-    """
-    Each session's median wall seconds on `feeds` over ROUNDS runs taken in turn (so a slow
-    spell of the host meets all of them), after one untimed run each (it allocates).
-    """
-    times: list[list[float]] = [[] for _ in sessions]
-    for session in sessions:
-        session.run(outputs, feeds)
-    for _ in range(ROUNDS):
-        for session, taken in zip(sessions, times, strict=True):
-            started = time.perf_counter()
-            session.run(outputs, feeds)
-            taken.append(time.perf_counter() - started)
-    return [statistics.median(taken) for taken in times]
+    """Each session's median wall seconds on `feeds` (turns.py), after one untimed run each."""
+    runs = [functools.partial(session.run, outputs, feeds) for session in sessions]
+    for run in runs:
+        run()  # it allocates
+    return medians_in_turn(runs, ROUNDS)
 
 
 def measure_split(
@@ -180,13 +172,13 @@ def _measure(
     outputs: list[str],
 ) -> ThreadSplit | None:
     """measure_split's timing: the gate on `pool` alone, then both sessions size by size."""
-    (alone,) = medians_in_turn([pool], batch_feeds(*shapes[0]), outputs)
+    (alone,) = _session_medians([pool], batch_feeds(*shapes[0]), outputs)
     if alone >= SMALL_MODEL_RUN_S:
         return None
     one = load_one_thread()
     timings = []
     for rows, length in shapes:
-        pool_s, one_s = medians_in_turn([pool, one], batch_feeds(rows, length), outputs)
+        pool_s, one_s = _session_medians([pool, one], batch_feeds(rows, length), outputs)
         timings.append(SizeTiming(rows, length, pool_s, one_s))
         if not timings[-1].one_thread_no_slower:
             break
