@@ -12,10 +12,13 @@ HTTP, JSON, tokenization, batching, thread and process hops, pooling and the ans
    model. The tiny model is not free: its ONNX Runtime run costs tens of microseconds a text.
 
 Pass --model to run the same table against another model (e.g. a bert-base-sized one, to see the
-model's share). Pass --server-src to serve from another checkout's src/python (a git worktree of an
-older commit) for a baseline measured side by side, and --server-env KEY=VALUE (repeatable) to
-serve with a setting changed (e.g. INTRA_OP_THREADS=2: the pool without the thread split). wrk
-is Debian's package (`apt-get install wrk`).
+model's share), and --encoder-layers 0 to serve the checkpoint with no encoder layers: embeddings,
+layer norm and pooling only, a run that costs about 10 us a text in a batch, so the server's CPU
+is the host path's with no estimate taken off (the tiny model's two layers cost 90-190 us a text
+on the 2-core test host, more than the host path itself). Pass --server-src to serve from another
+checkout's src/python (a git worktree of an older commit) for a baseline measured side by side, and
+--server-env KEY=VALUE (repeatable) to serve with a setting changed (e.g. INTRA_OP_THREADS=2: the
+pool without the thread split). wrk is Debian's package (`apt-get install wrk`).
 
     ./pants package src/python/bert_api/bench:host_path_bench
     python3.11 dist/src.python.bert_api.bench/host_path_bench.pex --seconds 10
@@ -42,8 +45,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from bert_api.bench import bare_asgi
 from bert_api.bench.host_stages import load_engine, model_us_per_text, stage_table
 from bert_api.testing import RunningServer, free_port, run_server
+from bert_runtime.manifest import MANIFEST_NAME
 from bert_runtime.serving.engine import Engine
-from bert_runtime.testutil.models import TINY_BERT
+from bert_runtime.testutil.models import TINY_BERT, with_config
 
 # (row, route, texts per request, connections)
 SHAPES = [
@@ -287,9 +291,22 @@ def print_table(header: list[str], rows: list[list[str]], collect: list[str] | N
         collect += [*lines, ""]
 
 
+def with_encoder_layers(checkpoint: Path, layers: int, workdir: Path) -> Path:
+    """A copy of `checkpoint` under `workdir` that keeps only its first `layers` encoder layers."""
+    if (checkpoint / MANIFEST_NAME).is_file():
+        raise ValueError(f"{checkpoint} is a prepared model: --encoder-layers needs a checkpoint")
+    return with_config(workdir, checkpoint, num_hidden_layers=layers)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--model", type=Path, default=TINY_BERT)
+    parser.add_argument(
+        "--encoder-layers",
+        type=int,
+        metavar="N",
+        help="serve --model's checkpoint with its first N encoder layers (0: no model time)",
+    )
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--server-src", type=Path, help="serve from this src/python instead")
@@ -304,11 +321,17 @@ def main(argv: list[str] | None = None) -> int:
         print("host_path_bench needs wrk (Debian: apt-get install wrk)", file=sys.stderr)
         return 2
     workdir = Path(tempfile.mkdtemp(prefix="host-path-"))
+    model: Path = args.model
+    if args.encoder_layers is not None:
+        model = with_encoder_layers(model, args.encoder_layers, workdir)
     cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
     cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if "model name" in line), "?")
-    print(f"\n## Host path ({args.model.name}; {os.cpu_count()} cores: {cpu}; client here too)\n")
+    name = args.model.name
+    if args.encoder_layers is not None:
+        name += f", {args.encoder_layers} encoder layers"
+    print(f"\n## Host path ({name}; {os.cpu_count()} cores: {cpu}; client here too)\n")
     threads = server_env.get("INTRA_OP_THREADS")
-    engine = load_engine(args.model, int(threads) if threads and threads != "0" else None)
+    engine = load_engine(model, int(threads) if threads and threads != "0" else None)
     print("### Stages, in process (CPU us per text)\n")
     print_table(*stage_table(engine, texts))
     served = args.server_src or "this build"
@@ -320,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     for workers in args.workers:
         rows += end_to_end(
             engine,
-            args.model,
+            model,
             workers,
             args.seconds,
             workdir / f"w{workers}",
