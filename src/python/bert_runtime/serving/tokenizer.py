@@ -7,20 +7,40 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tokenizers import Tokenizer
+from tokenizers import Encoding, Tokenizer
 
 from bert_runtime.config import Truncation, TruncationPolicy, TruncationSide
 from bert_runtime.errors import InputError, InputTooLongError, ModelSourceError
 from bert_runtime.files import read_json, read_tokenizer
 from bert_runtime.manifest import TOKENIZER_CONFIG_NAME, TOKENIZER_NAME
 from bert_runtime.serving.ascii_shortcut import AsciiShortcut
+from bert_runtime.serving.special_ends import SpecialEnds
 
-# A tokenizer configured for one (policy, side), and the ASCII shortcut with its copy of that
-# tokenizer without the normalizer (None where the normalizer is not BertNormalizer).
-_Variant = tuple[Tokenizer, tuple[AsciiShortcut, Tokenizer] | None]
+
+@dataclass(frozen=True)
+class _Variant:
+    """
+    The tokenizers for one (policy, side): `whole` as configured (pairs); `single` for texts, with
+    `ends`, the special tokens added here (special_ends.py), where its post-processor allows;
+    and the ASCII shortcut with its copy of `single` without the normalizer (None where the
+    normalizer is not BertNormalizer).
+    """
+
+    whole: Tokenizer
+    single: Tokenizer
+    ends: SpecialEnds | None
+    ascii: tuple[AsciiShortcut, Tokenizer] | None
+
+    def arrays(self, encodings: Sequence[Encoding]) -> list[np.ndarray]:
+        """The texts' token ids, special tokens included, as int32 arrays."""
+        if self.ends is not None:
+            return self.ends.arrays(encodings)
+        return [np.asarray(e.ids, dtype=np.int32) for e in encodings]
+
 
 # Special tokens, by tokenizer_config.json's key, and their names in BERT's and RoBERTa's
 # vocabularies for tokenizers that come without that file.
@@ -75,9 +95,12 @@ class TextTokenizer:
         return tokenizer
 
     def _variant(self, tokenizer: Tokenizer) -> _Variant:
-        if self._shortcut is None:
-            return tokenizer, None
-        return tokenizer, (self._shortcut, AsciiShortcut.bypassing(tokenizer))
+        ends = SpecialEnds.of(tokenizer)
+        single = tokenizer if ends is None else ends.tokenizer
+        shortcut = None
+        if self._shortcut is not None:
+            shortcut = (self._shortcut, AsciiShortcut.bypassing(single))
+        return _Variant(tokenizer, single, ends, shortcut)
 
     def _resolve(self, truncation: Truncation | None) -> tuple[_Variant, TruncationPolicy]:
         """
@@ -120,17 +143,16 @@ class TextTokenizer:
         """
         if not texts:
             raise InputError("no texts to encode")
-        (tokenizer, shortcut), policy = self._resolve(truncation)
-        inputs = list(texts)
-        if shortcut is not None:
-            ascii_texts, bypass = shortcut
+        variant, policy = self._resolve(truncation)
+        tokenizer, inputs = variant.single, list(texts)
+        if variant.ascii is not None:
+            ascii_texts, bypass = variant.ascii
             normalized = ascii_texts.normalized(inputs)
             if normalized is not None:
                 tokenizer, inputs = bypass, normalized
         # encode_batch_fast (tokenizers >= 0.20) skips the character offsets, which serving never
         # reads: 5-9 us less per short text on the host path (docs/BENCHMARKS.md).
-        encodings = tokenizer.encode_batch_fast(inputs)
-        ids = [np.asarray(e.ids, dtype=np.int32) for e in encodings]
+        ids = variant.arrays(tokenizer.encode_batch_fast(inputs))
         for index, sequence in enumerate(ids):
             self._check_length(index, sequence, policy)
         return ids
@@ -152,9 +174,9 @@ class TextTokenizer:
         """
         if not pairs:
             raise InputError("no text pairs to encode")
-        (tokenizer, _), policy = self._resolve(truncation)
+        variant, policy = self._resolve(truncation)
         inputs = [(first, second) if second else first for first, second in pairs]
-        encodings = tokenizer.encode_batch_fast(inputs)
+        encodings = variant.whole.encode_batch_fast(inputs)
         encoded: list[tuple[np.ndarray, int]] = []
         for index, encoding in enumerate(encodings):
             ids = np.asarray(encoding.ids, dtype=np.int32)
