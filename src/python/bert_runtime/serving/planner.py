@@ -103,32 +103,41 @@ class BatchPlanner:
         padded tokens). The anchor's row always fits.
         """
         length, own = lengths[anchor], requests[anchor]
-        distance = [abs(n - length) for n in lengths]
         others: dict[int, list[int]] = {}
-        rows_of_own: list[int] = []
+        # (distance from the anchor's length, row, rows, their longest, their real tokens)
+        candidates: list[tuple[int, int, list[int], int, int]] = []
         for row, request in enumerate(requests):
             if request != own:
                 others.setdefault(request, []).append(row)
             elif row != anchor:
-                rows_of_own.append(row)
-        rows_of_own.sort(key=lambda row: (distance[row], row))
+                size = lengths[row]
+                candidates.append((abs(size - length), row, [row], size, size))
+        candidates.sort()
         # Own rows one by one, then other requests whole, ordered by (farthest row from the
-        # anchor's length, first row): the first row breaks ties.
-        by_closeness = sorted(
-            (max(map(distance.__getitem__, rows)), rows[0], rows) for rows in others.values()
-        )
-        candidates = [[row] for row in rows_of_own] + [rows for _, _, rows in by_closeness]
+        # anchor's length, first row): the first row breaks ties. Each candidate's figures are
+        # worked out once here: this runs for every batch, over a window of up to 4 batches.
+        requests_by_closeness = []
+        for rows in others.values():
+            if len(rows) == 1:  # most requests under single-text traffic: no list of sizes
+                size = lengths[rows[0]]
+                requests_by_closeness.append((abs(size - length), rows[0], rows, size, size))
+                continue
+            sizes = [lengths[row] for row in rows]
+            their_longest, shortest = max(sizes), min(sizes)
+            farthest = max(their_longest - length, length - shortest)
+            requests_by_closeness.append((farthest, rows[0], rows, their_longest, sum(sizes)))
+        requests_by_closeness.sort()
         chosen, longest, real = [anchor], length, length
-        for rows in candidates:
-            # Once not even one more row of `longest` tokens fits, every candidate left would add
-            # a row padded to at least that: this batch is full.
-            if not self.fits(len(chosen) + 1, longest):
+        # Once not even one more row of `longest` tokens fits, every candidate left would add a
+        # row padded to at least that: this batch is full.
+        room = self.fits(2, longest)
+        for _, _, rows, their_longest, more in candidates + requests_by_closeness:
+            if not room:
                 break
-            their_longest = max(map(lengths.__getitem__, rows))
-            more = sum(map(lengths.__getitem__, rows))
             if self.joins(len(chosen), longest, real, len(rows), their_longest, more):
                 chosen.extend(rows)
                 longest, real = max(longest, their_longest), real + more
+                room = self.fits(len(chosen) + 1, longest)
         return chosen
 
     def groups(self, lengths: Sequence[int]) -> list[list[int]]:
