@@ -191,21 +191,22 @@ class WaitingTexts:
         kind = type(anchor.request)
         found: list[WaitingText] = [anchor]
         late: list[WaitingText] = []
-        # The properties `live` and `deadline` spelt out: this loop runs over the window's texts
-        # for every batch.
+        # The properties `live` and `deadline` spelt out, and worked out once for each run of a
+        # submission's texts (they arrive together): this loop runs over the window for every
+        # batch.
+        last: Submission | None = None
+        live = in_time = False
         for text in self._arrivals:
             if len(found) >= size:
                 break
-            submission = text.submission
-            if (
-                text is anchor
-                or not text.waiting
-                or submission.future.done()
-                or type(text.request) is not kind
-            ):
+            if text is anchor or not text.waiting:
                 continue
-            in_time = submission.started or submission.deadline >= now
-            (found if in_time else late).append(text)
+            submission = text.submission
+            if submission is not last:
+                last, live = submission, not submission.future.done()
+                in_time = submission.started or submission.deadline >= now
+            if live and type(text.request) is kind:
+                (found if in_time else late).append(text)
         return found, late
 
     def choose(self, anchor: WaitingText, planner: BatchPlanner, now: float) -> Choice:
