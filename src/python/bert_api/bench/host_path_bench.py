@@ -296,7 +296,14 @@ def with_encoder_layers(checkpoint: Path, layers: int, workdir: Path) -> Path:
     """A copy of `checkpoint` under `workdir` that keeps only its first `layers` encoder layers."""
     if (checkpoint / MANIFEST_NAME).is_file():
         raise ValueError(f"{checkpoint} is a prepared model: --encoder-layers needs a checkpoint")
-    return with_config(workdir, checkpoint, num_hidden_layers=layers)
+    if layers < 0:
+        raise ValueError(f"--encoder-layers must be 0 or more, got {layers}")
+    config = json.loads((checkpoint / "config.json").read_text())
+    # DistilBERT names its layer count n_layers; the other families num_hidden_layers.
+    key = next((k for k in ("num_hidden_layers", "n_layers") if k in config), None)
+    if key is None:
+        raise ValueError(f"{checkpoint}/config.json gives no layer count to change")
+    return with_config(workdir, checkpoint, **{key: layers})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -73,7 +73,12 @@ class SpecialEnds:
 
 
 def _split(whole: list[int], inner: list[int]) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
-    """The ids before and after `inner` in `whole`, or None if `whole` is not that shape."""
+    """
+    The ids before and after `inner` in `whole`, or None if `whole` is not that shape or `inner`
+    is empty (a vocabulary that drops the probe's characters: nothing places the text's ids).
+    """
+    if not inner:
+        return None
     for start in range(len(whole) - len(inner) + 1):
         if whole[start : start + len(inner)] == inner:
             return tuple(whole[:start]), tuple(whole[start + len(inner) :])

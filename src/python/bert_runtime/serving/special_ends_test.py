@@ -6,7 +6,7 @@ import random
 from pathlib import Path
 
 import pytest
-from tokenizers import Tokenizer, processors
+from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers, processors
 
 from bert_runtime.config import Truncation, TruncationPolicy, TruncationSide
 from bert_runtime.errors import InputTooLongError
@@ -76,6 +76,8 @@ def test_token_ids_are_the_post_processors(source: Path) -> None:
         expected = [e.ids for e in full.encode_batch(texts)]
         assert max(map(len, expected)) == LIMIT  # some were cut
         truncation = Truncation(TruncationPolicy.TRUNCATE, side)
+        # The ids below come from the copy without the post-processor, not the full tokenizer.
+        assert tokenizer._resolve(truncation)[0].ends is not None
         assert [ids.tolist() for ids in tokenizer.encode(texts, truncation)] == expected
         alone = [tokenizer.encode([text], truncation)[0].tolist() for text in texts]
         assert alone == expected
@@ -86,6 +88,7 @@ def test_without_truncation_a_long_text_is_refused_at_the_same_length(source: Pa
     full = _full(source)
     full.no_truncation()
     tokenizer = TextTokenizer.from_dir(source, LIMIT, TruncationPolicy.REJECT)
+    assert tokenizer._resolve(None)[0].ends is not None
     for text in _texts(60):
         length = len(full.encode(text).ids)
         if length > LIMIT:
@@ -105,10 +108,15 @@ def test_pairs_keep_the_post_processor() -> None:
     assert second == expected.type_ids.index(1)
 
 
-def test_other_post_processors_and_no_room_keep_the_tokenizers_own() -> None:
+def test_other_post_processors_no_room_and_silent_probes_keep_the_tokenizers_own() -> None:
     other = _full(TINY_BERT)
     other.post_processor = processors.ByteLevel(trim_offsets=True)
     assert SpecialEnds.of(other) is None
+    # A vocabulary that turns the probe texts into no tokens at all: nothing places the ids.
+    silent = _full(TINY_BERT)
+    silent.pre_tokenizer = pre_tokenizers.Split(" ", behavior="removed")
+    silent.normalizer = normalizers.Replace(Regex(".*"), "")
+    assert SpecialEnds.of(silent) is None
     no_room = _full(TINY_BERT)
     no_room.enable_truncation(2)  # [CLS] and [SEP] alone
     assert SpecialEnds.of(no_room) is None

@@ -104,8 +104,8 @@ class TextTokenizer:
 
     def _resolve(self, truncation: Truncation | None) -> tuple[_Variant, TruncationPolicy]:
         """
-        The tokenizer that cuts as `truncation` says (and its copy for ASCII texts, if any), and
-        the policy it follows.
+        The tokenizers that cut as `truncation` says (`_Variant`: pairs, single texts, the ASCII
+        shortcut's copy), and the policy they follow.
         """
         if truncation is None:
             return self._variants[(self.truncation, TruncationSide.RIGHT)], self.truncation
