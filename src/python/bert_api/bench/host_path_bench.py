@@ -46,6 +46,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bert_api.bench import bare_asgi
 from bert_api.bench.host_stages import load_engine, model_us_per_text, stage_table
 from bert_api.testing import RunningServer, free_port, run_server
+from bert_runtime.files import read_json
 from bert_runtime.manifest import MANIFEST_NAME
 from bert_runtime.serving.engine import Engine
 from bert_runtime.testutil.models import TINY_BERT, with_config
@@ -298,7 +299,7 @@ def with_encoder_layers(checkpoint: Path, layers: int, workdir: Path) -> Path:
         raise ValueError(f"{checkpoint} is a prepared model: --encoder-layers needs a checkpoint")
     if layers < 0:
         raise ValueError(f"--encoder-layers must be 0 or more, got {layers}")
-    config = json.loads((checkpoint / "config.json").read_text())
+    config = read_json(checkpoint / "config.json")
     # DistilBERT names its layer count n_layers; the other families num_hidden_layers.
     key = next((k for k in ("num_hidden_layers", "n_layers") if k in config), None)
     if key is None:

@@ -39,13 +39,13 @@ class SpecialEnds:
         For `tokenizer` as configured (its truncation included); None when its post-processor is
         not one that only adds fixed ids, or when its limit leaves no room for the text.
         """
-        settings = json.loads(tokenizer.to_str())
-        processor = settings.get("post_processor") or {}
+        saved = tokenizer.to_str()
+        processor = json.loads(saved).get("post_processor") or {}
         if processor.get("type") not in _FIXED_ENDS:
             return None
-        whole = Tokenizer.from_str(tokenizer.to_str())
+        whole = Tokenizer.from_str(saved)
         whole.no_truncation()
-        bare = Tokenizer.from_str(tokenizer.to_str())
+        bare = Tokenizer.from_str(saved)
         bare.no_truncation()
         bare.post_processor = None
         splits = {_split(whole.encode(text).ids, bare.encode(text).ids) for text in _PROBES}

@@ -12,24 +12,17 @@ from bert_runtime.config import Truncation, TruncationPolicy, TruncationSide
 from bert_runtime.errors import InputTooLongError
 from bert_runtime.serving.special_ends import SpecialEnds
 from bert_runtime.serving.tokenizer import TextTokenizer
-from bert_runtime.testutil.models import (
-    TINY_BERT,
-    TINY_DISTILBERT_MLM,
-    TINY_ELECTRA_MLM,
-    TINY_MODERNBERT_MLM,
-    TINY_MPNET_MLM,
-    TINY_ROBERTA_MLM,
-    TINY_ST,
-)
+from bert_runtime.testutil import models as fixtures
 
+# One tokenizer of each family.
 FAMILIES = [
-    TINY_BERT,
-    TINY_DISTILBERT_MLM,
-    TINY_ELECTRA_MLM,
-    TINY_MODERNBERT_MLM,
-    TINY_MPNET_MLM,
-    TINY_ROBERTA_MLM,
-    TINY_ST,
+    fixtures.TINY_BERT,
+    fixtures.TINY_DISTILBERT_MLM,
+    fixtures.TINY_ELECTRA_MLM,
+    fixtures.TINY_MODERNBERT_MLM,
+    fixtures.TINY_MPNET_MLM,
+    fixtures.TINY_ROBERTA_MLM,
+    fixtures.TINY_ST,
 ]
 PIECES = [
     "the",
@@ -99,9 +92,9 @@ def test_without_truncation_a_long_text_is_refused_at_the_same_length(source: Pa
 
 
 def test_pairs_keep_the_post_processor() -> None:
-    full = _full(TINY_BERT)
+    full = _full(fixtures.TINY_BERT)
     full.enable_truncation(LIMIT)
-    tokenizer = TextTokenizer.from_dir(TINY_BERT, LIMIT, TruncationPolicy.TRUNCATE)
+    tokenizer = TextTokenizer.from_dir(fixtures.TINY_BERT, LIMIT, TruncationPolicy.TRUNCATE)
     ((ids, second),) = tokenizer.encode_pairs([("the quick fox", "the lazy dog jumps over")])
     expected = full.encode("the quick fox", "the lazy dog jumps over")
     assert ids.tolist() == expected.ids
@@ -109,14 +102,14 @@ def test_pairs_keep_the_post_processor() -> None:
 
 
 def test_other_post_processors_no_room_and_silent_probes_keep_the_tokenizers_own() -> None:
-    other = _full(TINY_BERT)
+    other = _full(fixtures.TINY_BERT)
     other.post_processor = processors.ByteLevel(trim_offsets=True)
     assert SpecialEnds.of(other) is None
     # A vocabulary that turns the probe texts into no tokens at all: nothing places the ids.
-    silent = _full(TINY_BERT)
+    silent = _full(fixtures.TINY_BERT)
     silent.pre_tokenizer = pre_tokenizers.Split(" ", behavior="removed")
     silent.normalizer = normalizers.Replace(Regex(".*"), "")
     assert SpecialEnds.of(silent) is None
-    no_room = _full(TINY_BERT)
+    no_room = _full(fixtures.TINY_BERT)
     no_room.enable_truncation(2)  # [CLS] and [SEP] alone
     assert SpecialEnds.of(no_room) is None
