@@ -4,8 +4,9 @@ On a GPU the engine process is the server's ceiling: one Python process takes ev
 submissions off the Unix socket, batches them, pads and pools each batch and sends each answer
 back (docs/BENCHMARKS.md, H200: one core at 8 workers). Here stand-in workers (processes with a
 plain socket each, several submissions in flight) drive a real EngineServer, whose batcher runs
-CUDA's default budget (256 rows, 32768 tokens) over batcher_cost's runner, which pads the batch
-and pools zeros instead of running a model. The engine process's CPU time per text (its every
+CUDA's default budget (256 rows, 32768 tokens; `--device cpu`: the CPU's, 32 rows, 1,024 tokens,
+fill 0.8) over batcher_cost's runner, which pads the batch and pools zeros instead of running a
+model. The engine process's CPU time per text (its every
 thread; the workers are other processes) is the figure. To compare with an older tree, copy this
 file and heap.py into a git worktree of it and run it there with `--no-freeze`:
 
@@ -36,7 +37,7 @@ from bert_api.hosting import Status
 from bert_api.ipc import Embedded, Frames, decode_to_worker, frame, submit_message
 from bert_api.model_host import ModelHost
 from bert_runtime.bench.batcher_cost import EMBED, NoModelRunner
-from bert_runtime.config import BatchBudget, BatcherConfig
+from bert_runtime.config import BatcherConfig, Device, default_budget
 from bert_runtime.serving.batch_protocol import BatchStats
 from bert_runtime.serving.batcher import Batcher
 from bert_runtime.serving.planner import BatchPlanner
@@ -91,10 +92,15 @@ def _worker(path: str, per_request: int, in_flight: int, seed: int, stop: Event)
 
 
 async def _measure(
-    per_request: int, workers: int, in_flight: int, seconds: float, freeze: bool = True
+    per_request: int,
+    workers: int,
+    in_flight: int,
+    seconds: float,
+    freeze: bool = True,
+    device: Device = Device.CUDA,
 ) -> tuple[float, float, float]:
-    """(texts/s, engine CPU us per text, mean batch) for one shape."""
-    planner = BatchPlanner(BatchBudget(256, 32768), 0, 512)
+    """(texts/s, engine CPU us per text, mean batch) for one shape, on `device`'s batch budget."""
+    planner = BatchPlanner(default_budget(device), 0, 512)
     answered = batches = 0
 
     def count(stats: BatchStats) -> None:
@@ -136,6 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument(
+        "--device",
+        choices=[d.value for d in Device],
+        default=Device.CUDA.value,
+        help="whose default batch budget the batcher runs (cuda: 256 rows; cpu: 32 rows, fill 0.8)",
+    )
+    parser.add_argument(
         "--no-freeze",
         action="store_true",
         help="leave the heap unfrozen, as engine processes before heap.py were",
@@ -152,7 +164,14 @@ def main(argv: list[str] | None = None) -> int:
         runs = []
         for _ in range(args.rounds):
             with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-                shape = _measure(per_request, workers, in_flight, args.seconds, not args.no_freeze)
+                shape = _measure(
+                    per_request,
+                    workers,
+                    in_flight,
+                    args.seconds,
+                    not args.no_freeze,
+                    Device(args.device),
+                )
                 runs.append(runner.run(shape))
         rates, costs, sizes = zip(*runs, strict=True)
         each = ", ".join(f"{c:.1f}" for c in costs)
